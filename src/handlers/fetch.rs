@@ -1,0 +1,138 @@
+//! Fetch: read record batches as stored, long-polling until `min_bytes` arrive or `max_wait_ms`
+//! passes. A parked fetch sleeps on a notification that the partitions' next append fires; no
+//! timer loop polls the log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::FetchTopic;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::RequestContext;
+
+pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+    // Incremental fetch sessions (KIP-227) are not offered: a sessionless full fetch gets
+    // session id 0, and a request naming a session we never created is told so.
+    if req.session_id != 0 {
+        return FetchResponse::default()
+            .with_error_code(ResponseError::FetchSessionIdNotFound.code());
+    }
+    let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let min_bytes = req.min_bytes.max(0) as usize;
+    let waiter = Arc::new(Notify::new());
+    let mut shutdown = ctx.shutdown.clone();
+    loop {
+        let read = read(ctx, &req, Some(&waiter));
+        let done = read.size >= min_bytes
+            || read.has_error
+            || Instant::now() >= deadline
+            || *shutdown.borrow();
+        if done {
+            return read.response;
+        }
+        tokio::select! {
+            _ = waiter.notified() => {}
+            _ = tokio::time::sleep_until(deadline) => return self::read(ctx, &req, None).response,
+            _ = shutdown.changed() => return self::read(ctx, &req, None).response,
+        }
+    }
+}
+
+struct Read {
+    response: FetchResponse,
+    size: usize,
+    has_error: bool,
+}
+
+/// One pass over the requested partitions. With a `waiter`, every partition read is also parked
+/// on, under the same lock as the read, so an append right after cannot be missed.
+fn read(ctx: &RequestContext, req: &FetchRequest, waiter: Option<&Arc<Notify>>) -> Read {
+    let by_id = ctx.version() >= 13;
+    let mut remaining = req.max_bytes.max(0) as usize;
+    let mut size = 0;
+    let mut has_error = false;
+    let responses = req
+        .topics
+        .iter()
+        .map(|fetch_topic| {
+            let topic = if by_id {
+                ctx.cluster.topics.get_by_id(&fetch_topic.topic_id)
+            } else {
+                ctx.cluster.topics.get(&fetch_topic.topic)
+            };
+            let partitions = fetch_topic
+                .partitions
+                .iter()
+                .map(|fp| {
+                    let data = PartitionData::default().with_partition_index(fp.partition);
+                    let unknown = if by_id {
+                        ResponseError::UnknownTopicId
+                    } else {
+                        ResponseError::UnknownTopicOrPartition
+                    };
+                    let Some(partition) = topic.as_ref().and_then(|t| t.partition(fp.partition))
+                    else {
+                        has_error = true;
+                        return with_error(data, unknown);
+                    };
+                    if partition.leadership().leader != ctx.broker_id {
+                        has_error = true;
+                        return with_error(data, ResponseError::NotLeaderOrFollower);
+                    }
+                    let mut log = partition.log.lock();
+                    let high_watermark = log.high_watermark();
+                    let data = data
+                        .with_high_watermark(high_watermark)
+                        .with_last_stable_offset(high_watermark)
+                        .with_log_start_offset(log.log_start_offset());
+                    if fp.fetch_offset < log.log_start_offset() || fp.fetch_offset > high_watermark
+                    {
+                        has_error = true;
+                        return data
+                            .with_error_code(ResponseError::OffsetOutOfRange.code())
+                            .with_records(None);
+                    }
+                    let max = (fp.partition_max_bytes.max(0) as usize).min(remaining);
+                    let result = log.read(fp.fetch_offset, max, size == 0);
+                    if result.records.is_none() {
+                        if let Some(waiter) = waiter {
+                            log.park(waiter);
+                        }
+                    }
+                    size += result.size;
+                    remaining = remaining.saturating_sub(result.size);
+                    data.with_records(result.records.or(Some(Default::default())))
+                })
+                .collect();
+            topic_response(fetch_topic, by_id, partitions)
+        })
+        .collect();
+    Read {
+        response: FetchResponse::default().with_responses(responses),
+        size,
+        has_error,
+    }
+}
+
+fn with_error(data: PartitionData, error: ResponseError) -> PartitionData {
+    data.with_error_code(error.code())
+        .with_high_watermark(-1)
+        .with_records(None)
+}
+
+fn topic_response(
+    fetch_topic: &FetchTopic,
+    by_id: bool,
+    partitions: Vec<PartitionData>,
+) -> FetchableTopicResponse {
+    let response = FetchableTopicResponse::default().with_partitions(partitions);
+    if by_id {
+        response.with_topic_id(fetch_topic.topic_id)
+    } else {
+        response.with_topic(fetch_topic.topic.clone())
+    }
+}

@@ -1,0 +1,122 @@
+//! Produce: validate each partition's record batches and append them as sent.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_request::PartitionProduceData;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::state::batch::split_batches;
+use crate::state::topics::Topic;
+
+pub fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceResponse> {
+    let acks = req.acks;
+    let responses = req
+        .topic_data
+        .into_iter()
+        .map(|topic_data| {
+            let topic = ctx.cluster.topics.get(&topic_data.name);
+            let partition_responses = topic_data
+                .partition_data
+                .into_iter()
+                .map(|data| {
+                    let index = data.index;
+                    let result = if !matches!(acks, -1..=1) {
+                        Err(ResponseError::InvalidRequiredAcks)
+                    } else {
+                        match &topic {
+                            Some(topic) => append(ctx, topic, data),
+                            None => Err(ResponseError::UnknownTopicOrPartition),
+                        }
+                    };
+                    result.unwrap_or_else(|error| {
+                        PartitionProduceResponse::default()
+                            .with_index(index)
+                            .with_error_code(error.code())
+                            .with_base_offset(-1)
+                            .with_error_message(Some(StrBytes::from_static_str(error_message(
+                                error,
+                            ))))
+                    })
+                })
+                .collect();
+            TopicProduceResponse::default()
+                .with_name(topic_data.name)
+                .with_partition_responses(partition_responses)
+        })
+        .collect();
+    // acks=0: the client expects no response at all.
+    (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+}
+
+/// Appends one partition's batches: all of them or, on any invalid batch, none.
+fn append(
+    ctx: &RequestContext,
+    topic: &Topic,
+    data: PartitionProduceData,
+) -> Result<PartitionProduceResponse, ResponseError> {
+    let partition = topic
+        .partition(data.index)
+        .ok_or(ResponseError::UnknownTopicOrPartition)?;
+    let leadership = partition.leadership();
+    if leadership.leader != ctx.broker_id {
+        return Err(ResponseError::NotLeaderOrFollower);
+    }
+    let records = data.records.unwrap_or_default();
+    let batches = split_batches(&records)?;
+    let max_message_bytes = ctx.cluster.max_message_bytes(topic);
+    for (header, _) in &batches {
+        if header.size > max_message_bytes {
+            return Err(ResponseError::MessageTooLarge);
+        }
+        if header.records_count != header.last_offset_delta + 1 {
+            return Err(ResponseError::InvalidRecord);
+        }
+    }
+    let log_append_time =
+        (topic.config("message.timestamp.type").as_deref() == Some("LogAppendTime")).then(now_ms);
+
+    let mut log = partition.log.lock();
+    let mut base_offset = None;
+    for (header, bytes) in &batches {
+        let offset = log.append(header, bytes, leadership.leader_epoch, log_append_time);
+        base_offset.get_or_insert(offset);
+    }
+    Ok(PartitionProduceResponse::default()
+        .with_index(data.index)
+        .with_base_offset(base_offset.unwrap_or(-1))
+        .with_log_append_time_ms(log_append_time.unwrap_or(-1))
+        .with_log_start_offset(log.log_start_offset()))
+}
+
+fn error_message(error: ResponseError) -> &'static str {
+    match error {
+        ResponseError::CorruptMessage => {
+            "The record batch is corrupt: its length or CRC does not check out."
+        }
+        ResponseError::MessageTooLarge => {
+            "The record batch is larger than the topic's max.message.bytes."
+        }
+        ResponseError::UnknownTopicOrPartition => "This server does not host this topic-partition.",
+        ResponseError::NotLeaderOrFollower => {
+            "This server is not the leader for that topic-partition."
+        }
+        ResponseError::InvalidRequiredAcks => "acks must be -1, 0 or 1.",
+        ResponseError::InvalidRecord => {
+            "The record batch's record count does not match its last offset delta."
+        }
+        ResponseError::UnsupportedForMessageFormat => {
+            "Only record batches of magic v2 are accepted."
+        }
+        _ => "The produce request failed.",
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,183 @@
+//! CreateTopics and DeleteTopics.
+
+use std::collections::{BTreeMap, HashSet};
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::state::topics::TopicSpec;
+
+pub fn create(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
+    let mut seen = HashSet::new();
+    let duplicates: HashSet<TopicName> = req
+        .topics
+        .iter()
+        .filter(|t| !seen.insert(t.name.clone()))
+        .map(|t| t.name.clone())
+        .collect();
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let name = topic.name.clone();
+            let result = if duplicates.contains(&name) {
+                Err((
+                    ResponseError::InvalidRequest,
+                    format!("Create topics request from client contains multiple entries for the topic {}", &*name),
+                ))
+            } else {
+                create_one(ctx, topic, req.validate_only)
+            };
+            match result {
+                Ok(result) => result,
+                Err((error, message)) => CreatableTopicResult::default()
+                    .with_name(name)
+                    .with_error_code(error.code())
+                    .with_error_message(Some(StrBytes::from_string(message)))
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1),
+            }
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(topics)
+}
+
+fn create_one(
+    ctx: &RequestContext,
+    topic: CreatableTopic,
+    validate_only: bool,
+) -> Result<CreatableTopicResult, (ResponseError, String)> {
+    let cluster = &ctx.cluster;
+    let configs: BTreeMap<String, String> = topic
+        .configs
+        .iter()
+        .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+        .collect();
+    let spec = if topic.assignments.is_empty() {
+        cluster.topic_spec(
+            &topic.name,
+            topic.num_partitions,
+            topic.replication_factor,
+            configs,
+        )?
+    } else {
+        manual_spec(ctx, &topic, configs)?
+    };
+    if cluster.topics.get(&spec.name).is_some() {
+        return Err((
+            ResponseError::TopicAlreadyExists,
+            format!("Topic '{}' already exists.", spec.name),
+        ));
+    }
+    let partitions = spec.assignment.len() as i32;
+    let replication_factor = spec.assignment[0].len() as i16;
+    let topic_id = if validate_only {
+        uuid::Uuid::nil()
+    } else {
+        cluster
+            .topics
+            .create(spec)
+            .map_err(|e| (e, format!("Topic '{}' already exists.", &*topic.name)))?
+            .id
+    };
+    Ok(CreatableTopicResult::default()
+        .with_name(topic.name)
+        .with_topic_id(topic_id)
+        .with_num_partitions(partitions)
+        .with_replication_factor(replication_factor))
+}
+
+/// A topic whose replicas the client assigned itself: every partition listed once, in order,
+/// on brokers that exist.
+fn manual_spec(
+    ctx: &RequestContext,
+    topic: &CreatableTopic,
+    configs: BTreeMap<String, String>,
+) -> Result<TopicSpec, (ResponseError, String)> {
+    if topic.num_partitions != -1 || topic.replication_factor != -1 {
+        return Err((
+            ResponseError::InvalidRequest,
+            "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
+        ));
+    }
+    crate::state::topics::validate_topic_name(&topic.name)
+        .map_err(|m| (ResponseError::InvalidTopicException, m))?;
+    let brokers: HashSet<i32> = ctx.cluster.brokers().iter().map(|b| b.node_id).collect();
+    let mut assignment = Vec::with_capacity(topic.assignments.len());
+    for (i, a) in topic.assignments.iter().enumerate() {
+        if a.partition_index != i as i32 {
+            return Err((
+                ResponseError::InvalidReplicaAssignment,
+                "Partitions should be a consecutive 0-based integer sequence".into(),
+            ));
+        }
+        let replicas: Vec<i32> = a.broker_ids.iter().map(|b| b.0).collect();
+        if replicas.is_empty() || replicas.iter().any(|r| !brokers.contains(r)) {
+            return Err((
+                ResponseError::InvalidReplicaAssignment,
+                format!("Replica assignment for partition {i} names a broker that does not exist."),
+            ));
+        }
+        assignment.push(replicas);
+    }
+    Ok(TopicSpec {
+        name: topic.name.to_string(),
+        assignment,
+        configs,
+    })
+}
+
+pub fn delete(ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let topics = &ctx.cluster.topics;
+    // v6 names topics by name or id; earlier versions by name only.
+    let requested: Vec<(Option<TopicName>, uuid::Uuid)> = if ctx.version() >= 6 {
+        req.topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
+    } else {
+        req.topic_names
+            .into_iter()
+            .map(|n| (Some(n), uuid::Uuid::nil()))
+            .collect()
+    };
+    let responses = requested
+        .into_iter()
+        .map(|(name, id)| {
+            let found = match &name {
+                Some(name) => topics.get(name),
+                None => topics.get_by_id(&id),
+            };
+            match found {
+                Some(topic) => {
+                    topics.delete(&topic.name);
+                    DeletableTopicResult::default()
+                        .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
+                        .with_topic_id(topic.id)
+                }
+                None => {
+                    let error = if name.is_some() {
+                        ResponseError::UnknownTopicOrPartition
+                    } else {
+                        ResponseError::UnknownTopicId
+                    };
+                    DeletableTopicResult::default()
+                        .with_name(name)
+                        .with_topic_id(id)
+                        .with_error_code(error.code())
+                        .with_error_message(Some(StrBytes::from_static_str(
+                            "This server does not host this topic.",
+                        )))
+                }
+            }
+        })
+        .collect();
+    DeleteTopicsResponse::default().with_responses(responses)
+}

@@ -1,0 +1,229 @@
+//! The Node.js binding, and only that: JS options in, a running broker out. Everything it calls
+//! lives in the core modules, which know nothing of napi.
+
+mod alloc;
+pub mod connection;
+pub mod handlers;
+pub mod protocol;
+pub mod server;
+pub mod state;
+
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static GLOBAL: alloc::GuardedAllocator = alloc::GuardedAllocator;
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::ThreadsafeFunction;
+use napi_derive::napi;
+
+use server::{ListenerSpec, Server, ServerOptions};
+use state::BrokerConfig;
+
+/// Options of `startKafka`. Broker settings mirror their server.properties names in camelCase.
+#[napi(object)]
+#[derive(Default)]
+pub struct StartOptions {
+    /// Port to listen on; 0 or absent picks a free one.
+    pub port: Option<u32>,
+    /// Address to bind and advertise; `127.0.0.1` unless given.
+    pub host: Option<String>,
+    /// This broker's node id (default 0).
+    pub broker_id: Option<i32>,
+    /// The cluster id Metadata reports (default: a fresh random one).
+    pub cluster_id: Option<String>,
+    /// `auto.create.topics.enable` (default true).
+    pub auto_create_topics: Option<bool>,
+    /// `num.partitions` for auto-created topics (default 1).
+    pub num_partitions: Option<i32>,
+    /// `message.max.bytes` (default 1048588).
+    pub message_max_bytes: Option<u32>,
+}
+
+/// Starts a broker on its own runtime. Resolves once the port accepts connections; rejects with
+/// an Error whose `code` is e.g. `EADDRINUSE` if it cannot bind.
+#[napi(
+    ts_args_type = "options?: number | StartOptions",
+    ts_return_type = "Promise<Kafka>"
+)]
+pub fn start_kafka(options: Option<Either<u32, StartOptions>>) -> Result<AsyncTask<Start>> {
+    let options = match options {
+        None => StartOptions::default(),
+        Some(Either::A(port)) => StartOptions {
+            port: Some(port),
+            ..Default::default()
+        },
+        Some(Either::B(options)) => options,
+    };
+    let port = options.port.unwrap_or(0);
+    let port = u16::try_from(port)
+        .map_err(|_| Error::new(Status::InvalidArg, format!("port {port} is out of range")))?;
+    let defaults = BrokerConfig::default();
+    let config = BrokerConfig {
+        auto_create_topics: options
+            .auto_create_topics
+            .unwrap_or(defaults.auto_create_topics),
+        num_partitions: options.num_partitions.unwrap_or(defaults.num_partitions),
+        message_max_bytes: options
+            .message_max_bytes
+            .map_or(defaults.message_max_bytes, |b| b as usize),
+        ..defaults
+    };
+    Ok(AsyncTask::new(Start {
+        options: ServerOptions {
+            cluster_id: options
+                .cluster_id
+                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+            config,
+            listeners: vec![ListenerSpec {
+                broker_id: options.broker_id.unwrap_or(0),
+                host: options.host.unwrap_or_else(|| "127.0.0.1".into()),
+                port,
+            }],
+        },
+        failure: None,
+    }))
+}
+
+pub struct Start {
+    options: ServerOptions,
+    failure: Option<std::io::Error>,
+}
+
+impl Task for Start {
+    type Output = Server;
+    type JsValue = Kafka;
+
+    fn compute(&mut self) -> Result<Server> {
+        Server::start(self.options.clone()).map_err(|e| {
+            let error = Error::new(Status::GenericFailure, e.to_string());
+            self.failure = Some(e);
+            error
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, server: Server) -> Result<Kafka> {
+        Ok(Kafka {
+            server: Arc::new(server),
+            keep_alive: None,
+        })
+    }
+
+    fn reject(&mut self, env: Env, err: Error) -> Result<Kafka> {
+        let Some(failure) = self.failure.take() else {
+            return Err(err);
+        };
+        let code = match failure.kind() {
+            std::io::ErrorKind::AddrInUse => "EADDRINUSE",
+            std::io::ErrorKind::AddrNotAvailable => "EADDRNOTAVAIL",
+            std::io::ErrorKind::PermissionDenied => "EACCES",
+            _ => "ERR_KAFKA_START",
+        };
+        let listener = &self.options.listeners[0];
+        let message = format!(
+            "kafka-emulator cannot listen on {}:{}: {failure}",
+            listener.host, listener.port
+        );
+        let mut error = env.create_error(Error::new(Status::GenericFailure, message))?;
+        error.set_named_property("code", code)?;
+        Err(Error::from(error.to_unknown()))
+    }
+}
+
+/// A running broker.
+#[napi]
+pub struct Kafka {
+    server: Arc<Server>,
+    /// Held while the caller asked (`ref()`) for the broker to keep the process alive.
+    keep_alive: Option<ThreadsafeFunction<(), (), (), Status, false>>,
+}
+
+#[napi]
+impl Kafka {
+    /// The port the first listener is bound to.
+    #[napi(getter)]
+    pub fn port(&self) -> u32 {
+        self.server
+            .cluster()
+            .brokers()
+            .first()
+            .map_or(0, |b| b.port as u32)
+    }
+
+    /// The host the first listener is bound to.
+    #[napi(getter)]
+    pub fn host(&self) -> String {
+        self.server
+            .cluster()
+            .brokers()
+            .first()
+            .map_or_else(String::new, |b| b.host.clone())
+    }
+
+    /// Bootstrap addresses, `host:port`, ready for a client's `brokers` option.
+    #[napi(getter)]
+    pub fn brokers(&self) -> Vec<String> {
+        self.server
+            .cluster()
+            .brokers()
+            .iter()
+            .map(|b| format!("{}:{}", b.host, b.port))
+            .collect()
+    }
+
+    /// Stops accepting, closes every connection, answers parked fetches, and frees the port and
+    /// threads. Calling it again is harmless.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn stop(&mut self) -> AsyncTask<Stop> {
+        self.keep_alive = None;
+        AsyncTask::new(Stop {
+            server: self.server.clone(),
+        })
+    }
+
+    /// Keeps the Node.js process alive while the broker runs (as `net.Server#ref`).
+    #[napi(js_name = "ref")]
+    pub fn keep_process_alive(&mut self, env: Env) -> Result<()> {
+        if self.keep_alive.is_none() {
+            let noop = env.create_function::<(), ()>("kafkaEmulatorKeepAlive", keep_alive_noop)?;
+            self.keep_alive = Some(
+                noop.build_threadsafe_function::<()>()
+                    .callee_handled::<false>()
+                    .build()?,
+            );
+        }
+        Ok(())
+    }
+
+    /// Lets the process exit while the broker runs (the default, as `net.Server#unref`).
+    #[napi]
+    pub fn unref(&mut self) {
+        self.keep_alive = None;
+    }
+}
+
+unsafe extern "C" fn keep_alive_noop(
+    _env: napi::sys::napi_env,
+    _info: napi::sys::napi_callback_info,
+) -> napi::sys::napi_value {
+    std::ptr::null_mut()
+}
+
+pub struct Stop {
+    server: Arc<Server>,
+}
+
+impl Task for Stop {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> Result<()> {
+        self.server.stop();
+        Ok(())
+    }
+
+    fn resolve(&mut self, _env: Env, _output: ()) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,307 @@
+//! A partition's log: record batches in offset order, as the producer sent them.
+//!
+//! With one replica per partition the high watermark is the log end offset: a batch is committed
+//! the moment it is appended.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Weak};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::RecordBatchDecoder;
+use tokio::sync::Notify;
+
+use super::batch::{self, BatchHeader};
+
+#[derive(Debug, Clone)]
+pub struct StoredBatch {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+    pub bytes: Bytes,
+}
+
+/// What a read returns: the batches' bytes, ready to go into a fetch response as they are.
+#[derive(Debug, Default)]
+pub struct ReadResult {
+    pub records: Option<Bytes>,
+    pub size: usize,
+}
+
+/// The result of looking up an offset by timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub offset: i64,
+    pub timestamp: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct PartitionLog {
+    batches: VecDeque<StoredBatch>,
+    log_start_offset: i64,
+    log_end_offset: i64,
+    /// Fetches parked on this partition, woken by the next append (or by deletion).
+    waiters: Vec<Weak<Notify>>,
+}
+
+impl PartitionLog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.log_end_offset
+    }
+
+    /// Bytes held by the log.
+    pub fn size(&self) -> usize {
+        self.batches.iter().map(|b| b.bytes.len()).sum()
+    }
+
+    /// Appends a validated batch, assigning offsets from the log end; returns its base offset.
+    pub fn append(
+        &mut self,
+        header: &BatchHeader,
+        bytes: &[u8],
+        leader_epoch: i32,
+        log_append_time: Option<i64>,
+    ) -> i64 {
+        let base_offset = self.log_end_offset;
+        let last_offset = base_offset + header.last_offset_delta as i64;
+        let stored = batch::stamp(bytes, base_offset, leader_epoch, log_append_time);
+        self.batches.push_back(StoredBatch {
+            base_offset,
+            last_offset,
+            max_timestamp: log_append_time.unwrap_or(header.max_timestamp),
+            bytes: stored,
+        });
+        self.log_end_offset = last_offset + 1;
+        self.wake_waiters();
+        base_offset
+    }
+
+    /// Registers a parked fetch to be woken by the next append. The log holds it weakly: the
+    /// registrations of fetches that have since returned are dropped here, so the list stays as
+    /// long as the live fetches.
+    pub fn park(&mut self, waiter: &Arc<Notify>) {
+        self.waiters.retain(|w| w.strong_count() > 0);
+        let waiter = Arc::downgrade(waiter);
+        if !self.waiters.iter().any(|w| w.ptr_eq(&waiter)) {
+            self.waiters.push(waiter);
+        }
+    }
+
+    pub fn wake_waiters(&mut self) {
+        for waiter in self.waiters.drain(..) {
+            if let Some(waiter) = waiter.upgrade() {
+                waiter.notify_one();
+            }
+        }
+    }
+
+    /// Index of the batch holding `offset` (the first batch whose last offset is at or past it).
+    fn batch_index(&self, offset: i64) -> usize {
+        self.batches.partition_point(|b| b.last_offset < offset)
+    }
+
+    /// Reads whole batches from the one holding `offset`, up to `max_bytes`; the first batch is
+    /// returned even when larger than `max_bytes` if `at_least_one` (KIP-74), so a consumer can
+    /// always make progress. The caller has checked that `offset` is within the log.
+    pub fn read(&self, offset: i64, max_bytes: usize, at_least_one: bool) -> ReadResult {
+        let first = self.batch_index(offset);
+        let mut end = first;
+        let mut size = 0;
+        for batch in self.batches.range(first..) {
+            let len = batch.bytes.len();
+            if size + len > max_bytes && !(at_least_one && end == first) {
+                break;
+            }
+            size += len;
+            end += 1;
+        }
+        let records = match end - first {
+            0 => None,
+            // A single batch goes out without a copy.
+            1 => Some(self.batches[first].bytes.clone()),
+            _ => {
+                let mut buf = BytesMut::with_capacity(size);
+                for batch in self.batches.range(first..end) {
+                    buf.extend_from_slice(&batch.bytes);
+                }
+                Some(buf.freeze())
+            }
+        };
+        ReadResult { records, size }
+    }
+
+    /// The first record whose timestamp is at or after `timestamp` (ListOffsets by time).
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Option<TimestampOffset> {
+        let first = self
+            .batches
+            .iter()
+            .position(|b| b.max_timestamp >= timestamp)?;
+        let batch = &self.batches[first];
+        records_of(&batch.bytes)
+            .into_iter()
+            .find(|r| r.timestamp >= timestamp && r.offset >= self.log_start_offset)
+            .or(Some(TimestampOffset {
+                offset: batch.base_offset.max(self.log_start_offset),
+                timestamp: batch.max_timestamp,
+            }))
+    }
+
+    /// The record with the largest timestamp, the earliest one on a tie (ListOffsets -3).
+    pub fn max_timestamp_offset(&self) -> Option<TimestampOffset> {
+        let mut best: Option<&StoredBatch> = None;
+        for batch in &self.batches {
+            if best.is_none_or(|b| batch.max_timestamp > b.max_timestamp) {
+                best = Some(batch);
+            }
+        }
+        let batch = best?;
+        records_of(&batch.bytes)
+            .into_iter()
+            .find(|r| r.timestamp == batch.max_timestamp)
+            .or(Some(TimestampOffset {
+                offset: batch.last_offset,
+                timestamp: batch.max_timestamp,
+            }))
+    }
+
+    /// Every stored batch, oldest first.
+    pub fn batches(&self) -> impl Iterator<Item = &StoredBatch> {
+        self.batches.iter()
+    }
+}
+
+/// Offsets and timestamps of a stored batch's records, decoding (and decompressing) it.
+fn records_of(bytes: &Bytes) -> Vec<TimestampOffset> {
+    let mut buf = bytes.clone();
+    match RecordBatchDecoder::decode(&mut buf) {
+        Ok(set) => set
+            .records
+            .iter()
+            .map(|r| TimestampOffset {
+                offset: r.offset,
+                timestamp: r.timestamp,
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::batch::{read_header, tests::encode_batch};
+
+    fn append(log: &mut PartitionLog, records: &[(&str, &str, i64)]) -> i64 {
+        let bytes = encode_batch(records);
+        let header = read_header(&bytes).unwrap();
+        log.append(&header, &bytes, 0, None)
+    }
+
+    #[test]
+    fn appends_assign_consecutive_offsets() {
+        let mut log = PartitionLog::new();
+        assert_eq!(append(&mut log, &[("a", "1", 1), ("b", "2", 2)]), 0);
+        assert_eq!(append(&mut log, &[("c", "3", 3)]), 2);
+        assert_eq!(log.high_watermark(), 3);
+        assert_eq!(log.log_start_offset(), 0);
+        let offsets: Vec<_> = log
+            .batches()
+            .map(|b| (b.base_offset, b.last_offset))
+            .collect();
+        assert_eq!(offsets, vec![(0, 1), (2, 2)]);
+    }
+
+    #[test]
+    fn a_read_starts_at_the_batch_holding_the_offset() {
+        let mut log = PartitionLog::new();
+        append(&mut log, &[("a", "1", 1), ("b", "2", 2)]);
+        append(&mut log, &[("c", "3", 3)]);
+        let read = log.read(1, usize::MAX, true);
+        let header = read_header(read.records.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            header.base_offset, 0,
+            "whole batches: the client skips offset 0"
+        );
+        let read = log.read(2, usize::MAX, true);
+        assert_eq!(read_header(&read.records.unwrap()).unwrap().base_offset, 2);
+        assert!(log.read(3, usize::MAX, true).records.is_none());
+    }
+
+    #[test]
+    fn max_bytes_limits_a_read_but_never_below_one_batch() {
+        let mut log = PartitionLog::new();
+        append(&mut log, &[("a", "1", 1)]);
+        append(&mut log, &[("b", "2", 2)]);
+        let one = log.batches().next().unwrap().bytes.len();
+        assert_eq!(log.read(0, one, true).size, one);
+        assert_eq!(log.read(0, 2 * one, true).size, 2 * one);
+        assert_eq!(
+            log.read(0, 1, true).size,
+            one,
+            "first batch even if too big"
+        );
+        assert!(log.read(0, 1, false).records.is_none());
+        // Two batches come back as one contiguous record set.
+        let both = log.read(0, usize::MAX, true).records.unwrap();
+        assert_eq!(both.len(), 2 * one);
+        assert_eq!(read_header(&both[one..]).unwrap().base_offset, 1);
+    }
+
+    #[test]
+    fn timestamp_lookup_finds_the_first_record_at_or_after() {
+        let mut log = PartitionLog::new();
+        append(&mut log, &[("a", "1", 100), ("b", "2", 200)]);
+        append(&mut log, &[("c", "3", 300), ("d", "4", 250)]);
+        let at = |ts| log.offset_for_timestamp(ts).map(|t| t.offset);
+        assert_eq!(at(0), Some(0));
+        assert_eq!(at(150), Some(1));
+        assert_eq!(at(260), Some(2));
+        assert_eq!(at(301), None);
+        assert_eq!(
+            log.max_timestamp_offset(),
+            Some(TimestampOffset {
+                offset: 2,
+                timestamp: 300
+            })
+        );
+    }
+
+    #[test]
+    fn log_append_time_replaces_the_max_timestamp() {
+        let mut log = PartitionLog::new();
+        let bytes = encode_batch(&[("a", "1", 5)]);
+        let header = read_header(&bytes).unwrap();
+        log.append(&header, &bytes, 0, Some(777));
+        let stored = log.batches().next().unwrap();
+        assert_eq!(stored.max_timestamp, 777);
+        assert_eq!(read_header(&stored.bytes).unwrap().max_timestamp, 777);
+    }
+
+    #[test]
+    fn an_append_wakes_parked_fetches() {
+        let mut log = PartitionLog::new();
+        let waiter = Arc::new(Notify::new());
+        log.park(&waiter);
+        log.park(&waiter);
+        assert_eq!(log.waiters.len(), 1);
+        append(&mut log, &[("a", "1", 1)]);
+        assert!(log.waiters.is_empty());
+        // The permit is stored: a fetch that parks and then awaits does not miss it.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(1), waiter.notified())
+                .await
+                .expect("woken");
+        });
+    }
+}

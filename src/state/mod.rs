@@ -1,0 +1,233 @@
+//! The broker's data, shared by every connection: the cluster's brokers, its topics and logs.
+//! No socket code lives here, so all of it can be unit-tested without a network.
+
+pub mod batch;
+pub mod log;
+pub mod topics;
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError;
+use parking_lot::RwLock;
+
+use topics::{assign_replicas, validate_topic_name, Topic, TopicSpec, Topics};
+
+/// Broker settings, named after their server.properties counterparts.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// `auto.create.topics.enable`
+    pub auto_create_topics: bool,
+    /// `num.partitions`: partitions of auto-created topics and of CreateTopics asking for -1.
+    pub num_partitions: i32,
+    /// `default.replication.factor`
+    pub default_replication_factor: i16,
+    /// `group.initial.rebalance.delay.ms`; 0 so a test's first consumer is assigned at once.
+    pub group_initial_rebalance_delay_ms: u64,
+    /// `message.max.bytes`: the largest record batch a topic accepts unless it sets its own.
+    pub message_max_bytes: usize,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            auto_create_topics: true,
+            num_partitions: 1,
+            default_replication_factor: 1,
+            group_initial_rebalance_delay_ms: 0,
+            message_max_bytes: 1_048_588,
+        }
+    }
+}
+
+/// A broker of the cluster as clients see it in Metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerNode {
+    pub node_id: i32,
+    pub host: String,
+    pub port: u16,
+}
+
+/// The whole cluster: every broker serves from this one state, so brokers are data (ids and
+/// listeners), not code paths.
+#[derive(Debug)]
+pub struct Cluster {
+    pub cluster_id: String,
+    pub config: BrokerConfig,
+    brokers: RwLock<Vec<BrokerNode>>,
+    pub topics: Topics,
+}
+
+impl Cluster {
+    pub fn new(cluster_id: String, config: BrokerConfig) -> Self {
+        Cluster {
+            cluster_id,
+            config,
+            brokers: RwLock::new(Vec::new()),
+            topics: Topics::default(),
+        }
+    }
+
+    /// Registers a broker once its listener is bound (so its real port is known).
+    pub fn add_broker(&self, node: BrokerNode) {
+        let mut brokers = self.brokers.write();
+        brokers.push(node);
+        brokers.sort_by_key(|b| b.node_id);
+    }
+
+    pub fn brokers(&self) -> Vec<BrokerNode> {
+        self.brokers.read().clone()
+    }
+
+    /// The active controller: the lowest broker id, as a KRaft quorum of one would elect.
+    pub fn controller_id(&self) -> i32 {
+        self.brokers.read().first().map_or(-1, |b| b.node_id)
+    }
+
+    /// Checks a topic request the way CreateTopics does and builds its spec. `-1` partitions or
+    /// replication factor mean the broker defaults.
+    pub fn topic_spec(
+        &self,
+        name: &str,
+        num_partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+    ) -> Result<TopicSpec, (ResponseError, String)> {
+        validate_topic_name(name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
+        let partitions = if num_partitions == -1 {
+            self.config.num_partitions
+        } else {
+            num_partitions
+        };
+        if partitions <= 0 {
+            return Err((
+                ResponseError::InvalidPartitions,
+                "Number of partitions must be larger than 0.".into(),
+            ));
+        }
+        let replication_factor = if replication_factor == -1 {
+            self.config.default_replication_factor
+        } else {
+            replication_factor
+        };
+        let broker_ids: Vec<i32> = self.brokers().iter().map(|b| b.node_id).collect();
+        if replication_factor <= 0 {
+            return Err((
+                ResponseError::InvalidReplicationFactor,
+                "Replication factor must be larger than 0.".into(),
+            ));
+        }
+        if replication_factor as usize > broker_ids.len() {
+            return Err((
+                ResponseError::InvalidReplicationFactor,
+                format!(
+                    "Unable to replicate the partition {replication_factor} time(s): The target replication factor of {replication_factor} cannot be reached because only {} broker(s) are registered.",
+                    broker_ids.len()
+                ),
+            ));
+        }
+        Ok(TopicSpec {
+            name: name.to_string(),
+            assignment: assign_replicas(
+                &broker_ids,
+                partitions as usize,
+                replication_factor as usize,
+            ),
+            configs,
+        })
+    }
+
+    /// Auto-creates a topic a client asked for by name, if the broker allows it. Returns the
+    /// topic (existing or new), or the error Metadata reports for it.
+    pub fn auto_create_topic(&self, name: &str) -> Result<std::sync::Arc<Topic>, ResponseError> {
+        if let Some(topic) = self.topics.get(name) {
+            return Ok(topic);
+        }
+        if !self.config.auto_create_topics {
+            return Err(ResponseError::UnknownTopicOrPartition);
+        }
+        let spec = self
+            .topic_spec(name, -1, -1, BTreeMap::new())
+            .map_err(|(e, _)| e)?;
+        match self.topics.create(spec) {
+            Ok(topic) => Ok(topic),
+            // Another connection created it a moment ago.
+            Err(_) => self
+                .topics
+                .get(name)
+                .ok_or(ResponseError::UnknownTopicOrPartition),
+        }
+    }
+
+    /// The largest batch `topic` accepts: its `max.message.bytes`, else the broker's.
+    pub fn max_message_bytes(&self, topic: &Topic) -> usize {
+        topic
+            .config("max.message.bytes")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(self.config.message_max_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(brokers: &[i32]) -> Cluster {
+        let cluster = Cluster::new("test".into(), BrokerConfig::default());
+        for &id in brokers {
+            cluster.add_broker(BrokerNode {
+                node_id: id,
+                host: "127.0.0.1".into(),
+                port: 9092 + id as u16,
+            });
+        }
+        cluster
+    }
+
+    #[test]
+    fn defaults_fill_in_minus_one() {
+        let spec = cluster(&[0])
+            .topic_spec("t", -1, -1, BTreeMap::new())
+            .unwrap();
+        assert_eq!(spec.assignment, vec![vec![0]]);
+    }
+
+    #[test]
+    fn replication_factor_cannot_exceed_the_brokers() {
+        let c = cluster(&[0]);
+        assert_eq!(
+            c.topic_spec("t", 1, 2, BTreeMap::new()).unwrap_err().0,
+            ResponseError::InvalidReplicationFactor
+        );
+        assert_eq!(
+            c.topic_spec("t", 0, 1, BTreeMap::new()).unwrap_err().0,
+            ResponseError::InvalidPartitions
+        );
+        assert_eq!(
+            c.topic_spec("bad name", 1, 1, BTreeMap::new())
+                .unwrap_err()
+                .0,
+            ResponseError::InvalidTopicException
+        );
+    }
+
+    #[test]
+    fn the_controller_is_the_lowest_broker_id() {
+        assert_eq!(cluster(&[2, 1, 3]).controller_id(), 1);
+        assert_eq!(cluster(&[]).controller_id(), -1);
+    }
+
+    #[test]
+    fn auto_creation_follows_the_broker_option() {
+        let c = cluster(&[0]);
+        assert_eq!(c.auto_create_topic("fresh").unwrap().partition_count(), 1);
+        let config = BrokerConfig {
+            auto_create_topics: false,
+            ..Default::default()
+        };
+        let strict = Cluster::new("x".into(), config);
+        assert_eq!(
+            strict.auto_create_topic("fresh").unwrap_err(),
+            ResponseError::UnknownTopicOrPartition
+        );
+    }
+}

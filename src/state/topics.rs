@@ -1,0 +1,237 @@
+//! Topics and their partitions: names, ids, leaders and replicas, configs, and each partition's log.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use parking_lot::{Mutex, RwLock};
+use uuid::Uuid;
+
+use super::log::PartitionLog;
+
+/// Kafka's limit on topic name length.
+const MAX_TOPIC_NAME_LEN: usize = 249;
+
+/// Who leads a partition and who holds it. With a replica per broker, ISR = replicas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leadership {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+}
+
+#[derive(Debug)]
+pub struct Partition {
+    pub index: i32,
+    pub leadership: RwLock<Leadership>,
+    pub log: Mutex<PartitionLog>,
+}
+
+impl Partition {
+    fn new(index: i32, replicas: Vec<i32>) -> Self {
+        Partition {
+            index,
+            leadership: RwLock::new(Leadership {
+                leader: replicas[0],
+                leader_epoch: 0,
+                replicas,
+            }),
+            log: Mutex::new(PartitionLog::new()),
+        }
+    }
+
+    pub fn leadership(&self) -> Leadership {
+        self.leadership.read().clone()
+    }
+}
+
+#[derive(Debug)]
+pub struct Topic {
+    pub name: String,
+    pub id: Uuid,
+    pub partitions: RwLock<Vec<Arc<Partition>>>,
+    /// Topic-level configs set at creation or altered since (not the broker defaults).
+    pub configs: RwLock<BTreeMap<String, String>>,
+}
+
+impl Topic {
+    pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.read().get(i).cloned())
+    }
+
+    pub fn partition_count(&self) -> usize {
+        self.partitions.read().len()
+    }
+
+    pub fn config(&self, name: &str) -> Option<String> {
+        self.configs.read().get(name).cloned()
+    }
+}
+
+/// What a new topic should look like.
+#[derive(Debug, Clone)]
+pub struct TopicSpec {
+    pub name: String,
+    /// Replica lists, one per partition, leader first.
+    pub assignment: Vec<Vec<i32>>,
+    pub configs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    by_name: HashMap<String, Arc<Topic>>,
+    by_id: HashMap<Uuid, Arc<Topic>>,
+}
+
+/// Every topic in the cluster, by name and by id.
+#[derive(Debug, Default)]
+pub struct Topics {
+    registry: RwLock<Registry>,
+}
+
+impl Topics {
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.registry.read().by_name.get(name).cloned()
+    }
+
+    pub fn get_by_id(&self, id: &Uuid) -> Option<Arc<Topic>> {
+        self.registry.read().by_id.get(id).cloned()
+    }
+
+    /// All topics, sorted by name.
+    pub fn all(&self) -> Vec<Arc<Topic>> {
+        let mut topics: Vec<_> = self.registry.read().by_name.values().cloned().collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        topics
+    }
+
+    /// Creates a topic; TOPIC_ALREADY_EXISTS if the name is taken.
+    pub fn create(&self, spec: TopicSpec) -> Result<Arc<Topic>, ResponseError> {
+        let mut registry = self.registry.write();
+        if registry.by_name.contains_key(&spec.name) {
+            return Err(ResponseError::TopicAlreadyExists);
+        }
+        let topic = Arc::new(Topic {
+            id: Uuid::new_v4(),
+            partitions: RwLock::new(
+                spec.assignment
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, replicas)| Arc::new(Partition::new(i as i32, replicas)))
+                    .collect(),
+            ),
+            configs: RwLock::new(spec.configs),
+            name: spec.name,
+        });
+        registry.by_name.insert(topic.name.clone(), topic.clone());
+        registry.by_id.insert(topic.id, topic.clone());
+        Ok(topic)
+    }
+
+    /// Deletes a topic. Fetches parked on its partitions are woken so they answer at once.
+    pub fn delete(&self, name: &str) -> Option<Arc<Topic>> {
+        let topic = {
+            let mut registry = self.registry.write();
+            let topic = registry.by_name.remove(name)?;
+            registry.by_id.remove(&topic.id);
+            topic
+        };
+        for partition in topic.partitions.read().iter() {
+            partition.log.lock().wake_waiters();
+        }
+        Some(topic)
+    }
+}
+
+/// Kafka's rules for topic names: 1 to 249 of `[a-zA-Z0-9._-]`, and not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("Topic name is illegal, it can't be empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err("Topic name cannot be \".\" or \"..\"".into());
+    }
+    if name.len() > MAX_TOPIC_NAME_LEN {
+        return Err(format!(
+            "Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LEN} characters, topic name: {name}"
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// Spreads partitions over brokers round-robin, as Kafka's default assignment does: partition
+/// `p` is led by broker `p mod n` and its followers are the next brokers in order.
+pub fn assign_replicas(
+    broker_ids: &[i32],
+    partitions: usize,
+    replication_factor: usize,
+) -> Vec<Vec<i32>> {
+    let n = broker_ids.len();
+    (0..partitions)
+        .map(|p| {
+            (0..replication_factor)
+                .map(|r| broker_ids[(p + r) % n])
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, partitions: usize) -> TopicSpec {
+        TopicSpec {
+            name: name.into(),
+            assignment: assign_replicas(&[0], partitions, 1),
+            configs: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn topic_names_follow_kafkas_rules() {
+        assert!(validate_topic_name("orders.v1_x-y").is_ok());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name("a b").is_err());
+        assert!(validate_topic_name(&"x".repeat(250)).is_err());
+        assert!(validate_topic_name(&"x".repeat(249)).is_ok());
+    }
+
+    #[test]
+    fn a_recreated_topic_has_a_new_id_and_an_empty_log() {
+        let topics = Topics::default();
+        let first = topics.create(spec("t", 2)).unwrap();
+        assert_eq!(
+            topics.create(spec("t", 2)).unwrap_err(),
+            ResponseError::TopicAlreadyExists
+        );
+        assert!(topics.get_by_id(&first.id).is_some());
+        topics.delete("t").unwrap();
+        assert!(topics.get("t").is_none());
+        assert!(topics.get_by_id(&first.id).is_none());
+        let second = topics.create(spec("t", 3)).unwrap();
+        assert_ne!(first.id, second.id);
+        assert_eq!(second.partition_count(), 3);
+        assert!(second.partition(3).is_none());
+        assert!(second.partition(-1).is_none());
+    }
+
+    #[test]
+    fn replicas_are_spread_round_robin() {
+        assert_eq!(
+            assign_replicas(&[1, 2, 3], 4, 2),
+            vec![vec![1, 2], vec![2, 3], vec![3, 1], vec![1, 2]]
+        );
+    }
+}
