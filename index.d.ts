@@ -32,7 +32,7 @@ export declare class Kafka {
  * Starts a broker on its own runtime. Resolves once the port accepts connections; rejects with
  * an Error whose `code` is e.g. `EADDRINUSE` if it cannot bind.
  */
-export declare function startKafka(options?: number | StartOptions): Promise<unknown>
+export declare function startKafka(options?: number | StartOptions): Promise<Kafka>
 
 /** Options of `startKafka`. Broker settings mirror their server.properties names in camelCase. */
 export interface StartOptions {

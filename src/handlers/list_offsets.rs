@@ -14,6 +14,7 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 
 pub fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let version = ctx.version();
     let topics = req
         .topics
         .into_iter()
@@ -49,10 +50,12 @@ pub fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsRespo
                             return response.with_error_code(ResponseError::InvalidRequest.code());
                         }
                     };
-                    response
-                        .with_offset(offset)
-                        .with_timestamp(timestamp)
-                        .with_leader_epoch(leadership.leader_epoch)
+                    let response = response.with_offset(offset).with_timestamp(timestamp);
+                    if version >= 4 {
+                        response.with_leader_epoch(leadership.leader_epoch)
+                    } else {
+                        response
+                    }
                 })
                 .collect();
             ListOffsetsTopicResponse::default()
