@@ -9,16 +9,21 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** A running broker. */
+/** A running cluster. */
 export declare class Kafka {
-  /** The port the first listener is bound to. */
+  /** The port of the first broker's first listener. */
   get port(): number
-  /** The host the first listener is bound to. */
+  /** The host of the first broker's first listener. */
   get host(): string
-  /** Bootstrap addresses, `host:port`, ready for a client's `brokers` option. */
-  get brokers(): Array<string>
   /**
-   * Stops accepting, closes every connection, answers parked fetches, and frees the port and
+   * Bootstrap addresses, `host:port`, one per broker (its first listener), stopped ones
+   * included: ready for a client's `brokers` option.
+   */
+  get brokers(): Array<string>
+  /** Every listener of every broker, with its advertised address. */
+  get listeners(): Array<ListenerInfo>
+  /**
+   * Stops accepting, closes every connection, answers parked fetches, and frees the ports and
    * threads. Calling it again is harmless.
    */
   stop(): Promise<void>
@@ -26,28 +31,291 @@ export declare class Kafka {
   ref(): void
   /** Lets the process exit while the broker runs (the default, as `net.Server#unref`). */
   unref(): void
+  /**
+   * Makes the next `count` requests matching `api` (and `topic`, `broker`, `clientId` if
+   * given) fail with a Kafka error or a dropped connection. Faults fire oldest first. An
+   * unknown api or error name is a TypeError.
+   */
+  failNext(options: FaultOptions): void
+  /**
+   * Adds latency to every request matching `api` and `broker` (any when absent). Setting the
+   * same pair again replaces it; `ms: 0` removes it.
+   */
+  delay(options: DelayOptions): void
+  /** Disarms every fault and delay. */
+  clearFaults(): void
+  /**
+   * Stops a broker as if it crashed: its partitions elect new leaders (leader epoch + 1),
+   * Metadata stops listing it, its listeners close and its connections are reset. Resolves
+   * once they are. Group and transaction coordinators move to live brokers.
+   */
+  stopBroker(brokerId: number): Promise<void>
+  /**
+   * Starts a stopped broker again on the same ports. It leads the partitions that were left
+   * without a leader; others keep theirs (move them with `moveLeader`).
+   */
+  startBroker(brokerId: number): Promise<void>
+  /**
+   * Resets live connections (all, or those of a broker and/or client id); clients must
+   * reconnect. Resolves with how many were dropped, once they are closed.
+   */
+  disconnect(options?: DisconnectOptions | undefined | null): Promise<number>
+  /** Makes a broker the leader of a partition, as a reassignment would (leader epoch + 1). */
+  moveLeader(topic: string, partition: number, brokerId: number): LeadershipInfo
+  /**
+   * Deletes every topic and group, restarts stopped brokers, disarms faults and delays and
+   * empties the request log, in place: clients stay connected and find an empty cluster.
+   */
+  reset(): Promise<void>
+  /** Creates a topic; throws with code `TOPIC_ALREADY_EXISTS`, `INVALID_REPLICATION_FACTOR`... */
+  createTopic(name: string, options?: CreateTopicOptions | undefined | null): void
+  /**
+   * Appends records straight into the topic's logs, as a producer with acks=all would
+   * (auto-creating the topic if the cluster allows). Returns where each record went.
+   */
+  produce(topic: string, messages: Array<ProducerRecord>): Array<RecordMetadata>
+  /**
+   * The records of a topic as stored, decoded: exactly what producers wrote, headers
+   * included, by partition then offset. Throws with code `UNKNOWN_TOPIC_OR_PARTITION`.
+   */
+  messages(topic: string, options?: MessagesOptions | undefined | null): Array<Message>
+  /**
+   * Resolves with the topic's records as soon as it holds at least `count` (the topic may not
+   * exist yet). Rejects with code `ERR_KAFKA_TIMEOUT` after `timeoutMs` (default 5000).
+   */
+  waitForMessages(topic: string, count: number, options?: WaitOptions | undefined | null): Promise<Message[]>
+  /** A group's committed offsets, by topic and partition. */
+  offsets(groupId: string): Array<GroupOffset>
+  /** Every consumer group with its state, members and their assignments. */
+  groups(): Array<GroupInfo>
+  /**
+   * The latest requests served (see `requestLogSize`), oldest first: for seeing what a
+   * client really sent.
+   */
+  requests(): Array<RequestLogEntry>
+  /** Empties the request log. */
+  clearRequests(): void
+}
+
+/** A broker of the cluster, as its server.properties would describe it. */
+export interface BrokerOptions {
+  /** `node.id` */
+  id: number
+  /** The host its listeners bind unless they name their own (default `127.0.0.1`). */
+  host?: string
+  /** `listeners` (default: one PLAINTEXT listener on a free port). */
+  listeners?: Array<ListenerOptions>
+}
+
+export interface CreateTopicOptions {
+  /** Default: `numPartitions` of the cluster. */
+  partitions?: number
+  /** Default: `defaultReplicationFactor` of the cluster. */
+  replicationFactor?: number
+  /** Topic configs, e.g. `{ 'cleanup.policy': 'compact' }`. */
+  configs?: Record<string, string>
+}
+
+/** Latency added to every matching request until changed (`ms: 0` removes it) or cleared. */
+export interface DelayOptions {
+  api?: string
+  broker?: number
+  ms: number
+}
+
+/** Which live connections `disconnect` drops (all when empty). */
+export interface DisconnectOptions {
+  broker?: number
+  clientId?: string
 }
 
 /**
- * Starts a broker on its own runtime. Resolves once the port accepts connections; rejects with
- * an Error whose `code` is e.g. `EADDRINUSE` if it cannot bind.
+ * Makes the next matching requests fail. Give `error` (a Kafka error name or code) to answer
+ * with that error instead of serving the request, or `drop` to close the connection instead:
+ * `'request'` before serving it, `'response'` after serving it (the request took effect but
+ * the client never hears so).
+ */
+export interface FaultOptions {
+  api: 'Produce' | 'Fetch' | 'ListOffsets' | 'Metadata' | 'OffsetCommit' | 'OffsetFetch' | 'FindCoordinator' | 'JoinGroup' | 'Heartbeat' | 'LeaveGroup' | 'SyncGroup' | 'DescribeGroups' | 'ListGroups' | 'ApiVersions' | 'CreateTopics' | 'DeleteTopics' | 'InitProducerId' | 'AddPartitionsToTxn' | 'AddOffsetsToTxn' | 'EndTxn' | 'TxnOffsetCommit' | 'DeleteGroups' | 'OffsetDelete' | (string & {})
+  /** e.g. `'NOT_LEADER_OR_FOLLOWER'` or `6`. */
+  error?: string | number
+  drop?: 'request' | 'response'
+  /** How many matching requests fail (default 1). */
+  count?: number
+  /** Only requests naming this topic (the whole request fails). */
+  topic?: string
+  /** Only requests to this broker id. */
+  broker?: number
+  /** Only requests from this client id. */
+  clientId?: string
+}
+
+export interface GroupInfo {
+  groupId: string
+  state: 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead'
+  generationId: number
+  protocolType: string
+  /** The assignment strategy chosen (e.g. `RoundRobinAssigner`). */
+  protocol: string
+  /** The broker coordinating the group now. */
+  coordinator: number
+  members: Array<GroupMemberInfo>
+}
+
+export interface GroupMemberInfo {
+  memberId: string
+  groupInstanceId: string | null
+  clientId: string
+  clientHost: string
+  /** Partitions assigned to the member by topic (consumer groups only). */
+  assignment: Record<string, Array<number>>
+}
+
+/** A committed offset of a group. */
+export interface GroupOffset {
+  topic: string
+  partition: number
+  offset: number
+  leaderEpoch: number
+  metadata: string | null
+}
+
+/** A partition's leadership after `moveLeader`. */
+export interface LeadershipInfo {
+  leader: number
+  leaderEpoch: number
+  replicas: Array<number>
+}
+
+/** A listener of a broker, as `kafka.listeners` lists it. */
+export interface ListenerInfo {
+  brokerId: number
+  name: string
+  security: string
+  /** The advertised address. */
+  host: string
+  port: number
+  /** Whether the broker is running (see `stopBroker`). */
+  running: boolean
+}
+
+/** A listener of a broker (`listeners` and `advertised.listeners`). */
+export interface ListenerOptions {
+  /** 0 or absent picks a free port. */
+  port?: number
+  /** The address to bind (default: the broker's host). */
+  host?: string
+  /**
+   * The listener's name (default: its security protocol). Clients connected through it are
+   * told every broker's address on the listener of the same name, so every broker needs the
+   * same listener names.
+   */
+  name?: string
+  /** Only PLAINTEXT is served for now: the others are refused at start. */
+  security?: 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL'
+  /** The host clients are given (default: the bind host; loopback for a wildcard bind). */
+  advertisedHost?: string
+  /** The port clients are given (default: the bound port). */
+  advertisedPort?: number
+}
+
+/**
+ * A stored record, decoded. Keys, values and header values are Buffers (null when absent),
+ * as a kafkajs consumer sees them; offsets and timestamps are numbers.
+ */
+export interface Message {
+  topic: string
+  partition: number
+  offset: number
+  timestamp: number
+  key: Buffer | null
+  value: Buffer | null
+  headers: Record<string, Buffer | null>
+}
+
+export interface MessagesOptions {
+  /** Only this partition (default: all, by partition then offset). */
+  partition?: number
+  /** Records at or after this offset (default 0). */
+  fromOffset?: number
+}
+
+/** A record for `produce`. Strings are written as UTF-8. */
+export interface ProducerRecord {
+  key?: Buffer | string | null
+  value?: Buffer | string | null
+  headers?: Record<string, Buffer | string | null>
+  /** Default: by key with Kafka's default partitioner (murmur2), round-robin without a key. */
+  partition?: number
+  /** Create time in ms since the epoch (default: now); kafkajs' string form is accepted. */
+  timestamp?: number | string
+}
+
+/** Where `produce` appended a record. */
+export interface RecordMetadata {
+  topic: string
+  partition: number
+  offset: number
+}
+
+/** A request as the request log keeps it. */
+export interface RequestLogEntry {
+  /** The API's name, e.g. `Produce`. */
+  api: string
+  apiKey: number
+  version: number
+  correlationId: number
+  clientId: string
+  broker: number
+  /** The first error code in the response; 0 if none (or no response was sent). */
+  errorCode: number
+  /** That error's Kafka name, or null. */
+  error: string | null
+  /** The response (or the lack of one) came from `failNext`. */
+  injected: boolean
+  /** When it arrived, ms since the epoch. */
+  timestamp: number
+  /** How long it took to serve, injected latency included. */
+  durationMs: number
+}
+
+/**
+ * Starts a cluster on its own runtime. Resolves once every listener accepts connections;
+ * rejects with an Error whose `code` is e.g. `EADDRINUSE` if one cannot bind. Options that
+ * describe an impossible cluster throw an Error with code `ERR_INVALID_ARG_VALUE`.
  */
 export declare function startKafka(options?: number | StartOptions): Promise<Kafka>
 
-/** Options of `startKafka`. Broker settings mirror their server.properties names in camelCase. */
+/**
+ * Options of `startKafka`. Broker settings mirror their server.properties names in camelCase
+ * and apply to every broker of the cluster.
+ */
 export interface StartOptions {
-  /** Port to listen on; 0 or absent picks a free one. */
+  /**
+   * Port to listen on; 0 or absent picks a free one. With `brokers: n`, the first broker's
+   * port, the others taking the next ones.
+   */
   port?: number
   /** Address to bind and advertise; `127.0.0.1` unless given. */
   host?: string
-  /** This broker's node id (default 0). */
+  /** This broker's node id (default 0); with `brokers: n`, the first broker's. */
   brokerId?: number
+  /**
+   * How many brokers (each with one PLAINTEXT listener), or each broker's id and listeners as
+   * server.properties would describe them.
+   */
+  brokers?: number | BrokerOptions[]
   /** The cluster id Metadata reports (default: a fresh random one). */
   clusterId?: string
   /** `auto.create.topics.enable` (default true). */
   autoCreateTopics?: boolean
   /** `num.partitions` for auto-created topics (default 1). */
   numPartitions?: number
+  /**
+   * `default.replication.factor` for auto-created topics and CreateTopics asking for -1
+   * (default 1); at most the number of brokers.
+   */
+  defaultReplicationFactor?: number
   /** `message.max.bytes` (default 1048588). */
   messageMaxBytes?: number
   /**
@@ -59,4 +327,11 @@ export interface StartOptions {
   groupMinSessionTimeoutMs?: number
   /** `group.max.session.timeout.ms` (default 1800000). */
   groupMaxSessionTimeoutMs?: number
+  /** How many requests `requests()` keeps, newest last (default 1000; 0 keeps none). */
+  requestLogSize?: number
+}
+
+export interface WaitOptions {
+  /** Default 5000. */
+  timeoutMs?: number
 }

@@ -70,6 +70,15 @@ impl Connection {
         }
     }
 
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.stream.get_ref().peer_addr().ok()
+    }
+
+    /// Makes closing this connection reset it (RST), as a crashed broker's connections are.
+    pub fn reset_on_close(&self) {
+        let _ = self.stream.get_ref().set_zero_linger();
+    }
+
     /// Writes an encoded frame (length prefix included) and flushes it.
     pub async fn write_frame(&mut self, frame: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(frame).await?;

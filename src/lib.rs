@@ -1,8 +1,11 @@
-//! The Node.js binding, and only that: JS options in, a running broker out. Everything it calls
-//! lives in the core modules, which know nothing of napi.
+//! The Node.js binding, and only that: JS options in, a running broker out, and the test
+//! controls converted to and from JS values. Everything it calls lives in the core modules
+//! (`server`, `control`, `faults`, `state`), which know nothing of napi.
 
 mod alloc;
 pub mod connection;
+pub mod control;
+pub mod faults;
 pub mod handlers;
 pub mod protocol;
 pub mod server;
@@ -12,33 +15,48 @@ pub mod state;
 #[global_allocator]
 static GLOBAL: alloc::GuardedAllocator = alloc::GuardedAllocator;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use indexmap::IndexMap;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
+use napi::JsDeferred;
 use napi_derive::napi;
 
-use server::{ListenerSpec, Server, ServerOptions};
+use control::{ControlError, ErrorSpec, FaultSpec, NewRecord, StoredRecord};
+use server::{ConnectionFilter, ListenerSpec, Server, ServerOptions};
+use state::brokers::SecurityProtocol;
 use state::group::GroupSettings;
 use state::BrokerConfig;
 
-/// Options of `startKafka`. Broker settings mirror their server.properties names in camelCase.
+/// Options of `startKafka`. Broker settings mirror their server.properties names in camelCase
+/// and apply to every broker of the cluster.
 #[napi(object)]
 #[derive(Default)]
 pub struct StartOptions {
-    /// Port to listen on; 0 or absent picks a free one.
+    /// Port to listen on; 0 or absent picks a free one. With `brokers: n`, the first broker's
+    /// port, the others taking the next ones.
     pub port: Option<u32>,
     /// Address to bind and advertise; `127.0.0.1` unless given.
     pub host: Option<String>,
-    /// This broker's node id (default 0).
+    /// This broker's node id (default 0); with `brokers: n`, the first broker's.
     pub broker_id: Option<i32>,
+    /// How many brokers (each with one PLAINTEXT listener), or each broker's id and listeners as
+    /// server.properties would describe them.
+    #[napi(ts_type = "number | BrokerOptions[]")]
+    pub brokers: Option<Either<u32, Vec<BrokerOptions>>>,
     /// The cluster id Metadata reports (default: a fresh random one).
     pub cluster_id: Option<String>,
     /// `auto.create.topics.enable` (default true).
     pub auto_create_topics: Option<bool>,
     /// `num.partitions` for auto-created topics (default 1).
     pub num_partitions: Option<i32>,
+    /// `default.replication.factor` for auto-created topics and CreateTopics asking for -1
+    /// (default 1); at most the number of brokers.
+    pub default_replication_factor: Option<i32>,
     /// `message.max.bytes` (default 1048588).
     pub message_max_bytes: Option<u32>,
     /// `group.initial.rebalance.delay.ms` (default 0: a new group's first member is assigned at
@@ -48,15 +66,123 @@ pub struct StartOptions {
     pub group_min_session_timeout_ms: Option<u32>,
     /// `group.max.session.timeout.ms` (default 1800000).
     pub group_max_session_timeout_ms: Option<u32>,
+    /// How many requests `requests()` keeps, newest last (default 1000; 0 keeps none).
+    pub request_log_size: Option<u32>,
 }
 
-/// Starts a broker on its own runtime. Resolves once the port accepts connections; rejects with
-/// an Error whose `code` is e.g. `EADDRINUSE` if it cannot bind.
+/// A broker of the cluster, as its server.properties would describe it.
+#[napi(object)]
+pub struct BrokerOptions {
+    /// `node.id`
+    pub id: i32,
+    /// The host its listeners bind unless they name their own (default `127.0.0.1`).
+    pub host: Option<String>,
+    /// `listeners` (default: one PLAINTEXT listener on a free port).
+    pub listeners: Option<Vec<ListenerOptions>>,
+}
+
+/// A listener of a broker (`listeners` and `advertised.listeners`).
+#[napi(object)]
+pub struct ListenerOptions {
+    /// 0 or absent picks a free port.
+    pub port: Option<u32>,
+    /// The address to bind (default: the broker's host).
+    pub host: Option<String>,
+    /// The listener's name (default: its security protocol). Clients connected through it are
+    /// told every broker's address on the listener of the same name, so every broker needs the
+    /// same listener names.
+    pub name: Option<String>,
+    /// Only PLAINTEXT is served for now: the others are refused at start.
+    #[napi(ts_type = "'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL'")]
+    pub security: Option<String>,
+    /// The host clients are given (default: the bind host; loopback for a wildcard bind).
+    pub advertised_host: Option<String>,
+    /// The port clients are given (default: the bound port).
+    pub advertised_port: Option<u32>,
+}
+
+fn port_number(port: u32) -> Result<u16> {
+    u16::try_from(port)
+        .map_err(|_| Error::new(Status::InvalidArg, format!("port {port} is out of range")))
+}
+
+/// The listeners of every broker the options describe.
+fn listener_specs(options: &StartOptions) -> Result<Vec<ListenerSpec>> {
+    let host = options.host.clone().unwrap_or_else(|| "127.0.0.1".into());
+    let first_port = port_number(options.port.unwrap_or(0))?;
+    let first_id = options.broker_id.unwrap_or(0);
+    let brokers = match &options.brokers {
+        None => Either::A(1),
+        Some(Either::A(count)) => Either::A(*count),
+        Some(Either::B(brokers)) => Either::B(brokers),
+    };
+    match brokers {
+        Either::A(0) => Err(Error::new(
+            Status::InvalidArg,
+            "a cluster needs at least one broker".to_string(),
+        )),
+        Either::A(count) => (0..count)
+            .map(|i| {
+                let port = match first_port {
+                    0 => 0,
+                    first => port_number(first as u32 + i)?,
+                };
+                Ok(ListenerSpec::plaintext(first_id + i as i32, &host, port))
+            })
+            .collect(),
+        Either::B(brokers) => {
+            let mut specs = Vec::new();
+            for broker in brokers {
+                let broker_host = broker.host.clone().unwrap_or_else(|| host.clone());
+                let default_listener = [ListenerOptions {
+                    port: None,
+                    host: None,
+                    name: None,
+                    security: None,
+                    advertised_host: None,
+                    advertised_port: None,
+                }];
+                let listeners = broker.listeners.as_deref().unwrap_or(&default_listener);
+                for listener in listeners {
+                    let security = match listener.security.as_deref() {
+                        None => SecurityProtocol::Plaintext,
+                        Some(name) => SecurityProtocol::parse(name).ok_or_else(|| {
+                            Error::new(
+                                Status::InvalidArg,
+                                format!("unknown security protocol {name}: expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
+                            )
+                        })?,
+                    };
+                    specs.push(ListenerSpec {
+                        broker_id: broker.id,
+                        name: listener
+                            .name
+                            .clone()
+                            .unwrap_or_else(|| security.name().to_string()),
+                        security,
+                        host: listener.host.clone().unwrap_or_else(|| broker_host.clone()),
+                        port: port_number(listener.port.unwrap_or(0))?,
+                        advertised_host: listener.advertised_host.clone(),
+                        advertised_port: listener.advertised_port.map(port_number).transpose()?,
+                    });
+                }
+            }
+            Ok(specs)
+        }
+    }
+}
+
+/// Starts a cluster on its own runtime. Resolves once every listener accepts connections;
+/// rejects with an Error whose `code` is e.g. `EADDRINUSE` if one cannot bind. Options that
+/// describe an impossible cluster throw an Error with code `ERR_INVALID_ARG_VALUE`.
 #[napi(
     ts_args_type = "options?: number | StartOptions",
     ts_return_type = "Promise<Kafka>"
 )]
-pub fn start_kafka(options: Option<Either<u32, StartOptions>>) -> Result<AsyncTask<Start>> {
+pub fn start_kafka(
+    env: Env,
+    options: Option<Either<u32, StartOptions>>,
+) -> Result<AsyncTask<Start>> {
     let options = match options {
         None => StartOptions::default(),
         Some(Either::A(port)) => StartOptions {
@@ -65,9 +191,6 @@ pub fn start_kafka(options: Option<Either<u32, StartOptions>>) -> Result<AsyncTa
         },
         Some(Either::B(options)) => options,
     };
-    let port = options.port.unwrap_or(0);
-    let port = u16::try_from(port)
-        .map_err(|_| Error::new(Status::InvalidArg, format!("port {port} is out of range")))?;
     let defaults = BrokerConfig::default();
     let ms = |value: Option<u32>, default: Duration| {
         value.map_or(default, |v| Duration::from_millis(v as u64))
@@ -86,31 +209,73 @@ pub fn start_kafka(options: Option<Either<u32, StartOptions>>) -> Result<AsyncTa
             defaults.groups.max_session_timeout,
         ),
     };
+    let default_replication_factor = match options.default_replication_factor {
+        None => defaults.default_replication_factor,
+        Some(rf) => i16::try_from(rf).ok().filter(|rf| *rf > 0).ok_or_else(|| {
+            invalid_argument(
+                &env,
+                &format!("defaultReplicationFactor {rf} must be at least 1"),
+            )
+        })?,
+    };
     let config = BrokerConfig {
         groups,
         auto_create_topics: options
             .auto_create_topics
             .unwrap_or(defaults.auto_create_topics),
         num_partitions: options.num_partitions.unwrap_or(defaults.num_partitions),
+        default_replication_factor,
         message_max_bytes: options
             .message_max_bytes
             .map_or(defaults.message_max_bytes, |b| b as usize),
-        ..defaults
     };
+    let server_options = ServerOptions {
+        cluster_id: options
+            .cluster_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+        config,
+        listeners: listener_specs(&options)?,
+        request_log_capacity: options
+            .request_log_size
+            .map_or(faults::DEFAULT_LOG_CAPACITY, |n| n as usize),
+    };
+    server_options
+        .validate()
+        .map_err(|message| invalid_argument(&env, &message))?;
     Ok(AsyncTask::new(Start {
-        options: ServerOptions {
-            cluster_id: options
-                .cluster_id
-                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
-            config,
-            listeners: vec![ListenerSpec {
-                broker_id: options.broker_id.unwrap_or(0),
-                host: options.host.unwrap_or_else(|| "127.0.0.1".into()),
-                port,
-            }],
-        },
+        options: server_options,
         failure: None,
     }))
+}
+
+/// Throws an Error with code `ERR_INVALID_ARG_VALUE`.
+fn invalid_argument(env: &Env, message: &str) -> Error {
+    let _ = env.throw_error(message, Some("ERR_INVALID_ARG_VALUE"));
+    Error::new(Status::PendingException, message.to_string())
+}
+
+/// Throws a TypeError with code `ERR_INVALID_ARG_VALUE`.
+fn type_error(env: &Env, message: &str) -> Error {
+    let _ = env.throw_type_error(message, Some("ERR_INVALID_ARG_VALUE"));
+    Error::new(Status::PendingException, message.to_string())
+}
+
+/// Throws an Error with the code of a failed helper.
+fn thrown(env: &Env, error: ControlError) -> Error {
+    let _ = env.throw_error(&error.message, Some(&error.code));
+    Error::new(Status::PendingException, error.message)
+}
+
+/// An Error object with a `code`, to reject a promise with.
+fn coded_error(env: &Env, code: &str, message: &str) -> Error {
+    let created = env
+        .create_error(Error::new(Status::GenericFailure, message.to_string()))
+        .and_then(|mut error| {
+            error.set_named_property("code", code)?;
+            Ok(Error::from(error.to_unknown()))
+        });
+    created.unwrap_or_else(|e| e)
 }
 
 pub struct Start {
@@ -145,20 +310,314 @@ impl Task for Start {
             std::io::ErrorKind::AddrInUse => "EADDRINUSE",
             std::io::ErrorKind::AddrNotAvailable => "EADDRNOTAVAIL",
             std::io::ErrorKind::PermissionDenied => "EACCES",
+            std::io::ErrorKind::InvalidInput => "ERR_INVALID_ARG_VALUE",
             _ => "ERR_KAFKA_START",
         };
-        let listener = &self.options.listeners[0];
-        let message = format!(
-            "kafka-emulator cannot listen on {}:{}: {failure}",
-            listener.host, listener.port
-        );
-        let mut error = env.create_error(Error::new(Status::GenericFailure, message))?;
-        error.set_named_property("code", code)?;
-        Err(Error::from(error.to_unknown()))
+        let message = format!("kafka-emulator cannot start: {failure}");
+        Err(coded_error(&env, code, &message))
     }
 }
 
-/// A running broker.
+/// Work for the libuv pool (it blocks on the cluster's runtime): a promise that rejects with
+/// the helper's error code.
+pub struct Blocking<T: Send + 'static> {
+    work: Option<Box<dyn FnOnce() -> std::result::Result<T, ControlError> + Send>>,
+    failure: Option<ControlError>,
+}
+
+impl<T: Send + 'static> Blocking<T> {
+    fn new(work: impl FnOnce() -> std::result::Result<T, ControlError> + Send + 'static) -> Self {
+        Blocking {
+            work: Some(Box::new(work)),
+            failure: None,
+        }
+    }
+}
+
+impl<T: Send + ToNapiValue + TypeName + 'static> Task for Blocking<T> {
+    type Output = T;
+    type JsValue = T;
+
+    fn compute(&mut self) -> Result<T> {
+        let work = self
+            .work
+            .take()
+            .ok_or_else(|| Error::new(Status::GenericFailure, "already run".to_string()))?;
+        work().map_err(|e| {
+            let error = Error::new(Status::GenericFailure, e.message.clone());
+            self.failure = Some(e);
+            error
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, output: T) -> Result<T> {
+        Ok(output)
+    }
+
+    fn reject(&mut self, env: Env, err: Error) -> Result<T> {
+        match self.failure.take() {
+            Some(failure) => Err(coded_error(&env, &failure.code, &failure.message)),
+            None => Err(err),
+        }
+    }
+}
+
+/// A listener of a broker, as `kafka.listeners` lists it.
+#[napi(object)]
+pub struct ListenerInfo {
+    pub broker_id: i32,
+    pub name: String,
+    pub security: String,
+    /// The advertised address.
+    pub host: String,
+    pub port: u32,
+    /// Whether the broker is running (see `stopBroker`).
+    pub running: bool,
+}
+
+/// Makes the next matching requests fail. Give `error` (a Kafka error name or code) to answer
+/// with that error instead of serving the request, or `drop` to close the connection instead:
+/// `'request'` before serving it, `'response'` after serving it (the request took effect but
+/// the client never hears so).
+#[napi(object)]
+pub struct FaultOptions {
+    #[napi(
+        ts_type = "'Produce' | 'Fetch' | 'ListOffsets' | 'Metadata' | 'OffsetCommit' | 'OffsetFetch' | 'FindCoordinator' | 'JoinGroup' | 'Heartbeat' | 'LeaveGroup' | 'SyncGroup' | 'DescribeGroups' | 'ListGroups' | 'ApiVersions' | 'CreateTopics' | 'DeleteTopics' | 'InitProducerId' | 'AddPartitionsToTxn' | 'AddOffsetsToTxn' | 'EndTxn' | 'TxnOffsetCommit' | 'DeleteGroups' | 'OffsetDelete' | (string & {})"
+    )]
+    pub api: String,
+    /// e.g. `'NOT_LEADER_OR_FOLLOWER'` or `6`.
+    #[napi(ts_type = "string | number")]
+    pub error: Option<Either<String, i32>>,
+    #[napi(ts_type = "'request' | 'response'")]
+    pub drop: Option<String>,
+    /// How many matching requests fail (default 1).
+    pub count: Option<u32>,
+    /// Only requests naming this topic (the whole request fails).
+    pub topic: Option<String>,
+    /// Only requests to this broker id.
+    pub broker: Option<i32>,
+    /// Only requests from this client id.
+    pub client_id: Option<String>,
+}
+
+/// Latency added to every matching request until changed (`ms: 0` removes it) or cleared.
+#[napi(object)]
+pub struct DelayOptions {
+    pub api: Option<String>,
+    pub broker: Option<i32>,
+    pub ms: f64,
+}
+
+/// Which live connections `disconnect` drops (all when empty).
+#[napi(object)]
+pub struct DisconnectOptions {
+    pub broker: Option<i32>,
+    pub client_id: Option<String>,
+}
+
+/// A partition's leadership after `moveLeader`.
+#[napi(object)]
+pub struct LeadershipInfo {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+}
+
+#[napi(object)]
+pub struct CreateTopicOptions {
+    /// Default: `numPartitions` of the cluster.
+    pub partitions: Option<i32>,
+    /// Default: `defaultReplicationFactor` of the cluster.
+    pub replication_factor: Option<i32>,
+    /// Topic configs, e.g. `{ 'cleanup.policy': 'compact' }`.
+    pub configs: Option<BTreeMap<String, String>>,
+}
+
+/// A record for `produce`. Strings are written as UTF-8.
+#[napi(object)]
+pub struct ProducerRecord {
+    #[napi(ts_type = "Buffer | string | null")]
+    pub key: Option<Either3<Buffer, String, Null>>,
+    #[napi(ts_type = "Buffer | string | null")]
+    pub value: Option<Either3<Buffer, String, Null>>,
+    #[napi(ts_type = "Record<string, Buffer | string | null>")]
+    pub headers: Option<IndexMap<String, Either3<Buffer, String, Null>>>,
+    /// Default: by key with Kafka's default partitioner (murmur2), round-robin without a key.
+    pub partition: Option<i32>,
+    /// Create time in ms since the epoch (default: now); kafkajs' string form is accepted.
+    #[napi(ts_type = "number | string")]
+    pub timestamp: Option<Either<i64, String>>,
+}
+
+/// Where `produce` appended a record.
+#[napi(object)]
+pub struct RecordMetadata {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+#[napi(object)]
+pub struct MessagesOptions {
+    /// Only this partition (default: all, by partition then offset).
+    pub partition: Option<i32>,
+    /// Records at or after this offset (default 0).
+    pub from_offset: Option<i64>,
+}
+
+/// A stored record, decoded. Keys, values and header values are Buffers (null when absent),
+/// as a kafkajs consumer sees them; offsets and timestamps are numbers.
+#[napi(object)]
+pub struct Message {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: i64,
+    #[napi(ts_type = "Buffer | null")]
+    pub key: Either<Buffer, Null>,
+    #[napi(ts_type = "Buffer | null")]
+    pub value: Either<Buffer, Null>,
+    #[napi(ts_type = "Record<string, Buffer | null>")]
+    pub headers: IndexMap<String, Either<Buffer, Null>>,
+}
+
+#[napi(object)]
+pub struct WaitOptions {
+    /// Default 5000.
+    pub timeout_ms: Option<u32>,
+}
+
+/// A committed offset of a group.
+#[napi(object)]
+pub struct GroupOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    #[napi(ts_type = "string | null")]
+    pub metadata: Either<String, Null>,
+}
+
+#[napi(object)]
+pub struct GroupMemberInfo {
+    pub member_id: String,
+    #[napi(ts_type = "string | null")]
+    pub group_instance_id: Either<String, Null>,
+    pub client_id: String,
+    pub client_host: String,
+    /// Partitions assigned to the member by topic (consumer groups only).
+    pub assignment: IndexMap<String, Vec<i32>>,
+}
+
+#[napi(object)]
+pub struct GroupInfo {
+    pub group_id: String,
+    #[napi(ts_type = "'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead'")]
+    pub state: String,
+    pub generation_id: i32,
+    pub protocol_type: String,
+    /// The assignment strategy chosen (e.g. `RoundRobinAssigner`).
+    pub protocol: String,
+    /// The broker coordinating the group now.
+    pub coordinator: i32,
+    pub members: Vec<GroupMemberInfo>,
+}
+
+/// A request as the request log keeps it.
+#[napi(object)]
+pub struct RequestLogEntry {
+    /// The API's name, e.g. `Produce`.
+    pub api: String,
+    pub api_key: i32,
+    pub version: i32,
+    pub correlation_id: i32,
+    pub client_id: String,
+    pub broker: i32,
+    /// The first error code in the response; 0 if none (or no response was sent).
+    pub error_code: i32,
+    /// That error's Kafka name, or null.
+    #[napi(ts_type = "string | null")]
+    pub error: Either<String, Null>,
+    /// The response (or the lack of one) came from `failNext`.
+    pub injected: bool,
+    /// When it arrived, ms since the epoch.
+    pub timestamp: i64,
+    /// How long it took to serve, injected latency included.
+    pub duration_ms: f64,
+}
+
+fn bytes_of(value: Option<Either3<Buffer, String, Null>>) -> Option<Bytes> {
+    match value? {
+        Either3::A(buffer) => Some(Bytes::copy_from_slice(&buffer)),
+        Either3::B(text) => Some(Bytes::from(text)),
+        Either3::C(Null) => None,
+    }
+}
+
+fn buffer_or_null(bytes: Option<Bytes>) -> Either<Buffer, Null> {
+    match bytes {
+        Some(bytes) => Either::A(Buffer::from(bytes.to_vec())),
+        None => Either::B(Null),
+    }
+}
+
+fn string_or_null(text: Option<String>) -> Either<String, Null> {
+    text.map_or(Either::B(Null), Either::A)
+}
+
+fn to_message(topic: &str, record: StoredRecord) -> Message {
+    Message {
+        topic: topic.to_string(),
+        partition: record.partition,
+        offset: record.offset,
+        timestamp: record.timestamp,
+        key: buffer_or_null(record.key),
+        value: buffer_or_null(record.value),
+        headers: record
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k, buffer_or_null(v)))
+            .collect(),
+    }
+}
+
+type Messages = Box<dyn FnOnce(Env) -> Result<Vec<Message>> + Send>;
+
+/// Settles a `waitForMessages` promise exactly once, even if its task is dropped (the cluster
+/// stopped): a pending JS promise would otherwise keep Node alive forever.
+struct Settle {
+    deferred: Option<JsDeferred<Vec<Message>, Messages>>,
+    topic: String,
+}
+
+impl Settle {
+    fn finish(mut self, result: std::result::Result<Vec<StoredRecord>, ControlError>) {
+        let Some(deferred) = self.deferred.take() else {
+            return;
+        };
+        let topic = std::mem::take(&mut self.topic);
+        deferred.resolve(Box::new(move |env| match result {
+            Ok(records) => Ok(records.into_iter().map(|r| to_message(&topic, r)).collect()),
+            Err(e) => Err(coded_error(&env, &e.code, &e.message)),
+        }));
+    }
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        if let Some(deferred) = self.deferred.take() {
+            deferred.resolve(Box::new(|env| {
+                Err(coded_error(
+                    &env,
+                    "ERR_KAFKA_STOPPED",
+                    "the cluster stopped while waiting for messages",
+                ))
+            }));
+        }
+    }
+}
+
+/// A running cluster.
 #[napi]
 pub struct Kafka {
     server: Arc<Server>,
@@ -168,38 +627,58 @@ pub struct Kafka {
 
 #[napi]
 impl Kafka {
-    /// The port the first listener is bound to.
+    /// The port of the first broker's first listener.
     #[napi(getter)]
     pub fn port(&self) -> u32 {
         self.server
-            .cluster()
             .brokers()
             .first()
-            .map_or(0, |b| b.port as u32)
+            .and_then(|b| b.endpoints.first())
+            .map_or(0, |e| e.port as u32)
     }
 
-    /// The host the first listener is bound to.
+    /// The host of the first broker's first listener.
     #[napi(getter)]
     pub fn host(&self) -> String {
         self.server
-            .cluster()
             .brokers()
             .first()
-            .map_or_else(String::new, |b| b.host.clone())
+            .and_then(|b| b.endpoints.first())
+            .map_or_else(String::new, |e| e.host.clone())
     }
 
-    /// Bootstrap addresses, `host:port`, ready for a client's `brokers` option.
+    /// Bootstrap addresses, `host:port`, one per broker (its first listener), stopped ones
+    /// included: ready for a client's `brokers` option.
     #[napi(getter)]
     pub fn brokers(&self) -> Vec<String> {
         self.server
-            .cluster()
             .brokers()
             .iter()
-            .map(|b| format!("{}:{}", b.host, b.port))
+            .filter_map(|b| b.endpoints.first())
+            .map(|e| format!("{}:{}", e.host, e.port))
             .collect()
     }
 
-    /// Stops accepting, closes every connection, answers parked fetches, and frees the port and
+    /// Every listener of every broker, with its advertised address.
+    #[napi(getter)]
+    pub fn listeners(&self) -> Vec<ListenerInfo> {
+        self.server
+            .brokers()
+            .into_iter()
+            .flat_map(|b| {
+                b.endpoints.into_iter().map(move |e| ListenerInfo {
+                    broker_id: b.node_id,
+                    name: e.listener,
+                    security: e.security.name().to_string(),
+                    host: e.host,
+                    port: e.port as u32,
+                    running: b.alive,
+                })
+            })
+            .collect()
+    }
+
+    /// Stops accepting, closes every connection, answers parked fetches, and frees the ports and
     /// threads. Calling it again is harmless.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn stop(&mut self) -> AsyncTask<Stop> {
@@ -227,6 +706,304 @@ impl Kafka {
     #[napi]
     pub fn unref(&mut self) {
         self.keep_alive = None;
+    }
+
+    // ---- Fault injection ----
+
+    /// Makes the next `count` requests matching `api` (and `topic`, `broker`, `clientId` if
+    /// given) fail with a Kafka error or a dropped connection. Faults fire oldest first. An
+    /// unknown api or error name is a TypeError.
+    #[napi]
+    pub fn fail_next(&self, env: Env, options: FaultOptions) -> Result<()> {
+        let error = match &options.error {
+            None => None,
+            Some(Either::A(name)) => Some(ErrorSpec::Name(name)),
+            Some(Either::B(code)) => Some(ErrorSpec::Code(*code)),
+        };
+        let spec = FaultSpec {
+            api: &options.api,
+            error,
+            drop: options.drop.as_deref(),
+            count: options.count,
+            topic: options.topic.as_deref(),
+            broker: options.broker,
+            client_id: options.client_id.as_deref(),
+        };
+        let fault = control::fault(&spec).map_err(|message| type_error(&env, &message))?;
+        self.server.cluster().faults.fail_next(fault);
+        Ok(())
+    }
+
+    /// Adds latency to every request matching `api` and `broker` (any when absent). Setting the
+    /// same pair again replaces it; `ms: 0` removes it.
+    #[napi]
+    pub fn delay(&self, env: Env, options: DelayOptions) -> Result<()> {
+        let delay = control::delay(options.api.as_deref(), options.broker, options.ms)
+            .map_err(|message| type_error(&env, &message))?;
+        self.server.cluster().faults.set_delay(delay);
+        Ok(())
+    }
+
+    /// Disarms every fault and delay.
+    #[napi]
+    pub fn clear_faults(&self) {
+        self.server.cluster().faults.clear();
+    }
+
+    /// Stops a broker as if it crashed: its partitions elect new leaders (leader epoch + 1),
+    /// Metadata stops listing it, its listeners close and its connections are reset. Resolves
+    /// once they are. Group and transaction coordinators move to live brokers.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn stop_broker(&self, broker_id: i32) -> AsyncTask<Blocking<()>> {
+        let server = self.server.clone();
+        AsyncTask::new(Blocking::new(move || {
+            server
+                .stop_broker(broker_id)
+                .map(|_| ())
+                .map_err(Into::into)
+        }))
+    }
+
+    /// Starts a stopped broker again on the same ports. It leads the partitions that were left
+    /// without a leader; others keep theirs (move them with `moveLeader`).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn start_broker(&self, broker_id: i32) -> AsyncTask<Blocking<()>> {
+        let server = self.server.clone();
+        AsyncTask::new(Blocking::new(move || {
+            server
+                .start_broker(broker_id)
+                .map(|_| ())
+                .map_err(Into::into)
+        }))
+    }
+
+    /// Resets live connections (all, or those of a broker and/or client id); clients must
+    /// reconnect. Resolves with how many were dropped, once they are closed.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn disconnect(&self, options: Option<DisconnectOptions>) -> AsyncTask<Blocking<u32>> {
+        let filter = options.map_or_else(ConnectionFilter::default, |o| ConnectionFilter {
+            broker: o.broker,
+            client_id: o.client_id,
+        });
+        let server = self.server.clone();
+        AsyncTask::new(Blocking::new(move || Ok(server.disconnect(&filter) as u32)))
+    }
+
+    /// Makes a broker the leader of a partition, as a reassignment would (leader epoch + 1).
+    #[napi]
+    pub fn move_leader(
+        &self,
+        env: Env,
+        topic: String,
+        partition: i32,
+        broker_id: i32,
+    ) -> Result<LeadershipInfo> {
+        let leadership = self
+            .server
+            .cluster()
+            .move_leader(&topic, partition, broker_id)
+            .map_err(|e| thrown(&env, e.into()))?;
+        Ok(LeadershipInfo {
+            leader: leadership.leader,
+            leader_epoch: leadership.leader_epoch,
+            replicas: leadership.replicas,
+        })
+    }
+
+    // ---- Test helpers ----
+
+    /// Deletes every topic and group, restarts stopped brokers, disarms faults and delays and
+    /// empties the request log, in place: clients stay connected and find an empty cluster.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn reset(&self) -> AsyncTask<Blocking<()>> {
+        let server = self.server.clone();
+        AsyncTask::new(Blocking::new(move || server.reset().map_err(Into::into)))
+    }
+
+    /// Creates a topic; throws with code `TOPIC_ALREADY_EXISTS`, `INVALID_REPLICATION_FACTOR`...
+    #[napi]
+    pub fn create_topic(
+        &self,
+        env: Env,
+        name: String,
+        options: Option<CreateTopicOptions>,
+    ) -> Result<()> {
+        let options = options.unwrap_or(CreateTopicOptions {
+            partitions: None,
+            replication_factor: None,
+            configs: None,
+        });
+        let replication_factor = options
+            .replication_factor
+            .map(|rf| i16::try_from(rf).unwrap_or(i16::MAX));
+        control::create_topic(
+            self.server.cluster(),
+            &name,
+            options.partitions,
+            replication_factor,
+            options.configs.unwrap_or_default(),
+        )
+        .map_err(|e| thrown(&env, e))?;
+        Ok(())
+    }
+
+    /// Appends records straight into the topic's logs, as a producer with acks=all would
+    /// (auto-creating the topic if the cluster allows). Returns where each record went.
+    #[napi]
+    pub fn produce(
+        &self,
+        env: Env,
+        topic: String,
+        messages: Vec<ProducerRecord>,
+    ) -> Result<Vec<RecordMetadata>> {
+        let mut records = Vec::with_capacity(messages.len());
+        for message in messages {
+            let timestamp = match message.timestamp {
+                None => None,
+                Some(Either::A(ms)) => Some(ms),
+                Some(Either::B(text)) => Some(text.parse::<i64>().map_err(|_| {
+                    type_error(&env, &format!("timestamp \"{text}\" is not a number of ms"))
+                })?),
+            };
+            records.push(NewRecord {
+                key: bytes_of(message.key),
+                value: bytes_of(message.value),
+                headers: message
+                    .headers
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, bytes_of(Some(v))))
+                    .collect(),
+                partition: message.partition,
+                timestamp,
+            });
+        }
+        let appended = control::produce(self.server.cluster(), &topic, records)
+            .map_err(|e| thrown(&env, e))?;
+        Ok(appended
+            .into_iter()
+            .map(|a| RecordMetadata {
+                topic: topic.clone(),
+                partition: a.partition,
+                offset: a.offset,
+            })
+            .collect())
+    }
+
+    /// The records of a topic as stored, decoded: exactly what producers wrote, headers
+    /// included, by partition then offset. Throws with code `UNKNOWN_TOPIC_OR_PARTITION`.
+    #[napi]
+    pub fn messages(
+        &self,
+        env: Env,
+        topic: String,
+        options: Option<MessagesOptions>,
+    ) -> Result<Vec<Message>> {
+        let (partition, from_offset) =
+            options.map_or((None, None), |o| (o.partition, o.from_offset));
+        let records = control::messages(self.server.cluster(), &topic, partition, from_offset)
+            .map_err(|e| thrown(&env, e))?;
+        Ok(records.into_iter().map(|r| to_message(&topic, r)).collect())
+    }
+
+    /// Resolves with the topic's records as soon as it holds at least `count` (the topic may not
+    /// exist yet). Rejects with code `ERR_KAFKA_TIMEOUT` after `timeoutMs` (default 5000).
+    #[napi(ts_return_type = "Promise<Message[]>")]
+    pub fn wait_for_messages<'env>(
+        &self,
+        env: &'env Env,
+        topic: String,
+        count: u32,
+        options: Option<WaitOptions>,
+    ) -> Result<Object<'env>> {
+        let timeout =
+            Duration::from_millis(options.and_then(|o| o.timeout_ms).unwrap_or(5000) as u64);
+        let (deferred, promise) = env.create_deferred::<Vec<Message>, Messages>()?;
+        let settle = Settle {
+            deferred: Some(deferred),
+            topic: topic.clone(),
+        };
+        let cluster = self.server.cluster().clone();
+        let shutdown = self.server.shutdown_signal();
+        self.server.handle().spawn(async move {
+            let result =
+                control::wait_for_messages(cluster, topic, count as usize, timeout, shutdown).await;
+            settle.finish(result);
+        });
+        Ok(promise)
+    }
+
+    /// A group's committed offsets, by topic and partition.
+    #[napi]
+    pub fn offsets(&self, group_id: String) -> Vec<GroupOffset> {
+        control::offsets(self.server.cluster(), &group_id)
+            .into_iter()
+            .map(|o| GroupOffset {
+                topic: o.topic,
+                partition: o.partition,
+                offset: o.offset,
+                leader_epoch: o.leader_epoch,
+                metadata: string_or_null(o.metadata),
+            })
+            .collect()
+    }
+
+    /// Every consumer group with its state, members and their assignments.
+    #[napi]
+    pub fn groups(&self) -> Vec<GroupInfo> {
+        control::groups(self.server.cluster())
+            .into_iter()
+            .map(|g| GroupInfo {
+                group_id: g.group_id,
+                state: g.state.name().to_string(),
+                generation_id: g.generation_id,
+                protocol_type: g.protocol_type,
+                protocol: g.protocol,
+                coordinator: g.coordinator,
+                members: g
+                    .members
+                    .into_iter()
+                    .map(|m| GroupMemberInfo {
+                        member_id: m.member_id,
+                        group_instance_id: string_or_null(m.group_instance_id),
+                        client_id: m.client_id,
+                        client_host: m.client_host,
+                        assignment: m.assignment.into_iter().collect(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// The latest requests served (see `requestLogSize`), oldest first: for seeing what a
+    /// client really sent.
+    #[napi]
+    pub fn requests(&self) -> Vec<RequestLogEntry> {
+        self.server
+            .cluster()
+            .faults
+            .requests()
+            .into_iter()
+            .map(|r| RequestLogEntry {
+                api: faults::api_name(r.api),
+                api_key: r.api as i32,
+                version: r.version as i32,
+                correlation_id: r.correlation_id,
+                client_id: r.client_id.to_string(),
+                broker: r.broker_id,
+                error_code: r.error_code as i32,
+                error: string_or_null(faults::error_by_code(r.error_code).map(faults::error_name)),
+                injected: r.injected,
+                timestamp: r.timestamp_ms,
+                duration_ms: r.duration.as_secs_f64() * 1000.0,
+            })
+            .collect()
+    }
+
+    /// Empties the request log.
+    #[napi]
+    pub fn clear_requests(&self) {
+        self.server.cluster().faults.clear_requests();
     }
 }
 

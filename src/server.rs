@@ -1,27 +1,78 @@
 //! The broker's sockets: one accept loop per listener, one task per connection, all on the
-//! broker's own tokio runtime, and a graceful stop: stop accepting, tell every connection (and
+//! cluster's own tokio runtime, and a graceful stop: stop accepting, tell every connection (and
 //! every parked fetch), wait until they are done, then shut the runtime down.
+//!
+//! A cluster has one or more brokers, each with one or more listeners. A single broker can be
+//! stopped (its listeners close and its connections are reset, as when a broker crashes) and
+//! started again on the same ports; live connections can be dropped on demand.
 
+use std::collections::{BTreeSet, HashMap};
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::runtime::Runtime;
-use tokio::sync::{mpsc, watch};
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::{mpsc, watch, Notify};
 
 use crate::connection::Connection;
-use crate::handlers::{self, RequestContext};
+use crate::handlers::{self, intercept, RequestContext};
 use crate::protocol::{self, DecodeError};
-use crate::state::{BrokerConfig, BrokerNode, Cluster};
+use crate::state::brokers::{Broker, Endpoint, LeaderChange, SecurityProtocol};
+use crate::state::{BrokerConfig, Cluster};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, ResponseKind};
 
-/// A listener to open: which broker it belongs to and where it binds. Port 0 asks the OS for one.
+/// A listener to open, as server.properties' `listeners` and `advertised.listeners` describe
+/// one. Port 0 asks the OS for one (kept when the broker restarts).
 #[derive(Debug, Clone)]
 pub struct ListenerSpec {
     pub broker_id: i32,
+    /// The listener's name; clients connected through it are told every broker's address on
+    /// the listener of the same name. Defaults to the security protocol's name.
+    pub name: String,
+    pub security: SecurityProtocol,
+    /// The address to bind.
     pub host: String,
     pub port: u16,
+    /// The address clients are given: the bound host and port unless set (a wildcard bind
+    /// host is advertised as loopback).
+    pub advertised_host: Option<String>,
+    pub advertised_port: Option<u16>,
+}
+
+impl ListenerSpec {
+    /// A PLAINTEXT listener of `broker_id`.
+    pub fn plaintext(broker_id: i32, host: &str, port: u16) -> Self {
+        ListenerSpec {
+            broker_id,
+            name: SecurityProtocol::Plaintext.name().into(),
+            security: SecurityProtocol::Plaintext,
+            host: host.into(),
+            port,
+            advertised_host: None,
+            advertised_port: None,
+        }
+    }
+
+    fn endpoint(&self, bound_port: u16) -> Endpoint {
+        let host = self
+            .advertised_host
+            .clone()
+            .unwrap_or_else(|| match self.host.as_str() {
+                "0.0.0.0" | "" => "127.0.0.1".into(),
+                "::" | "[::]" => "::1".into(),
+                host => host.into(),
+            });
+        Endpoint {
+            listener: self.name.clone(),
+            security: self.security,
+            host,
+            port: self.advertised_port.unwrap_or(bound_port),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -29,39 +80,140 @@ pub struct ServerOptions {
     pub cluster_id: String,
     pub config: BrokerConfig,
     pub listeners: Vec<ListenerSpec>,
+    /// How many requests the request log keeps.
+    pub request_log_capacity: usize,
 }
 
-/// A running cluster: its runtime, its state and its listeners.
+impl ServerOptions {
+    /// Checks the cluster layout: broker ids, listener names, security protocols.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.listeners.is_empty() {
+            return Err("a cluster needs at least one listener".into());
+        }
+        let mut names: HashMap<i32, BTreeSet<&str>> = HashMap::new();
+        for l in &self.listeners {
+            if l.broker_id < 0 {
+                return Err(format!("broker id {} is negative", l.broker_id));
+            }
+            if !names.entry(l.broker_id).or_default().insert(&l.name) {
+                return Err(format!(
+                    "broker {} has two listeners named {}: give each a distinct name",
+                    l.broker_id, l.name
+                ));
+            }
+            // TLS and SASL are not implemented yet: refuse rather than serve them in clear.
+            if l.security != SecurityProtocol::Plaintext {
+                return Err(format!(
+                    "listener {} of broker {} (port {}) uses {}, which kafka-emulator does not support yet: only PLAINTEXT listeners can be served",
+                    l.name,
+                    l.broker_id,
+                    l.port,
+                    l.security.name()
+                ));
+            }
+        }
+        // Clients are told of every broker on the listener they connected through, so every
+        // broker needs the same listeners.
+        let mut layouts = names.iter();
+        if let Some((first_id, first)) = layouts.next() {
+            for (id, listeners) in layouts {
+                if listeners != first {
+                    let (a, b) = if id < first_id {
+                        ((id, listeners), (first_id, first))
+                    } else {
+                        ((first_id, first), (id, listeners))
+                    };
+                    return Err(format!(
+                        "broker {} has listeners {:?} but broker {} has {:?}: every broker needs the same listener names",
+                        a.0, a.1, b.0, b.1
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn broker_ids(&self) -> Vec<i32> {
+        let ids: BTreeSet<i32> = self.listeners.iter().map(|l| l.broker_id).collect();
+        ids.into_iter().collect()
+    }
+}
+
+/// A broker's listeners and, while it runs, how to stop it.
+struct BrokerHandle {
+    id: i32,
+    /// Its listeners, with the port each is bound to once bound.
+    listeners: Vec<ListenerSpec>,
+    running: Option<RunningBroker>,
+}
+
+struct RunningBroker {
+    /// Flips to true to close the broker's listeners and reset its connections.
+    down: watch::Sender<bool>,
+    /// Closes when every accept loop and connection of the broker has finished.
+    done: mpsc::Receiver<()>,
+}
+
+/// Which live connections `disconnect` drops.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionFilter {
+    pub broker: Option<i32>,
+    pub client_id: Option<String>,
+}
+
+/// A running cluster: its runtime, its state and its brokers' listeners.
 pub struct Server {
     runtime: Mutex<Option<Runtime>>,
+    handle: Handle,
     cluster: Arc<Cluster>,
     shutdown: watch::Sender<bool>,
+    /// Held by every task; the server's own copy is dropped on stop.
+    done_tx: Mutex<Option<mpsc::Sender<()>>>,
     /// Closes when every accept loop and connection task has finished.
     done: Mutex<Option<mpsc::Receiver<()>>>,
+    brokers: Mutex<Vec<BrokerHandle>>,
+    connections: Arc<Connections>,
 }
+
+/// How long stopping waits for connections to finish their current request.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 impl Server {
     /// Binds every listener and starts serving. Fails (and leaves nothing running) if any
     /// listener cannot bind.
     pub fn start(options: ServerOptions) -> std::io::Result<Server> {
+        options
+            .validate()
+            .map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidInput, m))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("kafka-emulator")
             .enable_all()
             .build()?;
-        let cluster = Arc::new(Cluster::new(options.cluster_id, options.config));
+        let cluster = Arc::new(Cluster::new(
+            options.cluster_id.clone(),
+            options.config.clone(),
+        ));
+        cluster
+            .faults
+            .set_log_capacity(options.request_log_capacity);
         let (shutdown, _) = watch::channel(false);
         let (done_tx, done_rx) = mpsc::channel::<()>(1);
 
+        let mut brokers = Vec::new();
         let mut bound = Vec::new();
-        for spec in &options.listeners {
-            let listener = runtime.block_on(TcpListener::bind((spec.host.as_str(), spec.port)))?;
-            let port = listener.local_addr()?.port();
-            bound.push((spec.broker_id, listener));
-            cluster.add_broker(BrokerNode {
-                node_id: spec.broker_id,
-                host: spec.host.clone(),
-                port,
+        for id in options.broker_ids() {
+            let mut listeners: Vec<ListenerSpec> = options
+                .listeners
+                .iter()
+                .filter(|l| l.broker_id == id)
+                .cloned()
+                .collect();
+            bound.push(runtime.block_on(bind(&mut listeners))?);
+            brokers.push(BrokerHandle {
+                id,
+                listeners,
+                running: None,
             });
         }
         let timers = cluster.clone();
@@ -71,42 +223,207 @@ impl Server {
             timers.groups.run_timers(timers_shutdown).await;
             drop(timers_done);
         });
-        for (broker_id, listener) in bound {
-            runtime.spawn(accept_loop(
-                listener,
-                cluster.clone(),
-                broker_id,
-                shutdown.subscribe(),
-                done_tx.clone(),
-            ));
-        }
-        Ok(Server {
+        let server = Server {
+            handle: runtime.handle().clone(),
             runtime: Mutex::new(Some(runtime)),
             cluster,
             shutdown,
+            done_tx: Mutex::new(Some(done_tx)),
             done: Mutex::new(Some(done_rx)),
-        })
+            brokers: Mutex::new(Vec::new()),
+            connections: Arc::default(),
+        };
+        for (mut broker, sockets) in brokers.into_iter().zip(bound) {
+            server.register(&broker);
+            broker.running = server.spawn_broker(&broker, sockets);
+            server.brokers.lock().push(broker);
+        }
+        Ok(server)
     }
 
     pub fn cluster(&self) -> &Arc<Cluster> {
         &self.cluster
     }
 
-    /// Stops the cluster and releases its port(s) and threads. Blocks until done; calling it
+    /// The runtime the cluster runs on, for tasks started from outside (waits for records).
+    /// A task spawned after `stop` is dropped at once.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Flips to true when the cluster stops.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Runs `future` to completion on the cluster's runtime, from a thread outside it; `None`
+    /// once the cluster is stopped. Holding the runtime meanwhile keeps `stop` from shutting it
+    /// down under the future.
+    fn block_on<F: std::future::Future>(&self, future: F) -> Option<F::Output> {
+        let runtime = self.runtime.lock();
+        Some(runtime.as_ref()?.block_on(future))
+    }
+
+    /// Every broker with its listeners' advertised addresses, up or down.
+    pub fn brokers(&self) -> Vec<Broker> {
+        self.cluster.all_brokers()
+    }
+
+    fn register(&self, broker: &BrokerHandle) {
+        self.cluster.register_broker(Broker {
+            node_id: broker.id,
+            rack: None,
+            endpoints: broker
+                .listeners
+                .iter()
+                .map(|l| l.endpoint(l.port))
+                .collect(),
+            alive: true,
+        });
+    }
+
+    /// Starts the accept loops of a broker whose listeners are bound.
+    fn spawn_broker(
+        &self,
+        broker: &BrokerHandle,
+        sockets: Vec<TcpListener>,
+    ) -> Option<RunningBroker> {
+        let done_tx = self.done_tx.lock().clone()?;
+        let (down, _) = watch::channel(false);
+        let (broker_done_tx, broker_done) = mpsc::channel::<()>(1);
+        for (spec, listener) in broker.listeners.iter().zip(sockets) {
+            self.handle.spawn(accept_loop(
+                listener,
+                Listening {
+                    cluster: self.cluster.clone(),
+                    broker_id: broker.id,
+                    listener: Arc::from(spec.name.as_str()),
+                    shutdown: self.shutdown.subscribe(),
+                    down: down.subscribe(),
+                    connections: self.connections.clone(),
+                    _done: (done_tx.clone(), broker_done_tx.clone()),
+                },
+            ));
+        }
+        Some(RunningBroker {
+            down,
+            done: broker_done,
+        })
+    }
+
+    /// Stops one broker as if it crashed: its partitions elect new leaders and Metadata stops
+    /// listing it, then its listeners close and its connections are reset. Returns once they
+    /// are. Stopping a stopped broker does nothing.
+    pub fn stop_broker(&self, id: i32) -> Result<Vec<LeaderChange>, (ResponseError, String)> {
+        let changes = self.cluster.stop_broker(id)?;
+        let running = {
+            let mut brokers = self.brokers.lock();
+            brokers
+                .iter_mut()
+                .find(|b| b.id == id)
+                .and_then(|b| b.running.take())
+        };
+        if let Some(mut running) = running {
+            let _ = running.down.send(true);
+            self.block_on(async {
+                let _ = tokio::time::timeout(STOP_GRACE, running.done.recv()).await;
+            });
+        }
+        Ok(changes)
+    }
+
+    /// Starts a stopped broker again on the same ports; it leads the partitions left without a
+    /// leader. Starting a running broker does nothing.
+    pub fn start_broker(&self, id: i32) -> Result<Vec<LeaderChange>, (ResponseError, String)> {
+        let mut brokers = self.brokers.lock();
+        let Some(broker) = brokers.iter_mut().find(|b| b.id == id) else {
+            return Err((
+                ResponseError::BrokerNotAvailable,
+                format!("there is no broker {id} in this cluster"),
+            ));
+        };
+        if broker.running.is_some() {
+            return Ok(Vec::new());
+        }
+        let sockets = self
+            .block_on(bind(&mut broker.listeners))
+            .ok_or_else(|| {
+                (
+                    ResponseError::BrokerNotAvailable,
+                    "the cluster is stopped".to_string(),
+                )
+            })?
+            .map_err(|e| {
+                (
+                    ResponseError::BrokerNotAvailable,
+                    format!("broker {id} cannot listen again: {e}"),
+                )
+            })?;
+        let changes = self.cluster.start_broker(id)?;
+        broker.running = self.spawn_broker(broker, sockets);
+        if broker.running.is_none() {
+            return Err((
+                ResponseError::BrokerNotAvailable,
+                "the cluster is stopped".into(),
+            ));
+        }
+        Ok(changes)
+    }
+
+    /// Brings the cluster back to how it started, in place: stopped brokers start again, and
+    /// every topic, group, fault and logged request is gone (`control::reset`).
+    pub fn reset(&self) -> Result<(), (ResponseError, String)> {
+        for id in self.stopped_brokers() {
+            self.start_broker(id)?;
+        }
+        crate::control::reset(&self.cluster);
+        Ok(())
+    }
+
+    /// Ids of the stopped brokers.
+    pub fn stopped_brokers(&self) -> Vec<i32> {
+        self.brokers
+            .lock()
+            .iter()
+            .filter(|b| b.running.is_none())
+            .map(|b| b.id)
+            .collect()
+    }
+
+    /// Resets the live connections matching `filter` (clients must reconnect) and returns once
+    /// they are closed, with how many there were.
+    pub fn disconnect(&self, filter: &ConnectionFilter) -> usize {
+        let killed = self.connections.kill(filter);
+        let count = killed.len();
+        let connections = self.connections.clone();
+        self.block_on(async move {
+            let closed = connections.wait_closed(&killed);
+            let _ = tokio::time::timeout(STOP_GRACE, closed).await;
+        });
+        count
+    }
+
+    /// Stops the cluster and releases its ports and threads. Blocks until done; calling it
     /// again is a no-op.
     pub fn stop(&self) {
         let Some(runtime) = self.runtime.lock().take() else {
             return;
         };
         let _ = self.shutdown.send(true);
+        self.done_tx.lock().take();
         if let Some(mut done) = self.done.lock().take() {
             // Connections finish their current request (a parked fetch answers at once); one
             // stuck writing to a client that does not read is cut off by the runtime shutdown.
             runtime.block_on(async {
-                let _ = tokio::time::timeout(Duration::from_secs(2), done.recv()).await;
+                let _ = tokio::time::timeout(STOP_GRACE, done.recv()).await;
             });
         }
         runtime.shutdown_timeout(Duration::from_secs(1));
+    }
+
+    /// Whether `stop` has been called.
+    pub fn is_stopped(&self) -> bool {
+        self.runtime.lock().is_none()
     }
 }
 
@@ -119,27 +436,42 @@ impl Drop for Server {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
+/// Binds a broker's listeners, recording the ports the OS picked so a restart reuses them.
+async fn bind(listeners: &mut [ListenerSpec]) -> std::io::Result<Vec<TcpListener>> {
+    let mut sockets = Vec::with_capacity(listeners.len());
+    for spec in listeners.iter_mut() {
+        let socket = TcpListener::bind((spec.host.as_str(), spec.port)).await?;
+        spec.port = socket.local_addr()?.port();
+        sockets.push(socket);
+    }
+    Ok(sockets)
+}
+
+/// What an accept loop hands each of its connections.
+#[derive(Clone)]
+struct Listening {
     cluster: Arc<Cluster>,
     broker_id: i32,
-    mut shutdown: watch::Receiver<bool>,
-    done: mpsc::Sender<()>,
-) {
+    listener: Arc<str>,
+    shutdown: watch::Receiver<bool>,
+    down: watch::Receiver<bool>,
+    connections: Arc<Connections>,
+    /// Held until the task ends: the cluster's and the broker's "all done" channels.
+    _done: (mpsc::Sender<()>, mpsc::Sender<()>),
+}
+
+async fn accept_loop(listener: TcpListener, listening: Listening) {
+    let mut shutdown = listening.shutdown.clone();
+    let mut down = listening.down.clone();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = shutdown.changed() => return,
+            _ = down.wait_for(|down| *down) => return,
         };
         match accepted {
             Ok((stream, _)) => {
-                tokio::spawn(serve(
-                    stream,
-                    cluster.clone(),
-                    broker_id,
-                    shutdown.clone(),
-                    done.clone(),
-                ));
+                tokio::spawn(serve(stream, listening.clone()));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -150,45 +482,61 @@ async fn accept_loop(
     }
 }
 
-/// Serves one connection: requests are handled one at a time and answered in order, as Kafka
-/// does. A frame that cannot be decoded closes this connection only.
-async fn serve(
-    stream: TcpStream,
-    cluster: Arc<Cluster>,
-    broker_id: i32,
-    mut shutdown: watch::Receiver<bool>,
-    _done: mpsc::Sender<()>,
-) {
-    let peer_addr = stream.peer_addr().ok();
+/// Serves one connection until the client leaves, the broker stops, or it is dropped on
+/// purpose; the last two reset it.
+async fn serve(stream: TcpStream, listening: Listening) {
+    let entry = listening.connections.register(listening.broker_id);
+    let mut conn = Connection::new(stream);
+    let mut down = listening.down.clone();
+    let reset = tokio::select! {
+        reset = serve_requests(&mut conn, &listening, &entry) => reset,
+        _ = entry.kill.notified() => true,
+        _ = down.wait_for(|down| *down) => true,
+    };
+    if reset {
+        conn.reset_on_close();
+    }
+}
+
+/// Requests are handled one at a time and answered in order, as Kafka does. A frame that cannot
+/// be decoded closes this connection only. Returns whether the connection should be reset.
+async fn serve_requests(
+    conn: &mut Connection,
+    listening: &Listening,
+    entry: &ConnectionEntry,
+) -> bool {
+    let peer_addr = conn.peer_addr();
     let peer = peer_addr.map_or_else(|| "unknown peer".to_string(), |a| a.to_string());
     let client_host = peer_addr.map_or_else(String::new, |a| format!("/{}", a.ip()));
-    let mut conn = Connection::new(stream);
+    let mut shutdown = listening.shutdown.clone();
     while !*shutdown.borrow() {
         let frame = tokio::select! {
             frame = conn.read_frame() => frame,
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => return false,
         };
         let frame = match frame {
             Ok(Some(frame)) => frame,
-            Ok(None) => return,
-            Err(crate::connection::FrameError::Io(_)) => return,
+            Ok(None) => return false,
+            Err(crate::connection::FrameError::Io(_)) => return false,
             Err(e) => {
                 eprintln!("kafka-emulator: closing connection from {peer}: {e}");
-                return;
+                return false;
             }
         };
-        let (api_key, header, response) =
+        let (api_key, header, served) =
             match protocol::decode_request(frame, handlers::supported_versions) {
                 Ok(request) => {
                     let ctx = RequestContext {
-                        cluster: cluster.clone(),
-                        broker_id,
+                        cluster: listening.cluster.clone(),
+                        broker_id: listening.broker_id,
                         header: request.header,
                         client_host: client_host.clone(),
+                        listener: listening.listener.clone(),
                         shutdown: shutdown.clone(),
                     };
-                    let response = handlers::handle(&ctx, request.body).await;
-                    (request.api_key, ctx.header, response)
+                    entry.set_client_id(ctx.client_id());
+                    let served = intercept::serve(&ctx, request.api_key, request.body).await;
+                    (request.api_key, ctx.header, served)
                 }
                 Err(DecodeError::UnsupportedVersion {
                     api_key: ApiKey::ApiVersions,
@@ -198,30 +546,284 @@ async fn serve(
                     header.request_api_version = 0;
                     let response =
                         ResponseKind::ApiVersions(handlers::unsupported_version_response());
-                    (ApiKey::ApiVersions, header, Some(response))
+                    let served = intercept::Served {
+                        response: Some(response),
+                        close: false,
+                    };
+                    (ApiKey::ApiVersions, header, served)
                 }
                 Err(e) => {
                     eprintln!("kafka-emulator: closing connection from {peer}: {e}");
-                    return;
+                    return false;
                 }
             };
-        let Some(response) = response else { continue };
-        let encoded = protocol::encode_response(
-            api_key,
-            header.request_api_version,
-            header.correlation_id,
-            &response,
-        );
-        match encoded {
-            Ok(bytes) => {
-                if conn.write_frame(&bytes).await.is_err() {
-                    return;
+        if let Some(response) = served.response {
+            let encoded = protocol::encode_response(
+                api_key,
+                header.request_api_version,
+                header.correlation_id,
+                &response,
+            );
+            match encoded {
+                Ok(bytes) => {
+                    if conn.write_frame(&bytes).await.is_err() {
+                        return false;
+                    }
+                }
+                Err(e) => {
+                    eprintln!("kafka-emulator: cannot encode {api_key:?} response for {peer}: {e}");
+                    return false;
                 }
             }
-            Err(e) => {
-                eprintln!("kafka-emulator: cannot encode {api_key:?} response for {peer}: {e}");
+        }
+        if served.close {
+            return true;
+        }
+    }
+    false
+}
+
+/// The live connections, so that tests can drop them.
+#[derive(Default)]
+struct Connections {
+    next_id: AtomicU64,
+    live: Mutex<HashMap<u64, Arc<ConnectionState>>>,
+    /// Fired whenever a connection closes.
+    closed: Notify,
+}
+
+struct ConnectionState {
+    broker_id: i32,
+    /// The client id of its latest request.
+    client_id: Mutex<Option<Arc<str>>>,
+    kill: Notify,
+}
+
+/// A registered connection; unregisters it when the connection task ends.
+struct ConnectionEntry {
+    id: u64,
+    state: Arc<ConnectionState>,
+    registry: Arc<Connections>,
+}
+
+impl std::ops::Deref for ConnectionEntry {
+    type Target = ConnectionState;
+    fn deref(&self) -> &ConnectionState {
+        &self.state
+    }
+}
+
+impl ConnectionState {
+    fn set_client_id(&self, client_id: &str) {
+        let mut current = self.client_id.lock();
+        if current.as_deref() != Some(client_id) {
+            *current = Some(Arc::from(client_id));
+        }
+    }
+}
+
+impl Drop for ConnectionEntry {
+    fn drop(&mut self) {
+        self.registry.live.lock().remove(&self.id);
+        self.registry.closed.notify_waiters();
+    }
+}
+
+impl Connections {
+    fn register(self: &Arc<Self>, broker_id: i32) -> ConnectionEntry {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let state = Arc::new(ConnectionState {
+            broker_id,
+            client_id: Mutex::new(None),
+            kill: Notify::new(),
+        });
+        self.live.lock().insert(id, state.clone());
+        ConnectionEntry {
+            id,
+            state,
+            registry: self.clone(),
+        }
+    }
+
+    /// Tells every matching connection to reset; returns their ids.
+    fn kill(&self, filter: &ConnectionFilter) -> Vec<u64> {
+        self.live
+            .lock()
+            .iter()
+            .filter(|(_, c)| filter.broker.is_none_or(|b| b == c.broker_id))
+            .filter(|(_, c)| {
+                filter
+                    .client_id
+                    .as_deref()
+                    .is_none_or(|wanted| c.client_id.lock().as_deref() == Some(wanted))
+            })
+            .map(|(&id, c)| {
+                // A stored permit: a connection between two awaits still sees it.
+                c.kill.notify_one();
+                id
+            })
+            .collect()
+    }
+
+    async fn wait_closed(&self, ids: &[u64]) {
+        loop {
+            let mut closed = pin!(self.closed.notified());
+            closed.as_mut().enable();
+            if ids.iter().all(|id| !self.live.lock().contains_key(id)) {
                 return;
             }
+            closed.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(listeners: Vec<ListenerSpec>) -> ServerOptions {
+        ServerOptions {
+            cluster_id: "test".into(),
+            config: BrokerConfig::default(),
+            listeners,
+            request_log_capacity: 10,
+        }
+    }
+
+    fn named(broker_id: i32, name: &str) -> ListenerSpec {
+        ListenerSpec {
+            name: name.into(),
+            ..ListenerSpec::plaintext(broker_id, "127.0.0.1", 0)
+        }
+    }
+
+    #[test]
+    fn every_broker_needs_the_same_listener_names() {
+        assert!(options(vec![
+            named(0, "A"),
+            named(0, "B"),
+            named(1, "B"),
+            named(1, "A")
+        ])
+        .validate()
+        .is_ok());
+        let err = options(vec![named(0, "A"), named(1, "B")])
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("same listener names"), "{err}");
+        let err = options(vec![named(0, "A"), named(0, "A")])
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("two listeners named A"), "{err}");
+        assert!(options(vec![]).validate().is_err());
+    }
+
+    #[test]
+    fn tls_and_sasl_listeners_are_refused_until_supported() {
+        let ssl = ListenerSpec {
+            security: SecurityProtocol::Ssl,
+            ..named(0, "SSL")
+        };
+        let err = options(vec![named(0, "PLAINTEXT"), ssl])
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("uses SSL"), "{err}");
+    }
+
+    #[test]
+    fn a_wildcard_bind_is_advertised_as_loopback() {
+        let spec = ListenerSpec::plaintext(0, "0.0.0.0", 0);
+        assert_eq!(spec.endpoint(9092).host, "127.0.0.1");
+        let spec = ListenerSpec {
+            advertised_host: Some("kafka.local".into()),
+            advertised_port: Some(19092),
+            ..spec
+        };
+        assert_eq!(
+            (spec.endpoint(9092).host.as_str(), spec.endpoint(9092).port),
+            ("kafka.local", 19092)
+        );
+    }
+
+    #[test]
+    fn a_stopped_broker_refuses_connections_and_restarts_on_its_port() {
+        let server = Server::start(options(vec![
+            ListenerSpec::plaintext(0, "127.0.0.1", 0),
+            ListenerSpec::plaintext(1, "127.0.0.1", 0),
+        ]))
+        .unwrap();
+        let port = server.brokers()[1].endpoints[0].port;
+        let connect = || std::net::TcpStream::connect(("127.0.0.1", port));
+        let open = connect().unwrap();
+        server.stop_broker(1).unwrap();
+        assert!(connect().is_err(), "the port is closed");
+        // The open connection was reset.
+        use std::io::Read;
+        let mut buf = [0u8; 1];
+        assert!(matches!((&open).read(&mut buf), Ok(0) | Err(_)));
+        assert_eq!(server.stopped_brokers(), vec![1]);
+        assert_eq!(server.cluster().brokers().len(), 1);
+        server.start_broker(1).unwrap();
+        assert!(connect().is_ok());
+        assert_eq!(server.cluster().brokers().len(), 2);
+        server.stop();
+    }
+
+    /// A connection that has had an ApiVersions request answered.
+    fn connected(port: u16, client_id: &str) -> std::net::TcpStream {
+        use bytes::BufMut;
+        use kafka_protocol::messages::{ApiVersionsRequest, RequestHeader};
+        use kafka_protocol::protocol::{encode_request_header_into_buffer, Encodable, StrBytes};
+        use std::io::{Read, Write};
+        let header = RequestHeader::default()
+            .with_request_api_key(ApiKey::ApiVersions as i16)
+            .with_request_api_version(0)
+            .with_correlation_id(1)
+            .with_client_id(Some(StrBytes::from_string(client_id.into())));
+        let mut frame = bytes::BytesMut::new();
+        frame.put_i32(0);
+        encode_request_header_into_buffer(&mut frame, &header).unwrap();
+        ApiVersionsRequest::default().encode(&mut frame, 0).unwrap();
+        let len = (frame.len() - 4) as i32;
+        frame[..4].copy_from_slice(&len.to_be_bytes());
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.write_all(&frame).unwrap();
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len).unwrap();
+        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+        stream.read_exact(&mut body).unwrap();
+        stream
+    }
+
+    #[test]
+    fn disconnect_resets_matching_connections_only() {
+        let server = Server::start(options(vec![
+            ListenerSpec::plaintext(0, "127.0.0.1", 0),
+            ListenerSpec::plaintext(1, "127.0.0.1", 0),
+        ]))
+        .unwrap();
+        let brokers = server.brokers();
+        // A served request proves each connection is registered.
+        let a = connected(brokers[0].endpoints[0].port, "a");
+        let _b = connected(brokers[1].endpoints[0].port, "b");
+        let registered = || server.connections.live.lock().len();
+        assert_eq!(registered(), 2);
+        assert_eq!(
+            server.disconnect(&ConnectionFilter {
+                broker: None,
+                client_id: Some("nobody".into()),
+            }),
+            0
+        );
+        let dropped = server.disconnect(&ConnectionFilter {
+            broker: Some(0),
+            client_id: None,
+        });
+        assert_eq!(dropped, 1);
+        use std::io::Read;
+        let mut buf = [0u8; 1];
+        assert!(matches!((&a).read(&mut buf), Ok(0) | Err(_)));
+        assert_eq!(registered(), 1);
+        server.stop();
     }
 }

@@ -54,9 +54,11 @@ fn find(
     if key_type != GROUP && key_type != TRANSACTION {
         return Err(ResponseError::InvalidRequest);
     }
+    // Given at its address on the listener this request came through.
     let node = ctx
         .cluster
         .coordinator_for(key)
+        .and_then(|node| ctx.cluster.endpoint(node.node_id, &ctx.listener))
         .ok_or(ResponseError::CoordinatorNotAvailable)?;
     Ok((
         node.node_id,

@@ -14,23 +14,20 @@ use crate::state::topics::Topic;
 pub fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
     let cluster = &ctx.cluster;
     let version = ctx.version();
-    let brokers = cluster
-        .brokers()
-        .into_iter()
-        .map(|b| {
-            MetadataResponseBroker::default()
-                .with_node_id(BrokerId(b.node_id))
-                .with_host(StrBytes::from_string(b.host))
-                .with_port(b.port as i32)
-        })
-        .collect();
-
     // v0 asks for every topic with an empty list; v1+ with a null one.
     let topics = match req.topics {
-        None => cluster.topics.all().iter().map(|t| describe(t)).collect(),
-        Some(list) if list.is_empty() && version == 0 => {
-            cluster.topics.all().iter().map(|t| describe(t)).collect()
-        }
+        None => cluster
+            .topics
+            .all()
+            .iter()
+            .map(|t| describe(ctx, t))
+            .collect(),
+        Some(list) if list.is_empty() && version == 0 => cluster
+            .topics
+            .all()
+            .iter()
+            .map(|t| describe(ctx, t))
+            .collect(),
         Some(list) => {
             // Before v4 a request could not opt out of auto-creation.
             let auto_create = version < 4 || req.allow_auto_topic_creation;
@@ -42,12 +39,27 @@ pub fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
                 .collect()
         }
     };
+    empty(ctx).with_topics(topics)
+}
 
+/// A response with the cluster and its live brokers but no topics. Brokers are given at their
+/// address on the listener this request came through (`advertised.listeners`).
+pub fn empty(ctx: &RequestContext) -> MetadataResponse {
+    let cluster = &ctx.cluster;
+    let brokers = cluster
+        .brokers_on(&ctx.listener)
+        .into_iter()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.node_id))
+                .with_host(StrBytes::from_string(b.host))
+                .with_port(b.port as i32)
+        })
+        .collect();
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_string(cluster.cluster_id.clone())))
         .with_controller_id(BrokerId(cluster.controller_id()))
-        .with_topics(topics)
 }
 
 fn by_name(ctx: &RequestContext, name: TopicName, auto_create: bool) -> MetadataResponseTopic {
@@ -61,7 +73,7 @@ fn by_name(ctx: &RequestContext, name: TopicName, auto_create: bool) -> Metadata
         None => Err(ResponseError::UnknownTopicOrPartition),
     };
     match found {
-        Ok(topic) => describe(&topic),
+        Ok(topic) => describe(ctx, &topic),
         Err(error) => MetadataResponseTopic::default()
             .with_name(Some(name))
             .with_error_code(error.code()),
@@ -70,7 +82,7 @@ fn by_name(ctx: &RequestContext, name: TopicName, auto_create: bool) -> Metadata
 
 fn by_id(ctx: &RequestContext, id: Uuid) -> MetadataResponseTopic {
     match ctx.cluster.topics.get_by_id(&id) {
-        Some(topic) => describe(&topic),
+        Some(topic) => describe(ctx, &topic),
         None => MetadataResponseTopic::default()
             .with_name(None)
             .with_topic_id(id)
@@ -78,20 +90,37 @@ fn by_id(ctx: &RequestContext, id: Uuid) -> MetadataResponseTopic {
     }
 }
 
-fn describe(topic: &Topic) -> MetadataResponseTopic {
+/// A topic's partitions: leader, replicas, and as in-sync replicas the live ones (every live
+/// replica is in sync, as all serve one log). A partition with no live replica has no leader.
+fn describe(ctx: &RequestContext, topic: &Topic) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
         .read()
         .iter()
         .map(|p| {
             let leadership = p.leadership();
+            let ids = |alive: bool| -> Vec<BrokerId> {
+                leadership
+                    .replicas
+                    .iter()
+                    .filter(|&&id| ctx.cluster.is_alive(id) == alive)
+                    .map(|&id| BrokerId(id))
+                    .collect()
+            };
             let replicas: Vec<BrokerId> =
                 leadership.replicas.iter().map(|&id| BrokerId(id)).collect();
+            let error = if leadership.leader < 0 {
+                ResponseError::LeaderNotAvailable.code()
+            } else {
+                0
+            };
             MetadataResponsePartition::default()
+                .with_error_code(error)
                 .with_partition_index(p.index)
                 .with_leader_id(BrokerId(leadership.leader))
                 .with_leader_epoch(leadership.leader_epoch)
-                .with_isr_nodes(replicas.clone())
+                .with_isr_nodes(ids(true))
+                .with_offline_replicas(ids(false))
                 .with_replica_nodes(replicas)
         })
         .collect();

@@ -2,9 +2,11 @@
 //! state into a response. No socket code here; no codecs either.
 
 mod api_versions;
+pub mod error_response;
 mod fetch;
 mod find_coordinator;
 mod group;
+pub mod intercept;
 mod list_offsets;
 mod metadata;
 mod offsets;
@@ -58,6 +60,9 @@ pub struct RequestContext {
     pub header: RequestHeader,
     /// The client's address as Kafka reports it in DescribeGroups (`/127.0.0.1`).
     pub client_host: String,
+    /// The name of the listener the request came through: brokers are advertised at their
+    /// address on it.
+    pub listener: Arc<str>,
     /// Flips to true when the broker stops, so long-polls answer at once.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -102,7 +107,7 @@ pub async fn handle(ctx: &RequestContext, body: RequestKind) -> Option<ResponseK
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::protocol::{decode_request, encode_response};
     use crate::state::{BrokerConfig, BrokerNode};
@@ -111,7 +116,7 @@ mod tests {
     use kafka_protocol::protocol::{encode_request_header_into_buffer, StrBytes};
 
     /// A request of each advertised API, naming an existing topic where the API takes topics.
-    fn sample_request(api_key: ApiKey, version: i16) -> RequestKind {
+    pub(crate) fn sample_request(api_key: ApiKey, version: i16) -> RequestKind {
         let topic = TopicName(StrBytes::from_static_str("t"));
         let group = GroupId(StrBytes::from_static_str("g"));
         match api_key {
@@ -259,6 +264,7 @@ mod tests {
                     broker_id: 0,
                     header: request.header,
                     client_host: "/127.0.0.1".into(),
+                    listener: "PLAINTEXT".into(),
                     shutdown: shutdown.clone(),
                 };
                 let response = runtime

@@ -109,6 +109,15 @@ pub fn read_header(bytes: &[u8]) -> Result<BatchHeader, ResponseError> {
     Ok(header)
 }
 
+/// The records a consumer sees in a stored batch (none in a control batch), read from its
+/// header without checking it again: stored batches were checked when appended.
+pub fn visible_records(stored: &[u8]) -> usize {
+    if stored.len() < HEADER_LEN || i16_at(stored, ATTRIBUTES) & CONTROL != 0 {
+        return 0;
+    }
+    i32_at(stored, RECORDS_COUNT).max(0) as usize
+}
+
 /// Splits a produce request's record set into its batches, validating each header.
 /// A trailing partial batch is corrupt input, not something to drop silently.
 pub fn split_batches(records: &Bytes) -> Result<Vec<(BatchHeader, Bytes)>, ResponseError> {

@@ -31,6 +31,7 @@ pub struct MemberDescription {
 pub struct GroupDescription {
     pub group_id: String,
     pub state: GroupState,
+    pub generation_id: i32,
     pub protocol_type: String,
     pub protocol_name: String,
     pub members: Vec<MemberDescription>,
@@ -182,6 +183,7 @@ impl GroupCoordinator {
         Some(GroupDescription {
             group_id: group.group_id.clone(),
             state: group.state(),
+            generation_id: group.generation_id(),
             protocol_type: group.protocol_type().unwrap_or_default().to_string(),
             protocol_name: protocol.clone(),
             members: group
@@ -214,6 +216,13 @@ impl GroupCoordinator {
             .collect();
         list.sort_by(|a, b| a.0.cmp(&b.0));
         list
+    }
+
+    /// Forgets every group and its offsets (a test's reset). Parked joins and syncs are answered
+    /// as their senders drop; members rejoin as new members of a new group.
+    pub fn clear(&self) {
+        self.groups.lock().clear();
+        self.deadlines_changed.notify_one();
     }
 
     /// Deletes an Empty group and its offsets: GROUP_ID_NOT_FOUND, or NON_EMPTY_GROUP.

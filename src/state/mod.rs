@@ -2,6 +2,7 @@
 //! No socket code lives here, so all of it can be unit-tested without a network.
 
 pub mod batch;
+pub mod brokers;
 pub mod coordinator;
 pub mod group;
 pub mod log;
@@ -12,6 +13,7 @@ use std::collections::BTreeMap;
 use kafka_protocol::error::ResponseError;
 use parking_lot::RwLock;
 
+use brokers::{Broker, Endpoint, SecurityProtocol};
 use coordinator::GroupCoordinator;
 use group::GroupSettings;
 use topics::{assign_replicas, validate_topic_name, Topic, TopicSpec, Topics};
@@ -59,9 +61,12 @@ pub struct BrokerNode {
 pub struct Cluster {
     pub cluster_id: String,
     pub config: BrokerConfig,
-    brokers: RwLock<Vec<BrokerNode>>,
+    /// Every broker, up or down, sorted by id (see `brokers.rs`).
+    brokers: RwLock<Vec<Broker>>,
     pub topics: Topics,
     pub groups: GroupCoordinator,
+    /// Test controls: injected errors and latency, and the log of requests served.
+    pub faults: crate::faults::Faults,
 }
 
 impl Cluster {
@@ -72,35 +77,56 @@ impl Cluster {
             config,
             brokers: RwLock::new(Vec::new()),
             topics: Topics::default(),
+            faults: Default::default(),
         }
     }
 
-    /// Registers a broker once its listener is bound (so its real port is known).
+    /// Registers a live broker with a single PLAINTEXT listener.
     pub fn add_broker(&self, node: BrokerNode) {
-        let mut brokers = self.brokers.write();
-        brokers.push(node);
-        brokers.sort_by_key(|b| b.node_id);
+        self.register_broker(Broker {
+            node_id: node.node_id,
+            rack: None,
+            endpoints: vec![Endpoint {
+                listener: SecurityProtocol::Plaintext.name().into(),
+                security: SecurityProtocol::Plaintext,
+                host: node.host,
+                port: node.port,
+            }],
+            alive: true,
+        });
     }
 
+    /// The live brokers, each at its first listener's address.
     pub fn brokers(&self) -> Vec<BrokerNode> {
-        self.brokers.read().clone()
+        self.brokers
+            .read()
+            .iter()
+            .filter(|b| b.alive)
+            .filter_map(|b| b.default_node())
+            .collect()
     }
 
-    /// The active controller: the lowest broker id, as a KRaft quorum of one would elect.
+    /// The active controller: the lowest live broker id, as a KRaft quorum would elect.
     pub fn controller_id(&self) -> i32 {
-        self.brokers.read().first().map_or(-1, |b| b.node_id)
+        self.brokers
+            .read()
+            .iter()
+            .find(|b| b.alive)
+            .map_or(-1, |b| b.node_id)
     }
 
     /// The broker coordinating a group or transactional id. Kafka maps the key to a partition of
     /// its internal offsets/transactions topic (50 partitions) by the key's Java string hash; the
-    /// partition's leader is the coordinator. Brokers take those partitions round-robin here.
+    /// partition's leader is the coordinator. Brokers take those partitions round-robin here,
+    /// every broker a replica of each, so a stopped coordinator's partitions move to the next
+    /// live broker in turn.
     pub fn coordinator_for(&self, key: &str) -> Option<BrokerNode> {
         let brokers = self.brokers.read();
-        if brokers.is_empty() {
-            return None;
-        }
-        let partition = (java_string_hash(key) as i64).unsigned_abs() % 50;
-        Some(brokers[partition as usize % brokers.len()].clone())
+        let partition = (java_string_hash(key) as i64).unsigned_abs() as usize % 50;
+        (0..brokers.len())
+            .map(|r| &brokers[(partition + r) % brokers.len()])
+            .find(|b| b.alive)
+            .and_then(|b| b.default_node())
     }
 
     /// Checks a topic request the way CreateTopics does and builds its spec. `-1` partitions or

@@ -89,6 +89,8 @@ struct Registry {
 #[derive(Debug, Default)]
 pub struct Topics {
     registry: RwLock<Registry>,
+    /// Fired when a topic is created, for waits on a topic that does not exist yet.
+    pub created: tokio::sync::Notify,
 }
 
 impl Topics {
@@ -127,6 +129,8 @@ impl Topics {
         });
         registry.by_name.insert(topic.name.clone(), topic.clone());
         registry.by_id.insert(topic.id, topic.clone());
+        drop(registry);
+        self.created.notify_waiters();
         Ok(topic)
     }
 
