@@ -267,6 +267,11 @@ export interface RequestLogEntry {
   correlationId: number
   clientId: string
   broker: number
+  /**
+   * The connection it came on, numbered in the order the cluster accepted them: a new
+   * number after a disconnect shows the client reconnected.
+   */
+  connection: number
   /** The first error code in the response; 0 if none (or no response was sent). */
   errorCode: number
   /** That error's Kafka name, or null. */

@@ -64,6 +64,8 @@ pub struct RequestRecord {
     pub correlation_id: i32,
     pub client_id: Arc<str>,
     pub broker_id: i32,
+    /// The connection it came on, numbered from 0 in the order they were accepted.
+    pub connection_id: u64,
     /// The first error code in the response (0 if none, or if no response was sent).
     pub error_code: i16,
     /// The response (or its absence) came from an injected fault.
@@ -273,13 +275,39 @@ pub fn error_name(error: ResponseError) -> String {
     name
 }
 
-/// An error by its Kafka name (`NOT_LEADER_OR_FOLLOWER`, any case) or its code (`6`).
+/// Names Kafka used before renaming these errors, which kafkajs still reports.
+const FORMER_NAMES: &[(&str, ResponseError)] = &[
+    (
+        "NOT_LEADER_FOR_PARTITION",
+        ResponseError::NotLeaderOrFollower,
+    ),
+    (
+        "GROUP_LOAD_IN_PROGRESS",
+        ResponseError::CoordinatorLoadInProgress,
+    ),
+    (
+        "GROUP_COORDINATOR_NOT_AVAILABLE",
+        ResponseError::CoordinatorNotAvailable,
+    ),
+    ("NOT_COORDINATOR_FOR_GROUP", ResponseError::NotCoordinator),
+    ("UNKNOWN", ResponseError::UnknownServerError),
+];
+
+/// An error by its Kafka name (`NOT_LEADER_OR_FOLLOWER`, any case, or the former name kafkajs
+/// reports) or its code (`6`).
 pub fn parse_error(name: &str) -> Option<ResponseError> {
     if let Ok(code) = name.trim().parse::<i16>() {
         return error_by_code(code);
     }
     let wanted = name.trim().replace('-', "_");
-    known_errors().find(|e| error_name(*e).eq_ignore_ascii_case(&wanted))
+    known_errors()
+        .find(|e| error_name(*e).eq_ignore_ascii_case(&wanted))
+        .or_else(|| {
+            FORMER_NAMES
+                .iter()
+                .find(|(former, _)| former.eq_ignore_ascii_case(&wanted))
+                .map(|&(_, error)| error)
+        })
 }
 
 /// A known error by code; 0 (no error) and codes Kafka does not define are `None`.
@@ -433,6 +461,7 @@ mod tests {
                 correlation_id,
                 client_id: Arc::from("c"),
                 broker_id: 0,
+                connection_id: 0,
                 error_code: 0,
                 injected: false,
                 timestamp_ms: 0,
@@ -458,6 +487,10 @@ mod tests {
         assert_eq!(
             parse_error("not_coordinator"),
             Some(ResponseError::NotCoordinator)
+        );
+        assert_eq!(
+            parse_error("GROUP_LOAD_IN_PROGRESS"),
+            Some(ResponseError::CoordinatorLoadInProgress)
         );
         assert_eq!(parse_error("0"), None);
         assert_eq!(parse_error("NO_SUCH_ERROR"), None);

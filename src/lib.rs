@@ -533,6 +533,9 @@ pub struct RequestLogEntry {
     pub correlation_id: i32,
     pub client_id: String,
     pub broker: i32,
+    /// The connection it came on, numbered in the order the cluster accepted them: a new
+    /// number after a disconnect shows the client reconnected.
+    pub connection: i64,
     /// The first error code in the response; 0 if none (or no response was sent).
     pub error_code: i32,
     /// That error's Kafka name, or null.
@@ -991,6 +994,7 @@ impl Kafka {
                 correlation_id: r.correlation_id,
                 client_id: r.client_id.to_string(),
                 broker: r.broker_id,
+                connection: r.connection_id as i64,
                 error_code: r.error_code as i32,
                 error: string_or_null(faults::error_by_code(r.error_code).map(faults::error_name)),
                 injected: r.injected,

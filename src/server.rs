@@ -532,6 +532,7 @@ async fn serve_requests(
                         header: request.header,
                         client_host: client_host.clone(),
                         listener: listening.listener.clone(),
+                        connection_id: entry.id,
                         shutdown: shutdown.clone(),
                     };
                     entry.set_client_id(ctx.client_id());

@@ -649,6 +649,7 @@ mod tests {
                 .with_request_api_version(version),
             client_host: "/127.0.0.1".into(),
             listener: "PLAINTEXT".into(),
+            connection_id: 0,
             shutdown: watch::channel(false).1,
         }
     }

@@ -68,6 +68,7 @@ pub async fn serve(ctx: &RequestContext, api_key: ApiKey, body: RequestKind) -> 
         correlation_id: ctx.header.correlation_id,
         client_id: Arc::from(ctx.client_id()),
         broker_id: ctx.broker_id,
+        connection_id: ctx.connection_id,
         error_code: served
             .response
             .as_ref()
@@ -100,6 +101,7 @@ mod tests {
                 .with_client_id(Some(StrBytes::from_static_str("svc"))),
             client_host: "/127.0.0.1".into(),
             listener: "PLAINTEXT".into(),
+            connection_id: 0,
             shutdown: watch::channel(false).1,
         }
     }

@@ -63,6 +63,8 @@ pub struct RequestContext {
     /// The name of the listener the request came through: brokers are advertised at their
     /// address on it.
     pub listener: Arc<str>,
+    /// Which connection of the cluster the request came on (for the request log).
+    pub connection_id: u64,
     /// Flips to true when the broker stops, so long-polls answer at once.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -265,6 +267,7 @@ pub(crate) mod tests {
                     header: request.header,
                     client_host: "/127.0.0.1".into(),
                     listener: "PLAINTEXT".into(),
+                    connection_id: 0,
                     shutdown: shutdown.clone(),
                 };
                 let response = runtime
