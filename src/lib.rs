@@ -132,7 +132,14 @@ fn listener_specs(options: &StartOptions) -> Result<Vec<ListenerSpec>> {
             .collect(),
         Either::B(brokers) => {
             let mut specs = Vec::new();
+            let mut ids = std::collections::HashSet::new();
             for broker in brokers {
+                if !ids.insert(broker.id) {
+                    return Err(Error::new(
+                        Status::InvalidArg,
+                        format!("broker id {} is given twice", broker.id),
+                    ));
+                }
                 let broker_host = broker.host.clone().unwrap_or_else(|| host.clone());
                 let default_listener = [ListenerOptions {
                     port: None,

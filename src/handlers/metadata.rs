@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::RequestContext;
 use crate::state::topics::Topic;
+use crate::state::Cluster;
 
 pub fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
     let cluster = &ctx.cluster;
@@ -20,13 +21,13 @@ pub fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
             .topics
             .all()
             .iter()
-            .map(|t| describe(ctx, t))
+            .map(|t| describe(cluster, t))
             .collect(),
         Some(list) if list.is_empty() && version == 0 => cluster
             .topics
             .all()
             .iter()
-            .map(|t| describe(ctx, t))
+            .map(|t| describe(cluster, t))
             .collect(),
         Some(list) => {
             // Before v4 a request could not opt out of auto-creation.
@@ -73,7 +74,7 @@ fn by_name(ctx: &RequestContext, name: TopicName, auto_create: bool) -> Metadata
         None => Err(ResponseError::UnknownTopicOrPartition),
     };
     match found {
-        Ok(topic) => describe(ctx, &topic),
+        Ok(topic) => describe(cluster, &topic),
         Err(error) => MetadataResponseTopic::default()
             .with_name(Some(name))
             .with_error_code(error.code()),
@@ -82,7 +83,7 @@ fn by_name(ctx: &RequestContext, name: TopicName, auto_create: bool) -> Metadata
 
 fn by_id(ctx: &RequestContext, id: Uuid) -> MetadataResponseTopic {
     match ctx.cluster.topics.get_by_id(&id) {
-        Some(topic) => describe(ctx, &topic),
+        Some(topic) => describe(&ctx.cluster, &topic),
         None => MetadataResponseTopic::default()
             .with_name(None)
             .with_topic_id(id)
@@ -92,7 +93,8 @@ fn by_id(ctx: &RequestContext, id: Uuid) -> MetadataResponseTopic {
 
 /// A topic's partitions: leader, replicas, and as in-sync replicas the live ones (every live
 /// replica is in sync, as all serve one log). A partition with no live replica has no leader.
-fn describe(ctx: &RequestContext, topic: &Topic) -> MetadataResponseTopic {
+fn describe(cluster: &Cluster, topic: &Topic) -> MetadataResponseTopic {
+    let live: Vec<i32> = cluster.brokers().iter().map(|b| b.node_id).collect();
     let partitions = topic
         .partitions
         .read()
@@ -103,7 +105,7 @@ fn describe(ctx: &RequestContext, topic: &Topic) -> MetadataResponseTopic {
                 leadership
                     .replicas
                     .iter()
-                    .filter(|&&id| ctx.cluster.is_alive(id) == alive)
+                    .filter(|id| live.contains(id) == alive)
                     .map(|&id| BrokerId(id))
                     .collect()
             };
