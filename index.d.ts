@@ -50,4 +50,13 @@ export interface StartOptions {
   numPartitions?: number
   /** `message.max.bytes` (default 1048588). */
   messageMaxBytes?: number
+  /**
+   * `group.initial.rebalance.delay.ms` (default 0: a new group's first member is assigned at
+   * once; Apache Kafka's default is 3000).
+   */
+  groupInitialRebalanceDelayMs?: number
+  /** `group.min.session.timeout.ms` (default 6000); lower it to test evictions quickly. */
+  groupMinSessionTimeoutMs?: number
+  /** `group.max.session.timeout.ms` (default 1800000). */
+  groupMaxSessionTimeoutMs?: number
 }

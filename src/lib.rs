@@ -13,12 +13,14 @@ pub mod state;
 static GLOBAL: alloc::GuardedAllocator = alloc::GuardedAllocator;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
 
 use server::{ListenerSpec, Server, ServerOptions};
+use state::group::GroupSettings;
 use state::BrokerConfig;
 
 /// Options of `startKafka`. Broker settings mirror their server.properties names in camelCase.
@@ -39,6 +41,13 @@ pub struct StartOptions {
     pub num_partitions: Option<i32>,
     /// `message.max.bytes` (default 1048588).
     pub message_max_bytes: Option<u32>,
+    /// `group.initial.rebalance.delay.ms` (default 0: a new group's first member is assigned at
+    /// once; Apache Kafka's default is 3000).
+    pub group_initial_rebalance_delay_ms: Option<u32>,
+    /// `group.min.session.timeout.ms` (default 6000); lower it to test evictions quickly.
+    pub group_min_session_timeout_ms: Option<u32>,
+    /// `group.max.session.timeout.ms` (default 1800000).
+    pub group_max_session_timeout_ms: Option<u32>,
 }
 
 /// Starts a broker on its own runtime. Resolves once the port accepts connections; rejects with
@@ -60,7 +69,25 @@ pub fn start_kafka(options: Option<Either<u32, StartOptions>>) -> Result<AsyncTa
     let port = u16::try_from(port)
         .map_err(|_| Error::new(Status::InvalidArg, format!("port {port} is out of range")))?;
     let defaults = BrokerConfig::default();
+    let ms = |value: Option<u32>, default: Duration| {
+        value.map_or(default, |v| Duration::from_millis(v as u64))
+    };
+    let groups = GroupSettings {
+        initial_rebalance_delay: ms(
+            options.group_initial_rebalance_delay_ms,
+            defaults.groups.initial_rebalance_delay,
+        ),
+        min_session_timeout: ms(
+            options.group_min_session_timeout_ms,
+            defaults.groups.min_session_timeout,
+        ),
+        max_session_timeout: ms(
+            options.group_max_session_timeout_ms,
+            defaults.groups.max_session_timeout,
+        ),
+    };
     let config = BrokerConfig {
+        groups,
         auto_create_topics: options
             .auto_create_topics
             .unwrap_or(defaults.auto_create_topics),

@@ -64,6 +64,13 @@ impl Server {
                 port,
             });
         }
+        let timers = cluster.clone();
+        let timers_shutdown = shutdown.subscribe();
+        let timers_done = done_tx.clone();
+        runtime.spawn(async move {
+            timers.groups.run_timers(timers_shutdown).await;
+            drop(timers_done);
+        });
         for (broker_id, listener) in bound {
             runtime.spawn(accept_loop(
                 listener,
@@ -152,9 +159,9 @@ async fn serve(
     mut shutdown: watch::Receiver<bool>,
     _done: mpsc::Sender<()>,
 ) {
-    let peer = stream
-        .peer_addr()
-        .map_or_else(|_| "unknown peer".to_string(), |a| a.to_string());
+    let peer_addr = stream.peer_addr().ok();
+    let peer = peer_addr.map_or_else(|| "unknown peer".to_string(), |a| a.to_string());
+    let client_host = peer_addr.map_or_else(String::new, |a| format!("/{}", a.ip()));
     let mut conn = Connection::new(stream);
     while !*shutdown.borrow() {
         let frame = tokio::select! {
@@ -177,6 +184,7 @@ async fn serve(
                         cluster: cluster.clone(),
                         broker_id,
                         header: request.header,
+                        client_host: client_host.clone(),
                         shutdown: shutdown.clone(),
                     };
                     let response = handlers::handle(&ctx, request.body).await;

@@ -2,6 +2,8 @@
 //! No socket code lives here, so all of it can be unit-tested without a network.
 
 pub mod batch;
+pub mod coordinator;
+pub mod group;
 pub mod log;
 pub mod topics;
 
@@ -10,6 +12,8 @@ use std::collections::BTreeMap;
 use kafka_protocol::error::ResponseError;
 use parking_lot::RwLock;
 
+use coordinator::GroupCoordinator;
+use group::GroupSettings;
 use topics::{assign_replicas, validate_topic_name, Topic, TopicSpec, Topics};
 
 /// Broker settings, named after their server.properties counterparts.
@@ -21,8 +25,10 @@ pub struct BrokerConfig {
     pub num_partitions: i32,
     /// `default.replication.factor`
     pub default_replication_factor: i16,
-    /// `group.initial.rebalance.delay.ms`; 0 so a test's first consumer is assigned at once.
-    pub group_initial_rebalance_delay_ms: u64,
+    /// `group.initial.rebalance.delay.ms`, `group.min.session.timeout.ms`,
+    /// `group.max.session.timeout.ms`. The initial delay is 0 so a test's first consumer is
+    /// assigned at once.
+    pub groups: GroupSettings,
     /// `message.max.bytes`: the largest record batch a topic accepts unless it sets its own.
     pub message_max_bytes: usize,
 }
@@ -33,7 +39,7 @@ impl Default for BrokerConfig {
             auto_create_topics: true,
             num_partitions: 1,
             default_replication_factor: 1,
-            group_initial_rebalance_delay_ms: 0,
+            groups: GroupSettings::default(),
             message_max_bytes: 1_048_588,
         }
     }
@@ -55,12 +61,14 @@ pub struct Cluster {
     pub config: BrokerConfig,
     brokers: RwLock<Vec<BrokerNode>>,
     pub topics: Topics,
+    pub groups: GroupCoordinator,
 }
 
 impl Cluster {
     pub fn new(cluster_id: String, config: BrokerConfig) -> Self {
         Cluster {
             cluster_id,
+            groups: GroupCoordinator::new(config.groups.clone()),
             config,
             brokers: RwLock::new(Vec::new()),
             topics: Topics::default(),
@@ -81,6 +89,18 @@ impl Cluster {
     /// The active controller: the lowest broker id, as a KRaft quorum of one would elect.
     pub fn controller_id(&self) -> i32 {
         self.brokers.read().first().map_or(-1, |b| b.node_id)
+    }
+
+    /// The broker coordinating a group or transactional id. Kafka maps the key to a partition of
+    /// its internal offsets/transactions topic (50 partitions) by the key's Java string hash; the
+    /// partition's leader is the coordinator. Brokers take those partitions round-robin here.
+    pub fn coordinator_for(&self, key: &str) -> Option<BrokerNode> {
+        let brokers = self.brokers.read();
+        if brokers.is_empty() {
+            return None;
+        }
+        let partition = (java_string_hash(key) as i64).unsigned_abs() % 50;
+        Some(brokers[partition as usize % brokers.len()].clone())
     }
 
     /// Checks a topic request the way CreateTopics does and builds its spec. `-1` partitions or
@@ -167,6 +187,12 @@ impl Cluster {
     }
 }
 
+/// Java's `String.hashCode`, which Kafka uses to place coordinator keys.
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +233,24 @@ mod tests {
                 .unwrap_err()
                 .0,
             ResponseError::InvalidTopicException
+        );
+    }
+
+    #[test]
+    fn coordinators_are_spread_by_the_java_hash_of_the_key() {
+        assert_eq!(
+            java_string_hash("my-group"),
+            "my-group"
+                .chars()
+                .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+        );
+        assert_eq!(java_string_hash("a"), 97);
+        let c = cluster(&[0, 1, 2]);
+        // "a" -> partition 47 of 50 -> broker 47 % 3 = 2.
+        assert_eq!(c.coordinator_for("a").unwrap().node_id, 2);
+        assert_eq!(
+            cluster(&[0]).coordinator_for("anything").unwrap().node_id,
+            0
         );
     }
 

@@ -1,0 +1,283 @@
+//! Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+    OffsetFetchRequest, OffsetFetchResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::group::check_coordinator;
+use super::RequestContext;
+use crate::state::coordinator::TopicPartition;
+use crate::state::group::CommittedOffset;
+
+/// Kafka's `offset.metadata.max.bytes`.
+const OFFSET_METADATA_MAX_BYTES: usize = 4096;
+
+fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+/// A partition of an OffsetCommit: an error of its own, or the offset to store.
+type PartitionCommit = (i32, Result<CommittedOffset, ResponseError>);
+
+pub fn commit(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
+    let mut results: Vec<(TopicName, Vec<PartitionCommit>)> = req
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let known = ctx.cluster.topics.get(&topic.name);
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let result = if known
+                        .as_ref()
+                        .is_none_or(|t| t.partition(p.partition_index).is_none())
+                    {
+                        Err(ResponseError::UnknownTopicOrPartition)
+                    } else if p
+                        .committed_metadata
+                        .as_ref()
+                        .is_some_and(|m| m.len() > OFFSET_METADATA_MAX_BYTES)
+                    {
+                        Err(ResponseError::OffsetMetadataTooLarge)
+                    } else {
+                        Ok(CommittedOffset {
+                            offset: p.committed_offset,
+                            leader_epoch: p.committed_leader_epoch,
+                            metadata: p.committed_metadata.map(|m| m.to_string()),
+                        })
+                    };
+                    (p.partition_index, result)
+                })
+                .collect();
+            (topic.name, partitions)
+        })
+        .collect();
+
+    let valid: Vec<(TopicPartition, CommittedOffset)> = results
+        .iter()
+        .flat_map(|(name, partitions)| {
+            partitions.iter().filter_map(move |(index, result)| {
+                result
+                    .as_ref()
+                    .ok()
+                    .map(|o| ((name.to_string(), *index), o.clone()))
+            })
+        })
+        .collect();
+    let committed = check_coordinator(ctx, &req.group_id).and_then(|()| {
+        ctx.cluster.groups.commit_offsets(
+            &req.group_id,
+            &req.member_id,
+            req.group_instance_id.as_deref(),
+            req.generation_id_or_member_epoch,
+            valid,
+        )
+    });
+    // A group-level refusal applies to every partition of the request.
+    if let Err(error) = committed {
+        for (_, partitions) in &mut results {
+            for (_, result) in partitions.iter_mut() {
+                *result = Err(error);
+            }
+        }
+    }
+    let topics = results
+        .into_iter()
+        .map(|(name, partitions)| {
+            OffsetCommitResponseTopic::default()
+                .with_name(name)
+                .with_partitions(
+                    partitions
+                        .into_iter()
+                        .map(|(index, result)| {
+                            OffsetCommitResponsePartition::default()
+                                .with_partition_index(index)
+                                .with_error_code(result.err().map_or(0, |e| e.code()))
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}
+
+/// One group's committed offsets, grouped by topic: (topic, [(partition, offset)]).
+type GroupOffsets = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
+
+fn fetch_group(
+    ctx: &RequestContext,
+    group_id: &str,
+    requested: Option<Vec<TopicPartition>>,
+) -> Result<GroupOffsets, ResponseError> {
+    check_coordinator(ctx, group_id)?;
+    let mut by_topic: GroupOffsets = Vec::new();
+    for ((topic, partition), offset) in ctx.cluster.groups.fetch_offsets(group_id, requested) {
+        match by_topic.iter_mut().find(|(t, _)| *t == topic) {
+            Some((_, partitions)) => partitions.push((partition, offset)),
+            None => by_topic.push((topic, vec![(partition, offset)])),
+        }
+    }
+    Ok(by_topic)
+}
+
+pub fn fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
+    if ctx.version() >= 8 {
+        // v8+ asks for several groups at once.
+        let groups = req
+            .groups
+            .into_iter()
+            .map(|group| {
+                let requested = group.topics.map(|topics| {
+                    topics
+                        .into_iter()
+                        .flat_map(|t| {
+                            let name = t.name.to_string();
+                            t.partition_indexes
+                                .into_iter()
+                                .map(move |p| (name.clone(), p))
+                        })
+                        .collect()
+                });
+                let response =
+                    OffsetFetchResponseGroup::default().with_group_id(group.group_id.clone());
+                match fetch_group(ctx, &group.group_id, requested) {
+                    Err(error) => response.with_error_code(error.code()),
+                    Ok(offsets) => response.with_topics(
+                        offsets
+                            .into_iter()
+                            .map(|(topic, partitions)| {
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(topic_name(&topic))
+                                    .with_partitions(
+                                        partitions
+                                            .into_iter()
+                                            .map(|(index, offset)| {
+                                                let (committed, epoch, metadata) = describe(offset);
+                                                OffsetFetchResponsePartitions::default()
+                                                    .with_partition_index(index)
+                                                    .with_committed_offset(committed)
+                                                    .with_committed_leader_epoch(epoch)
+                                                    .with_metadata(Some(metadata))
+                                            })
+                                            .collect(),
+                                    )
+                            })
+                            .collect(),
+                    ),
+                }
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    let requested = req.topics.map(|topics| {
+        topics
+            .into_iter()
+            .flat_map(|t| {
+                let name = t.name.to_string();
+                t.partition_indexes
+                    .into_iter()
+                    .map(move |p| (name.clone(), p))
+            })
+            .collect()
+    });
+    match fetch_group(ctx, &req.group_id, requested) {
+        Err(error) => OffsetFetchResponse::default().with_error_code(error.code()),
+        Ok(offsets) => OffsetFetchResponse::default().with_topics(
+            offsets
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    OffsetFetchResponseTopic::default()
+                        .with_name(topic_name(&topic))
+                        .with_partitions(
+                            partitions
+                                .into_iter()
+                                .map(|(index, offset)| {
+                                    let (committed, epoch, metadata) = describe(offset);
+                                    OffsetFetchResponsePartition::default()
+                                        .with_partition_index(index)
+                                        .with_committed_offset(committed)
+                                        .with_committed_leader_epoch(epoch)
+                                        .with_metadata(Some(metadata))
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// (offset, leader epoch, metadata) as OffsetFetch reports them; -1 and "" when nothing is committed.
+fn describe(offset: Option<CommittedOffset>) -> (i64, i32, StrBytes) {
+    match offset {
+        Some(o) => (
+            o.offset,
+            o.leader_epoch,
+            StrBytes::from_string(o.metadata.unwrap_or_default()),
+        ),
+        None => (-1, -1, StrBytes::default()),
+    }
+}
+
+pub fn delete(ctx: &RequestContext, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    let requested: Vec<TopicPartition> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (t.name.to_string(), p.partition_index))
+        })
+        .collect();
+    let results = check_coordinator(ctx, &req.group_id)
+        .and_then(|()| ctx.cluster.groups.delete_offsets(&req.group_id, requested));
+    match results {
+        Err(error) => OffsetDeleteResponse::default().with_error_code(error.code()),
+        Ok(results) => {
+            let topics = req
+                .topics
+                .into_iter()
+                .map(|t| {
+                    let partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let error = results
+                                .iter()
+                                .find(|((topic, index), _)| {
+                                    topic.as_str() == t.name.as_str() && *index == p.partition_index
+                                })
+                                .and_then(|(_, e)| *e);
+                            let error = if ctx.cluster.topics.get(&t.name).is_none() {
+                                Some(ResponseError::UnknownTopicOrPartition)
+                            } else {
+                                error
+                            };
+                            OffsetDeleteResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(error.map_or(0, |e| e.code()))
+                        })
+                        .collect();
+                    OffsetDeleteResponseTopic::default()
+                        .with_name(t.name)
+                        .with_partitions(partitions)
+                })
+                .collect();
+            OffsetDeleteResponse::default().with_topics(topics)
+        }
+    }
+}
