@@ -10,6 +10,7 @@ const { spawn } = require('node:child_process')
 const {
   startKafka,
   client,
+  defer,
   startConsumer,
   withDeadline,
   PACKAGE_DIR,
@@ -64,7 +65,7 @@ function refused(port) {
 
 test('the CLI on --port 0 prints its address, serves kafkajs, and exits 0 on SIGINT', async (t) => {
   const cli = spawnCli(['--port', '0', '--num-partitions', '3'])
-  t.after(() => cli.kill())
+  defer(t, () => cli.kill())
   const { host, port } = await cli.listening()
   assert.equal(host, '127.0.0.1')
   assert.ok(port > 0)
@@ -100,11 +101,11 @@ test('the CLI on --port 0 prints its address, serves kafkajs, and exits 0 on SIG
 
 test('the CLI exits 0 on SIGTERM, even with a client still connected', async (t) => {
   const cli = spawnCli(['--port', '0'])
-  t.after(() => cli.kill())
+  defer(t, () => cli.kill())
   const { port } = await cli.listening()
   const admin = client({ brokers: [`127.0.0.1:${port}`] }).admin()
   await admin.connect()
-  t.after(() => admin.disconnect())
+  defer(t, () => admin.disconnect())
   await admin.listTopics()
 
   cli.child.kill('SIGTERM')
@@ -115,12 +116,12 @@ test('the CLI exits 0 on SIGTERM, even with a client still connected', async (t)
 
 test('the CLI with --no-auto-create-topics refuses unknown topics', async (t) => {
   const cli = spawnCli(['--port', '0', '--no-auto-create-topics'])
-  t.after(() => cli.kill())
+  defer(t, () => cli.kill())
   const { port } = await cli.listening()
   const kafka = client({ brokers: [`127.0.0.1:${port}`] }, { retry: { retries: 0 } })
   const admin = kafka.admin()
   await admin.connect()
-  t.after(() => admin.disconnect())
+  defer(t, () => admin.disconnect())
   await assert.rejects(admin.fetchTopicMetadata({ topics: ['never-created'] }), {
     type: 'UNKNOWN_TOPIC_OR_PARTITION',
   })
@@ -131,9 +132,9 @@ test('the CLI with --no-auto-create-topics refuses unknown topics', async (t) =>
 
 test('the CLI on a busy port exits 1 and says the port is in use', async (t) => {
   const broker = await startKafka()
-  t.after(() => broker.stop())
+  defer(t, () => broker.stop())
   const cli = spawnCli(['--port', String(broker.port)])
-  t.after(() => cli.kill())
+  defer(t, () => cli.kill())
   const { exitCode, stdout, stderr } = await cli.exited()
   assert.equal(exitCode, 1)
   assert.equal(stdout, '')
@@ -142,14 +143,14 @@ test('the CLI on a busy port exits 1 and says the port is in use', async (t) => 
 
 test('the CLI prints usage for --help, and exits 2 with usage on a bad option', async (t) => {
   const help = spawnCli(['--help'])
-  t.after(() => help.kill())
+  defer(t, () => help.kill())
   const shown = await help.exited()
   assert.equal(shown.exitCode, 0)
   assert.match(shown.stdout, /^Usage: kafka-emulator/)
   assert.match(shown.stdout, /--no-auto-create-topics/)
 
   const bad = spawnCli(['--port', 'ninety'])
-  t.after(() => bad.kill())
+  defer(t, () => bad.kill())
   const refusedRun = await bad.exited()
   assert.equal(refusedRun.exitCode, 2)
   assert.match(refusedRun.stderr, /--port must be an integer/)

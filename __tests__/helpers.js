@@ -32,6 +32,30 @@ function client(broker, options = {}) {
   })
 }
 
+const deferred = new WeakMap()
+/**
+ * Registers `fn` to run when test `t` ends, last registered first (like Go's defer), so clients
+ * disconnect before the broker they talk to stops. Every cleanup runs even if one throws.
+ */
+function defer(t, fn) {
+  if (!deferred.has(t)) {
+    const stack = []
+    deferred.set(t, stack)
+    t.after(async () => {
+      let failure = null
+      while (stack.length > 0) {
+        try {
+          await stack.pop()()
+        } catch (err) {
+          failure = failure || err
+        }
+      }
+      if (failure) throw failure
+    })
+  }
+  deferred.get(t).push(fn)
+}
+
 /** Rejects with `what` if `promise` has not settled within `ms`. */
 async function withDeadline(promise, ms, what) {
   let timer
@@ -76,23 +100,28 @@ async function startConsumer(kafka, options) {
     }
   })
 
-  await consumer.connect()
-  await consumer.subscribe({ topics, fromBeginning })
-  await consumer.run({
-    eachMessage: async ({ topic, partition, message }) => {
-      records.push({
-        topic,
-        partition,
-        offset: message.offset,
-        key: message.key,
-        value: message.value,
-        headers: message.headers,
-        timestamp: message.timestamp,
-      })
-      settle()
-    },
-  })
-  if (afterRun) afterRun(consumer)
+  try {
+    await consumer.connect()
+    await consumer.subscribe({ topics, fromBeginning })
+    await consumer.run({
+      eachMessage: async ({ topic, partition, message }) => {
+        records.push({
+          topic,
+          partition,
+          offset: message.offset,
+          key: message.key,
+          value: message.value,
+          headers: message.headers,
+          timestamp: message.timestamp,
+        })
+        settle()
+      },
+    })
+    if (afterRun) afterRun(consumer)
+  } catch (err) {
+    await consumer.disconnect().catch(() => {})
+    throw err
+  }
 
   function waitFor(until, { timeoutMs = DEADLINE_MS } = {}) {
     const done = typeof until === 'number' ? (r) => r.length >= until : until
@@ -154,6 +183,7 @@ module.exports = {
   logLevel,
   uniqueName,
   client,
+  defer,
   withDeadline,
   startConsumer,
   byPartition,

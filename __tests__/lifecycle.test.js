@@ -6,7 +6,14 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const net = require('node:net')
 const { spawn } = require('node:child_process')
-const { startKafka, client, withDeadline, PACKAGE_DIR, DEADLINE_MS } = require('./helpers')
+const {
+  startKafka,
+  client,
+  defer,
+  withDeadline,
+  PACKAGE_DIR,
+  DEADLINE_MS,
+} = require('./helpers')
 
 /** Resolves with 'connected' or the error code of a TCP connection attempt to `port`. */
 function tryConnect(port, host = '127.0.0.1') {
@@ -60,17 +67,17 @@ test('startKafka() listens on a free port and says where', async () => {
 
 test('two brokers in one process are independent: a topic created in one is not in the other', async (t) => {
   const a = await startKafka()
-  t.after(() => a.stop())
+  defer(t, () => a.stop())
   const b = await startKafka(0)
-  t.after(() => b.stop())
+  defer(t, () => b.stop())
   assert.notEqual(a.port, b.port)
 
   const adminA = client(a).admin()
   await adminA.connect()
-  t.after(() => adminA.disconnect())
+  defer(t, () => adminA.disconnect())
   const adminB = client(b).admin()
   await adminB.connect()
-  t.after(() => adminB.disconnect())
+  defer(t, () => adminB.disconnect())
 
   assert.equal(await adminA.createTopics({ topics: [{ topic: 'only-in-a', numPartitions: 2 }] }), true)
   assert.equal(await adminB.createTopics({ topics: [{ topic: 'only-in-b' }] }), true)
@@ -92,11 +99,11 @@ test('stop() frees the port: connections are refused, and a new broker starts on
   assert.equal(await tryConnect(port), 'ECONNREFUSED')
 
   const second = await startKafka(port)
-  t.after(() => second.stop())
+  defer(t, () => second.stop())
   assert.equal(second.port, port)
   const admin = client(second).admin()
   await admin.connect()
-  t.after(() => admin.disconnect())
+  defer(t, () => admin.disconnect())
   // A fresh broker: nothing of the first one survives.
   assert.deepEqual(await admin.listTopics(), [])
 })
@@ -117,7 +124,7 @@ test('stop() resolves promptly while clients are still connected', async () => {
 
 test('starting on a busy port rejects with err.code EADDRINUSE', async (t) => {
   const broker = await startKafka()
-  t.after(() => broker.stop())
+  defer(t, () => broker.stop())
   await assert.rejects(startKafka(broker.port), (err) => {
     assert.ok(err instanceof Error)
     assert.equal(err.code, 'EADDRINUSE')
@@ -129,7 +136,7 @@ test('starting on a busy port rejects with err.code EADDRINUSE', async (t) => {
   // A port held by something else than a broker, too.
   const server = net.createServer()
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.after(() => new Promise((resolve) => server.close(resolve)))
+  defer(t, () => new Promise((resolve) => server.close(resolve)))
   await assert.rejects(startKafka(server.address().port), { code: 'EADDRINUSE' })
 
   // The broker that owns the port is unharmed.

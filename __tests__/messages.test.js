@@ -8,6 +8,7 @@ const { Partitioners } = require('kafkajs')
 const {
   startKafka,
   client,
+  defer,
   startConsumer,
   uniqueName,
   byPartition,
@@ -61,7 +62,7 @@ test('keys land on the partition kafkajs default partitioner picks, and are read
   }
 
   const consumer = await startConsumer(kafka, { topics: [topic] })
-  t.after(() => consumer.disconnect())
+  defer(t, () => consumer.disconnect())
   const records = await consumer.waitFor(keys.length)
   for (const record of records) {
     assert.equal(record.value.toString(), record.key.toString())
@@ -86,7 +87,7 @@ test('headers, null values, empty values and null keys round-trip', async (t) =>
   })
 
   const consumer = await startConsumer(kafka, { topics: [topic] })
-  t.after(() => consumer.disconnect())
+  defer(t, () => consumer.disconnect())
   const records = await consumer.waitFor(6)
   assert.deepEqual(
     records.map((r) => r.offset),
@@ -126,7 +127,7 @@ test('a message just under message.max.bytes round-trips byte for byte', async (
   assert.equal(metadata.errorCode, 0)
 
   const consumer = await startConsumer(kafka, { topics: [topic] })
-  t.after(() => consumer.disconnect())
+  defer(t, () => consumer.disconnect())
   const [record] = await consumer.waitFor(1)
   assert.equal(record.value.length, value.length)
   assert.ok(record.value.equals(value), 'the value read back differs from the value sent')
@@ -147,11 +148,11 @@ test('a 1 MiB message is refused with MESSAGE_TOO_LARGE under the default messag
 
 test('a 1 MiB message round-trips on a broker started with a larger messageMaxBytes', async (t) => {
   const big = await startKafka({ messageMaxBytes: 2 * MiB })
-  t.after(() => big.stop())
+  defer(t, () => big.stop())
   const bigKafka = client(big)
   const bigProducer = bigKafka.producer()
   await bigProducer.connect()
-  t.after(() => bigProducer.disconnect())
+  defer(t, () => bigProducer.disconnect())
 
   const topic = uniqueName('one-mib')
   const value = Buffer.alloc(MiB)
@@ -160,7 +161,7 @@ test('a 1 MiB message round-trips on a broker started with a larger messageMaxBy
   assert.equal(metadata.errorCode, 0)
 
   const consumer = await startConsumer(bigKafka, { topics: [topic] })
-  t.after(() => consumer.disconnect())
+  defer(t, () => consumer.disconnect())
   const [record] = await consumer.waitFor(1)
   assert.equal(record.value.length, MiB)
   assert.ok(record.value.equals(value), 'the value read back differs from the value sent')
@@ -184,7 +185,7 @@ test('10,000 messages keep their order within each partition', async (t) => {
   }
 
   const consumer = await startConsumer(kafka, { topics: [topic] })
-  t.after(() => consumer.disconnect())
+  defer(t, () => consumer.disconnect())
   const records = await consumer.waitFor(total)
   assert.equal(records.length, total)
   const partitions = byPartition(records)

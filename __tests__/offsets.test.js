@@ -4,7 +4,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { startKafka, client, startConsumer, uniqueName } = require('./helpers')
+const { startKafka, client, defer, startConsumer, uniqueName } = require('./helpers')
 
 let broker
 let kafka
@@ -42,7 +42,7 @@ test('a consumer that seeks to an offset reads from that offset on', async (t) =
     fromBeginning: true,
     afterRun: (c) => c.seek({ topic, partition: 0, offset: '6' }),
   })
-  t.after(() => consumer.disconnect())
+  defer(t, () => consumer.disconnect())
   const records = await consumer.waitFor((r) => r.some((m) => m.value.toString() === 'm9'))
   assert.deepEqual(
     records.map((r) => [r.offset, r.value.toString()]),
@@ -130,7 +130,7 @@ test('a deleted topic created again starts at offset 0 with none of the old mess
 
   // Partition 0 is read in order, so any old message would arrive before the new ones.
   const consumer = await startConsumer(kafka, { topics: [topic] })
-  t.after(() => consumer.disconnect())
+  defer(t, () => consumer.disconnect())
   const records = await consumer.waitFor((r) => r.some((m) => m.value.toString() === 'after-1'))
   assert.deepEqual(
     records.map((r) => [r.partition, r.offset, r.value.toString()]),

@@ -4,7 +4,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { startKafka, client, startConsumer, withDeadline, DEADLINE_MS } = require('./helpers')
+const { startKafka, client, defer, startConsumer, DEADLINE_MS } = require('./helpers')
 
 let broker
 before(async () => {
@@ -20,7 +20,7 @@ test('the README example: a 3-partition topic, a producer, a consumer group read
 
   const admin = kafka.admin()
   await admin.connect()
-  t.after(() => admin.disconnect())
+  defer(t, () => admin.disconnect())
   assert.equal(
     await admin.createTopics({ topics: [{ topic: 'greetings', numPartitions: 3 }] }),
     true,
@@ -33,12 +33,12 @@ test('the README example: a 3-partition topic, a producer, a consumer group read
 
   const producer = kafka.producer()
   await producer.connect()
-  t.after(() => producer.disconnect())
+  defer(t, () => producer.disconnect())
   const sent = Array.from({ length: 30 }, (_, i) => ({ key: `user-${i % 5}`, value: `hello ${i}` }))
   await producer.send({ topic: 'greetings', messages: sent })
 
   const consumer = await startConsumer(kafka, { topics: ['greetings'], groupId: 'readme' })
-  t.after(() => consumer.disconnect())
+  defer(t, () => consumer.disconnect())
   const records = await consumer.waitFor(sent.length)
 
   assert.deepEqual(
