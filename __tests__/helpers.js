@@ -70,9 +70,10 @@ async function withDeadline(promise, ms, what) {
 }
 
 /**
- * Connects a consumer group member, subscribes and runs it, recording every message it is given.
+ * Connects a consumer group member, subscribes and runs it (with eachMessage, or eachBatch if
+ * `eachBatch: true`), recording every message it is given.
  * `waitFor(n)` (or a predicate over the records) resolves once enough arrived, or fails the test at
- * the deadline saying how many did. Call `disconnect()` (tests register it with `t.after`).
+ * the deadline saying how many did. Call `disconnect()` (tests register it with `defer`).
  */
 async function startConsumer(kafka, options) {
   const {
@@ -80,6 +81,7 @@ async function startConsumer(kafka, options) {
     groupId = uniqueName('group'),
     fromBeginning = true,
     consumerOptions = {},
+    eachBatch = false,
     afterRun,
   } = options
   // A short maxWaitTime keeps disconnect() quick: kafkajs waits for the fetch in flight.
@@ -103,20 +105,31 @@ async function startConsumer(kafka, options) {
   try {
     await consumer.connect()
     await consumer.subscribe({ topics, fromBeginning })
-    await consumer.run({
-      eachMessage: async ({ topic, partition, message }) => {
-        records.push({
-          topic,
-          partition,
-          offset: message.offset,
-          key: message.key,
-          value: message.value,
-          headers: message.headers,
-          timestamp: message.timestamp,
-        })
-        settle()
-      },
-    })
+    const record = (topic, partition, message) =>
+      records.push({
+        topic,
+        partition,
+        offset: message.offset,
+        key: message.key,
+        value: message.value,
+        headers: message.headers,
+        timestamp: message.timestamp,
+      })
+    await consumer.run(
+      eachBatch
+        ? {
+            eachBatch: async ({ batch }) => {
+              for (const message of batch.messages) record(batch.topic, batch.partition, message)
+              settle()
+            },
+          }
+        : {
+            eachMessage: async ({ topic, partition, message }) => {
+              record(topic, partition, message)
+              settle()
+            },
+          },
+    )
     if (afterRun) afterRun(consumer)
   } catch (err) {
     await consumer.disconnect().catch(() => {})

@@ -4,7 +4,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { Partitioners } = require('kafkajs')
+const { Partitioners, CompressionTypes } = require('kafkajs')
 const {
   startKafka,
   client,
@@ -118,6 +118,39 @@ test('headers, null values, empty values and null keys round-trip', async (t) =>
   assert.deepEqual(multi.headers.seen, [Buffer.from('one'), Buffer.from('two')])
 })
 
+test('a gzip-compressed batch round-trips and each message gets its own offset', async (t) => {
+  const topic = await createTopic(1)
+  const messages = Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, value: `compressible ${i} `.repeat(20) }))
+  const [metadata] = await producer.send({ topic, compression: CompressionTypes.GZIP, messages })
+  assert.equal(metadata.baseOffset, '0')
+  assert.deepEqual((await admin.fetchTopicOffsets(topic)).map((o) => o.high), ['50'])
+
+  const consumer = await startConsumer(kafka, { topics: [topic] })
+  defer(t, () => consumer.disconnect())
+  const records = await consumer.waitFor(messages.length)
+  assert.deepEqual(
+    records.map((r) => [r.offset, r.key.toString(), r.value.toString()]),
+    messages.map((m, i) => [String(i), m.key, m.value]),
+  )
+})
+
+test('sends with acks 1 and acks 0 are stored like acks -1', async (t) => {
+  const topic = await createTopic(1)
+  const [leaderAck] = await producer.send({ topic, acks: 1, messages: [{ value: 'acks=1' }] })
+  assert.equal(leaderAck.baseOffset, '0')
+  // acks=0 gets no response at all; the message still lands.
+  await producer.send({ topic, acks: 0, messages: [{ value: 'acks=0' }] })
+  await producer.send({ topic, acks: -1, messages: [{ value: 'acks=-1' }] })
+
+  const consumer = await startConsumer(kafka, { topics: [topic] })
+  defer(t, () => consumer.disconnect())
+  const records = await consumer.waitFor(3)
+  assert.deepEqual(
+    records.map((r) => [r.offset, r.value.toString()]),
+    [['0', 'acks=1'], ['1', 'acks=0'], ['2', 'acks=-1']],
+  )
+})
+
 test('a message just under message.max.bytes round-trips byte for byte', async (t) => {
   const topic = await createTopic(1)
   // 61 bytes of batch header and about a dozen of record framing leave room under the limit.
@@ -167,7 +200,7 @@ test('a 1 MiB message round-trips on a broker started with a larger messageMaxBy
   assert.ok(record.value.equals(value), 'the value read back differs from the value sent')
 })
 
-test('10,000 messages keep their order within each partition', async (t) => {
+test('10,000 messages keep their order within each partition (read with eachBatch)', async (t) => {
   const topic = await createTopic(3)
   const total = 10_000
   const partitionMetadata = [0, 1, 2].map((partitionId) => ({ partitionId, leader: 0 }))
@@ -184,7 +217,7 @@ test('10,000 messages keep their order within each partition', async (t) => {
     await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 1000) })
   }
 
-  const consumer = await startConsumer(kafka, { topics: [topic] })
+  const consumer = await startConsumer(kafka, { topics: [topic], eachBatch: true })
   defer(t, () => consumer.disconnect())
   const records = await consumer.waitFor(total)
   assert.equal(records.length, total)

@@ -140,3 +140,25 @@ test('a deleted topic created again starts at offset 0 with none of the old mess
     ],
   )
 })
+
+test('a consumer that rejoins its group continues after the offsets it committed', async (t) => {
+  const topic = await createTopic(1)
+  const groupId = uniqueName('resume')
+  await producer.send({ topic, messages: [0, 1, 2, 3, 4].map((i) => ({ value: `early-${i}` })) })
+
+  const first = await startConsumer(kafka, { topics: [topic], groupId })
+  await first.waitFor(5).finally(() => first.disconnect())
+  assert.deepEqual(await admin.fetchOffsets({ groupId, topics: [topic] }), [
+    { topic, partitions: [{ partition: 0, offset: '5', metadata: null }] },
+  ])
+
+  await producer.send({ topic, messages: [0, 1, 2].map((i) => ({ value: `late-${i}` })) })
+  // fromBeginning only applies without a committed offset: this member starts at 5.
+  const second = await startConsumer(kafka, { topics: [topic], groupId, fromBeginning: true })
+  defer(t, () => second.disconnect())
+  const records = await second.waitFor((r) => r.some((m) => m.value.toString() === 'late-2'))
+  assert.deepEqual(
+    records.map((r) => [r.offset, r.value.toString()]),
+    [['5', 'late-0'], ['6', 'late-1'], ['7', 'late-2']],
+  )
+})
