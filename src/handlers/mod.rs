@@ -2,13 +2,18 @@
 //! state into a response. No socket code here; no codecs either.
 
 mod api_versions;
+mod cluster;
+mod configs;
 mod fetch;
 mod find_coordinator;
 mod group;
 mod list_offsets;
 mod metadata;
 mod offsets;
+mod partitions;
 mod produce;
+mod quotas;
+mod records;
 mod topics;
 
 use std::sync::Arc;
@@ -41,6 +46,19 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::AlterPartitionReassignments, 0, 0),
+    (ApiKey::ListPartitionReassignments, 0, 0),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<(i16, i16)> {
@@ -95,6 +113,43 @@ pub async fn handle(ctx: &RequestContext, body: RequestKind) -> Option<ResponseK
         RequestKind::OffsetCommit(req) => ResponseKind::OffsetCommit(offsets::commit(ctx, req)),
         RequestKind::OffsetFetch(req) => ResponseKind::OffsetFetch(offsets::fetch(ctx, req)),
         RequestKind::OffsetDelete(req) => ResponseKind::OffsetDelete(offsets::delete(ctx, req)),
+        RequestKind::CreatePartitions(req) => {
+            ResponseKind::CreatePartitions(partitions::create(ctx, req))
+        }
+        RequestKind::DescribeConfigs(req) => {
+            ResponseKind::DescribeConfigs(configs::describe(ctx, req))
+        }
+        RequestKind::AlterConfigs(req) => ResponseKind::AlterConfigs(configs::alter(ctx, req)),
+        RequestKind::IncrementalAlterConfigs(req) => {
+            ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(ctx, req))
+        }
+        RequestKind::DeleteRecords(req) => {
+            ResponseKind::DeleteRecords(records::delete_records(ctx, req))
+        }
+        RequestKind::OffsetForLeaderEpoch(req) => {
+            ResponseKind::OffsetForLeaderEpoch(records::offset_for_leader_epoch(ctx, req))
+        }
+        RequestKind::DescribeCluster(req) => {
+            ResponseKind::DescribeCluster(cluster::describe_cluster(ctx, req))
+        }
+        RequestKind::DescribeLogDirs(req) => {
+            ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(ctx, req))
+        }
+        RequestKind::ElectLeaders(req) => {
+            ResponseKind::ElectLeaders(partitions::elect_leaders(ctx, req))
+        }
+        RequestKind::AlterPartitionReassignments(req) => {
+            ResponseKind::AlterPartitionReassignments(partitions::alter_reassignments(ctx, req))
+        }
+        RequestKind::ListPartitionReassignments(req) => {
+            ResponseKind::ListPartitionReassignments(partitions::list_reassignments(ctx, req))
+        }
+        RequestKind::DescribeClientQuotas(req) => {
+            ResponseKind::DescribeClientQuotas(quotas::describe(ctx, req))
+        }
+        RequestKind::AlterClientQuotas(req) => {
+            ResponseKind::AlterClientQuotas(quotas::alter(ctx, req))
+        }
         // decode_request only decodes the APIs in SUPPORTED_APIS.
         _ => unreachable!("request for an API that is not advertised"),
     };
@@ -217,6 +272,76 @@ mod tests {
             ),
             ApiKey::OffsetDelete => {
                 RequestKind::OffsetDelete(OffsetDeleteRequest::default().with_group_id(group))
+            }
+            ApiKey::CreatePartitions => {
+                RequestKind::CreatePartitions(CreatePartitionsRequest::default().with_topics(vec![
+                    create_partitions_request::CreatePartitionsTopic::default()
+                        .with_name(topic)
+                        .with_count(3),
+                ]))
+            }
+            ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(
+                DescribeConfigsRequest::default()
+                    .with_include_synonyms(true)
+                    .with_resources(vec![
+                        describe_configs_request::DescribeConfigsResource::default()
+                            .with_resource_type(2)
+                            .with_resource_name(StrBytes::from_static_str("t")),
+                        describe_configs_request::DescribeConfigsResource::default()
+                            .with_resource_type(4)
+                            .with_resource_name(StrBytes::from_static_str("0")),
+                    ]),
+            ),
+            ApiKey::AlterConfigs => {
+                RequestKind::AlterConfigs(AlterConfigsRequest::default().with_resources(vec![
+                alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(StrBytes::from_static_str("t")),
+            ]))
+            }
+            ApiKey::IncrementalAlterConfigs => RequestKind::IncrementalAlterConfigs(
+                IncrementalAlterConfigsRequest::default().with_resources(vec![
+                    incremental_alter_configs_request::AlterConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(StrBytes::from_static_str("missing")),
+                ]),
+            ),
+            ApiKey::DeleteRecords => {
+                RequestKind::DeleteRecords(DeleteRecordsRequest::default().with_topics(vec![
+                    delete_records_request::DeleteRecordsTopic::default()
+                        .with_name(topic)
+                        .with_partitions(vec![
+                            delete_records_request::DeleteRecordsPartition::default(),
+                        ]),
+                ]))
+            }
+            ApiKey::DescribeCluster => {
+                RequestKind::DescribeCluster(DescribeClusterRequest::default())
+            }
+            ApiKey::DescribeLogDirs => {
+                RequestKind::DescribeLogDirs(DescribeLogDirsRequest::default())
+            }
+            ApiKey::ElectLeaders => RequestKind::ElectLeaders(ElectLeadersRequest::default()),
+            ApiKey::AlterPartitionReassignments => RequestKind::AlterPartitionReassignments(
+                AlterPartitionReassignmentsRequest::default(),
+            ),
+            ApiKey::ListPartitionReassignments => {
+                RequestKind::ListPartitionReassignments(ListPartitionReassignmentsRequest::default())
+            }
+            ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(
+                OffsetForLeaderEpochRequest::default().with_topics(vec![
+                    offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                        .with_topic(topic)
+                        .with_partitions(vec![
+                            offset_for_leader_epoch_request::OffsetForLeaderPartition::default(),
+                        ]),
+                ]),
+            ),
+            ApiKey::DescribeClientQuotas => {
+                RequestKind::DescribeClientQuotas(DescribeClientQuotasRequest::default())
+            }
+            ApiKey::AlterClientQuotas => {
+                RequestKind::AlterClientQuotas(AlterClientQuotasRequest::default())
             }
             other => panic!("no sample request for {other:?}: add one when advertising it"),
         }
