@@ -5,6 +5,7 @@ pub mod batch;
 pub mod cleaner;
 pub mod configs;
 pub mod coordinator;
+pub mod fetch_sessions;
 pub mod group;
 pub mod log;
 pub mod quotas;
@@ -73,6 +74,7 @@ pub struct Cluster {
     pub topics: Topics,
     pub groups: GroupCoordinator,
     pub quotas: quotas::ClientQuotas,
+    pub fetch_sessions: fetch_sessions::FetchSessions,
 }
 
 impl Cluster {
@@ -84,6 +86,7 @@ impl Cluster {
             brokers: RwLock::new(Vec::new()),
             topics: Topics::default(),
             quotas: Default::default(),
+            fetch_sessions: Default::default(),
         }
     }
 
