@@ -1,6 +1,7 @@
 //! The broker's data, shared by every connection: the cluster's brokers, its topics and logs.
 //! No socket code lives here, so all of it can be unit-tested without a network.
 
+pub mod acls;
 pub mod batch;
 pub mod cleaner;
 pub mod configs;
@@ -9,6 +10,7 @@ pub mod fetch_sessions;
 pub mod group;
 pub mod log;
 pub mod quotas;
+pub mod sasl;
 pub mod topics;
 
 use std::collections::BTreeMap;
@@ -75,6 +77,9 @@ pub struct Cluster {
     pub groups: GroupCoordinator,
     pub quotas: quotas::ClientQuotas,
     pub fetch_sessions: fetch_sessions::FetchSessions,
+    pub acls: acls::Acls,
+    /// SASL users and SCRAM credentials.
+    pub credentials: sasl::Credentials,
 }
 
 impl Cluster {
@@ -87,6 +92,8 @@ impl Cluster {
             topics: Topics::default(),
             quotas: Default::default(),
             fetch_sessions: Default::default(),
+            acls: Default::default(),
+            credentials: Default::default(),
         }
     }
 
