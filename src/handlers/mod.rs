@@ -65,6 +65,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteAcls, 1, 3),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<(i16, i16)> {
@@ -155,6 +156,9 @@ pub async fn handle(ctx: &RequestContext, body: RequestKind) -> Option<ResponseK
         }
         RequestKind::AlterClientQuotas(req) => {
             ResponseKind::AlterClientQuotas(quotas::alter(ctx, req))
+        }
+        RequestKind::DescribeTopicPartitions(req) => {
+            ResponseKind::DescribeTopicPartitions(metadata::describe_topic_partitions(ctx, req))
         }
         RequestKind::CreateAcls(req) => ResponseKind::CreateAcls(acls::create(ctx, req)),
         RequestKind::DescribeAcls(req) => ResponseKind::DescribeAcls(acls::describe(ctx, req)),
@@ -392,6 +396,13 @@ mod tests {
             ApiKey::AlterUserScramCredentials => {
                 RequestKind::AlterUserScramCredentials(AlterUserScramCredentialsRequest::default())
             }
+            ApiKey::DescribeTopicPartitions => RequestKind::DescribeTopicPartitions(
+                DescribeTopicPartitionsRequest::default()
+                    .with_response_partition_limit(1)
+                    .with_topics(vec![
+                        describe_topic_partitions_request::TopicRequest::default().with_name(topic),
+                    ]),
+            ),
             other => panic!("no sample request for {other:?}: add one when advertising it"),
         }
     }
