@@ -22,6 +22,12 @@ export declare class Kafka {
    * threads. Calling it again is harmless.
    */
   stop(): Promise<void>
+  /**
+   * Runs retention (`retention.ms`, `retention.bytes`) and compaction (`cleanup.policy=compact`)
+   * on every topic now, instead of waiting for the periodic check. Returns the number of
+   * batches dropped plus records compacted away.
+   */
+  applyRetention(): number
   /** Keeps the Node.js process alive while the broker runs (as `net.Server#ref`). */
   ref(): void
   /** Lets the process exit while the broker runs (the default, as `net.Server#unref`). */
@@ -59,4 +65,13 @@ export interface StartOptions {
   groupMinSessionTimeoutMs?: number
   /** `group.max.session.timeout.ms` (default 1800000). */
   groupMaxSessionTimeoutMs?: number
+  /** `default.replication.factor` for topics created with -1 or auto-created (default 1). */
+  defaultReplicationFactor?: number
+  /** `log.retention.ms`: retention of topics that do not set `retention.ms` (default 7 days). */
+  logRetentionMs?: number
+  /**
+   * `log.retention.check.interval.ms`: how often retention and compaction run on their own
+   * (default 300000); `applyRetention()` runs them at once.
+   */
+  logRetentionCheckIntervalMs?: number
 }

@@ -48,6 +48,13 @@ pub struct StartOptions {
     pub group_min_session_timeout_ms: Option<u32>,
     /// `group.max.session.timeout.ms` (default 1800000).
     pub group_max_session_timeout_ms: Option<u32>,
+    /// `default.replication.factor` for topics created with -1 or auto-created (default 1).
+    pub default_replication_factor: Option<i32>,
+    /// `log.retention.ms`: retention of topics that do not set `retention.ms` (default 7 days).
+    pub log_retention_ms: Option<i64>,
+    /// `log.retention.check.interval.ms`: how often retention and compaction run on their own
+    /// (default 300000); `applyRetention()` runs them at once.
+    pub log_retention_check_interval_ms: Option<u32>,
 }
 
 /// Starts a broker on its own runtime. Resolves once the port accepts connections; rejects with
@@ -69,6 +76,36 @@ pub fn start_kafka(options: Option<Either<u32, StartOptions>>) -> Result<AsyncTa
     let port = u16::try_from(port)
         .map_err(|_| Error::new(Status::InvalidArg, format!("port {port} is out of range")))?;
     let defaults = BrokerConfig::default();
+    // Settings the user gave are reported by DescribeConfigs as static broker configs.
+    let mut set_by_user = std::collections::BTreeSet::new();
+    let mut given = |name: &str, present: bool| {
+        if present {
+            set_by_user.insert(name.to_string());
+        }
+    };
+    given(
+        "auto.create.topics.enable",
+        options.auto_create_topics.is_some(),
+    );
+    given("num.partitions", options.num_partitions.is_some());
+    given(
+        "default.replication.factor",
+        options.default_replication_factor.is_some(),
+    );
+    given("message.max.bytes", options.message_max_bytes.is_some());
+    given("log.retention.ms", options.log_retention_ms.is_some());
+    given(
+        "group.initial.rebalance.delay.ms",
+        options.group_initial_rebalance_delay_ms.is_some(),
+    );
+    given(
+        "group.min.session.timeout.ms",
+        options.group_min_session_timeout_ms.is_some(),
+    );
+    given(
+        "group.max.session.timeout.ms",
+        options.group_max_session_timeout_ms.is_some(),
+    );
     let ms = |value: Option<u32>, default: Duration| {
         value.map_or(default, |v| Duration::from_millis(v as u64))
     };
@@ -86,16 +123,32 @@ pub fn start_kafka(options: Option<Either<u32, StartOptions>>) -> Result<AsyncTa
             defaults.groups.max_session_timeout,
         ),
     };
+    let replication_factor = options
+        .default_replication_factor
+        .map(|rf| {
+            i16::try_from(rf).map_err(|_| {
+                Error::new(
+                    Status::InvalidArg,
+                    "defaultReplicationFactor is out of range",
+                )
+            })
+        })
+        .transpose()?;
     let config = BrokerConfig {
         groups,
         auto_create_topics: options
             .auto_create_topics
             .unwrap_or(defaults.auto_create_topics),
         num_partitions: options.num_partitions.unwrap_or(defaults.num_partitions),
+        default_replication_factor: replication_factor
+            .unwrap_or(defaults.default_replication_factor),
         message_max_bytes: options
             .message_max_bytes
             .map_or(defaults.message_max_bytes, |b| b as usize),
-        ..defaults
+        log_retention_ms: options
+            .log_retention_ms
+            .unwrap_or(defaults.log_retention_ms),
+        set_by_user,
     };
     Ok(AsyncTask::new(Start {
         options: ServerOptions {
@@ -108,6 +161,10 @@ pub fn start_kafka(options: Option<Either<u32, StartOptions>>) -> Result<AsyncTa
                 host: options.host.unwrap_or_else(|| "127.0.0.1".into()),
                 port,
             }],
+            log_retention_check_interval: ms(
+                options.log_retention_check_interval_ms,
+                Duration::from_millis(300_000),
+            ),
         },
         failure: None,
     }))
@@ -207,6 +264,14 @@ impl Kafka {
         AsyncTask::new(Stop {
             server: self.server.clone(),
         })
+    }
+
+    /// Runs retention (`retention.ms`, `retention.bytes`) and compaction (`cleanup.policy=compact`)
+    /// on every topic now, instead of waiting for the periodic check. Returns the number of
+    /// batches dropped plus records compacted away.
+    #[napi]
+    pub fn apply_retention(&self) -> u32 {
+        self.server.cluster().run_log_maintenance(state::now_ms()) as u32
     }
 
     /// Keeps the Node.js process alive while the broker runs (as `net.Server#ref`).

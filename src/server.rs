@@ -29,6 +29,8 @@ pub struct ServerOptions {
     pub cluster_id: String,
     pub config: BrokerConfig,
     pub listeners: Vec<ListenerSpec>,
+    /// `log.retention.check.interval.ms`
+    pub log_retention_check_interval: Duration,
 }
 
 /// A running cluster: its runtime, its state and its listeners.
@@ -64,6 +66,25 @@ impl Server {
                 port,
             });
         }
+        let maintenance = cluster.clone();
+        let mut maintenance_shutdown = shutdown.subscribe();
+        let maintenance_done = done_tx.clone();
+        let interval = options.log_retention_check_interval;
+        runtime.spawn(async move {
+            // Retention and compaction run periodically, as Kafka's log manager does
+            // (log.retention.check.interval.ms); tests can also force a run.
+            let mut ticks = tokio::time::interval(interval);
+            ticks.tick().await;
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {
+                        maintenance.run_log_maintenance(crate::state::now_ms());
+                    }
+                    _ = maintenance_shutdown.changed() => break,
+                }
+            }
+            drop(maintenance_done);
+        });
         let timers = cluster.clone();
         let timers_shutdown = shutdown.subscribe();
         let timers_done = done_tx.clone();

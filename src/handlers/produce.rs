@@ -1,7 +1,5 @@
 //! Produce: validate each partition's record batches and append them as sent.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -9,7 +7,8 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::state::batch::split_batches;
+use crate::state::batch::{all_records_have_keys, split_batches};
+use crate::state::now_ms;
 use crate::state::topics::Topic;
 
 pub fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceResponse> {
@@ -76,6 +75,13 @@ fn append(
             return Err(ResponseError::InvalidRecord);
         }
     }
+    if ctx.cluster.is_compacted(topic)
+        && !batches
+            .iter()
+            .all(|(_, bytes)| all_records_have_keys(bytes))
+    {
+        return Err(ResponseError::InvalidRecord);
+    }
     let log_append_time =
         (topic.config("message.timestamp.type").as_deref() == Some("LogAppendTime")).then(now_ms);
 
@@ -113,10 +119,4 @@ fn error_message(error: ResponseError) -> &'static str {
         }
         _ => "The produce request failed.",
     }
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -17,6 +17,8 @@ pub struct StoredBatch {
     pub base_offset: i64,
     pub last_offset: i64,
     pub max_timestamp: i64,
+    /// The leader epoch the batch was written in (OffsetForLeaderEpoch).
+    pub leader_epoch: i32,
     pub bytes: Bytes,
 }
 
@@ -76,6 +78,7 @@ impl PartitionLog {
             base_offset,
             last_offset,
             max_timestamp: log_append_time.unwrap_or(header.max_timestamp),
+            leader_epoch,
             bytes: stored,
         });
         self.log_end_offset = last_offset + 1;
@@ -169,6 +172,93 @@ impl PartitionLog {
                 offset: batch.last_offset,
                 timestamp: batch.max_timestamp,
             }))
+    }
+
+    /// Moves the log start offset up to `offset` (DeleteRecords; -1 means the high watermark)
+    /// and drops the batches wholly below it. Returns the new log start offset.
+    pub fn delete_records_before(&mut self, offset: i64) -> Option<i64> {
+        let offset = if offset == -1 {
+            self.high_watermark()
+        } else {
+            offset
+        };
+        if offset < 0 || offset > self.high_watermark() {
+            return None;
+        }
+        if offset > self.log_start_offset {
+            self.log_start_offset = offset;
+            while self.batches.front().is_some_and(|b| b.last_offset < offset) {
+                self.batches.pop_front();
+            }
+        }
+        Some(self.log_start_offset)
+    }
+
+    /// The end offset of leader epoch `epoch` (OffsetForLeaderEpoch): the start offset of the
+    /// first later epoch, or the log end offset if `epoch` is the latest. Returns the largest
+    /// epoch at or below the requested one, with its end offset; (-1, -1) if the log has no
+    /// epoch that old.
+    pub fn end_offset_for_epoch(&self, epoch: i32, current_epoch: i32) -> (i32, i64) {
+        if epoch >= current_epoch {
+            return (current_epoch, self.log_end_offset);
+        }
+        match self.batches.iter().position(|b| b.leader_epoch > epoch) {
+            Some(0) => (-1, -1),
+            Some(i) => (
+                self.batches[i - 1].leader_epoch,
+                self.batches[i].base_offset,
+            ),
+            None => (
+                self.batches.back().map_or(epoch, |b| b.leader_epoch),
+                self.log_end_offset,
+            ),
+        }
+    }
+
+    /// Time- and size-based retention (`retention.ms`, `retention.bytes`; -1 disables each):
+    /// drops the oldest batches whose newest record is older than `retention_ms`, then the
+    /// oldest batches while the log is larger than `retention_bytes`. Returns how many batches
+    /// were dropped.
+    pub fn apply_retention(
+        &mut self,
+        now_ms: i64,
+        retention_ms: i64,
+        retention_bytes: i64,
+    ) -> usize {
+        let before = self.batches.len();
+        if retention_ms >= 0 {
+            while self
+                .batches
+                .front()
+                .is_some_and(|b| now_ms.saturating_sub(b.max_timestamp) > retention_ms)
+            {
+                self.batches.pop_front();
+            }
+        }
+        if retention_bytes >= 0 {
+            let mut size = self.size();
+            while let Some(oldest) = self.batches.front() {
+                if (size as i64) <= retention_bytes {
+                    break;
+                }
+                size -= oldest.bytes.len();
+                self.batches.pop_front();
+            }
+        }
+        let removed = before - self.batches.len();
+        if removed > 0 {
+            let start = self
+                .batches
+                .front()
+                .map_or(self.log_end_offset, |b| b.base_offset);
+            self.log_start_offset = self.log_start_offset.max(start);
+        }
+        removed
+    }
+
+    /// The batches, for the log cleaner to rewrite in place (offsets never change).
+    pub(super) fn batches_mut(&mut self) -> &mut VecDeque<StoredBatch> {
+        &mut self.batches
     }
 
     /// Every stored batch, oldest first.
@@ -271,6 +361,64 @@ mod tests {
                 timestamp: 300
             })
         );
+    }
+
+    #[test]
+    fn deleting_records_moves_the_log_start_offset() {
+        let mut log = PartitionLog::new();
+        append(&mut log, &[("a", "1", 1), ("b", "2", 2)]);
+        append(&mut log, &[("c", "3", 3)]);
+        assert_eq!(log.delete_records_before(1), Some(1));
+        assert_eq!(log.batches().count(), 2, "the batch holding offset 1 stays");
+        assert_eq!(log.delete_records_before(2), Some(2));
+        assert_eq!(log.batches().count(), 1);
+        assert_eq!(log.delete_records_before(0), Some(2), "never moves back");
+        assert_eq!(
+            log.delete_records_before(4),
+            None,
+            "beyond the high watermark"
+        );
+        assert_eq!(log.delete_records_before(-1), Some(3));
+        assert_eq!(log.batches().count(), 0);
+        assert_eq!(log.high_watermark(), 3);
+    }
+
+    #[test]
+    fn epoch_end_offsets_come_from_the_batches_epochs() {
+        let mut log = PartitionLog::new();
+        for epoch in [0, 0, 2, 5] {
+            let bytes = encode_batch(&[("k", "v", 1)]);
+            log.append(&read_header(&bytes).unwrap(), &bytes, epoch, None);
+        }
+        assert_eq!(log.end_offset_for_epoch(5, 5), (5, 4));
+        assert_eq!(log.end_offset_for_epoch(0, 5), (0, 2));
+        assert_eq!(log.end_offset_for_epoch(1, 5), (0, 2));
+        assert_eq!(log.end_offset_for_epoch(3, 5), (2, 3));
+    }
+
+    #[test]
+    fn retention_drops_old_and_excess_batches() {
+        let mut log = PartitionLog::new();
+        append(&mut log, &[("a", "1", 1_000)]);
+        append(&mut log, &[("b", "2", 5_000)]);
+        append(&mut log, &[("c", "3", 9_000)]);
+        assert_eq!(log.apply_retention(10_000, -1, -1), 0);
+        assert_eq!(
+            log.apply_retention(10_000, 6_000, -1),
+            1,
+            "only the batch older than 6 s"
+        );
+        assert_eq!(log.log_start_offset(), 1);
+        let one = log.batches().next().unwrap().bytes.len() as i64;
+        assert_eq!(
+            log.apply_retention(10_000, -1, one),
+            1,
+            "keep at most one batch's bytes"
+        );
+        assert_eq!(log.log_start_offset(), 2);
+        assert_eq!(log.apply_retention(100_000, 1, -1), 1);
+        assert_eq!(log.log_start_offset(), 3, "an empty log starts at its end");
+        assert_eq!(log.high_watermark(), 3);
     }
 
     #[test]

@@ -1,10 +1,16 @@
 //! The broker's data, shared by every connection: the cluster's brokers, its topics and logs.
 //! No socket code lives here, so all of it can be unit-tested without a network.
 
+pub mod acls;
 pub mod batch;
+pub mod cleaner;
+pub mod configs;
 pub mod coordinator;
+pub mod fetch_sessions;
 pub mod group;
 pub mod log;
+pub mod quotas;
+pub mod sasl;
 pub mod topics;
 
 use std::collections::BTreeMap;
@@ -31,6 +37,11 @@ pub struct BrokerConfig {
     pub groups: GroupSettings,
     /// `message.max.bytes`: the largest record batch a topic accepts unless it sets its own.
     pub message_max_bytes: usize,
+    /// `log.retention.ms`: how long topics keep data unless they set `retention.ms`.
+    pub log_retention_ms: i64,
+    /// server.properties names of the settings the user gave (DescribeConfigs reports them as
+    /// STATIC_BROKER_CONFIG, the rest as defaults).
+    pub set_by_user: std::collections::BTreeSet<String>,
 }
 
 impl Default for BrokerConfig {
@@ -41,6 +52,8 @@ impl Default for BrokerConfig {
             default_replication_factor: 1,
             groups: GroupSettings::default(),
             message_max_bytes: 1_048_588,
+            log_retention_ms: 604_800_000,
+            set_by_user: Default::default(),
         }
     }
 }
@@ -62,6 +75,11 @@ pub struct Cluster {
     brokers: RwLock<Vec<BrokerNode>>,
     pub topics: Topics,
     pub groups: GroupCoordinator,
+    pub quotas: quotas::ClientQuotas,
+    pub fetch_sessions: fetch_sessions::FetchSessions,
+    pub acls: acls::Acls,
+    /// SASL users and SCRAM credentials.
+    pub credentials: sasl::Credentials,
 }
 
 impl Cluster {
@@ -72,6 +90,10 @@ impl Cluster {
             config,
             brokers: RwLock::new(Vec::new()),
             topics: Topics::default(),
+            quotas: Default::default(),
+            fetch_sessions: Default::default(),
+            acls: Default::default(),
+            credentials: Default::default(),
         }
     }
 
@@ -178,13 +200,65 @@ impl Cluster {
         }
     }
 
+    /// The value of a topic config in effect: the topic's own, else the broker's, else Kafka's
+    /// default.
+    pub fn topic_config(&self, topic: &Topic, name: &str) -> Option<String> {
+        self.config
+            .effective_topic_config(&topic.configs.read(), name)
+    }
+
+    /// Applies every topic's retention (`cleanup.policy=delete`: `retention.ms`,
+    /// `retention.bytes`) and compaction (`cleanup.policy=compact`) now. Returns the number of
+    /// batches dropped and records compacted away.
+    pub fn run_log_maintenance(&self, now_ms: i64) -> usize {
+        let mut removed = 0;
+        for topic in self.topics.all() {
+            let config = |name: &str| self.topic_config(&topic, name).unwrap_or_default();
+            let number = |name: &str| config(name).parse::<i64>().unwrap_or(-1);
+            let policy = config("cleanup.policy");
+            let delete = policy.split(',').any(|p| p == "delete");
+            let compact = policy.split(',').any(|p| p == "compact");
+            let cleaner = cleaner::CleanerConfig {
+                now_ms,
+                delete_retention_ms: number("delete.retention.ms"),
+                min_compaction_lag_ms: number("min.compaction.lag.ms").max(0),
+            };
+            for partition in topic.partitions.read().iter() {
+                let mut log = partition.log.lock();
+                if compact {
+                    removed += cleaner::compact(&mut log, cleaner);
+                }
+                if delete {
+                    removed += log.apply_retention(
+                        now_ms,
+                        number("retention.ms"),
+                        number("retention.bytes"),
+                    );
+                }
+            }
+        }
+        removed
+    }
+
+    /// Whether `topic` is compacted, so every record needs a key.
+    pub fn is_compacted(&self, topic: &Topic) -> bool {
+        self.topic_config(topic, "cleanup.policy")
+            .is_some_and(|p| p.split(',').any(|p| p == "compact"))
+    }
+
     /// The largest batch `topic` accepts: its `max.message.bytes`, else the broker's.
     pub fn max_message_bytes(&self, topic: &Topic) -> usize {
-        topic
-            .config("max.message.bytes")
+        self.topic_config(topic, "max.message.bytes")
             .and_then(|v| v.parse().ok())
             .unwrap_or(self.config.message_max_bytes)
     }
+}
+
+/// Wall-clock milliseconds since the epoch, as Kafka timestamps are.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Java's `String.hashCode`, which Kafka uses to place coordinator keys.
