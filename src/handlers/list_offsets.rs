@@ -38,6 +38,10 @@ pub fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsRespo
                     }
                     let log = partition.log.lock();
                     let (offset, timestamp) = match p.timestamp {
+                        // read_committed consumers start from the last stable offset.
+                        LATEST if version >= 2 && req.isolation_level == 1 => {
+                            (log.last_stable_offset(), -1)
+                        }
                         LATEST => (log.high_watermark(), -1),
                         EARLIEST => (log.log_start_offset(), -1),
                         MAX_TIMESTAMP => log

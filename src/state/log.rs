@@ -1,16 +1,19 @@
 //! A partition's log: record batches in offset order, as the producer sent them.
 //!
 //! With one replica per partition the high watermark is the log end offset: a batch is committed
-//! the moment it is appended.
+//! the moment it is appended. The last stable offset is lower while a transaction is open: it is
+//! the first offset of the oldest open transaction (see `producers`).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::records::RecordBatchDecoder;
 use tokio::sync::Notify;
 
 use super::batch::{self, BatchHeader};
+use super::producers::{AbortedTxn, BatchMetadata, ProducerStateTable, TxnMarker, Verdict};
 
 #[derive(Debug, Clone)]
 pub struct StoredBatch {
@@ -27,6 +30,8 @@ pub struct StoredBatch {
 pub struct ReadResult {
     pub records: Option<Bytes>,
     pub size: usize,
+    /// The offset after the last batch returned (the requested offset when none is).
+    pub end_offset: i64,
 }
 
 /// The result of looking up an offset by timestamp.
@@ -43,6 +48,8 @@ pub struct PartitionLog {
     log_end_offset: i64,
     /// Fetches parked on this partition, woken by the next append (or by deletion).
     waiters: Vec<Weak<Notify>>,
+    /// Idempotent and transactional producers' sequences, open transactions, aborted ones.
+    producers: ProducerStateTable,
 }
 
 impl PartitionLog {
@@ -82,8 +89,83 @@ impl PartitionLog {
             bytes: stored,
         });
         self.log_end_offset = last_offset + 1;
+        self.producers
+            .record_batch(header, base_offset, last_offset);
         self.wake_waiters();
         base_offset
+    }
+
+    /// Checks a produce request's batches against their producers' state (see
+    /// `ProducerStateTable::check`). `Some` is a retried batch already in the log: nothing is to
+    /// be appended and the producer is answered with where it went. As Kafka, a request carries
+    /// one batch per partition when it has a producer id.
+    pub fn check_producer<'a>(
+        &self,
+        headers: impl IntoIterator<Item = &'a BatchHeader>,
+    ) -> Result<Option<BatchMetadata>, ResponseError> {
+        let mut headers = headers.into_iter().peekable();
+        let mut checked = 0;
+        while let Some(header) = headers.next() {
+            checked += 1;
+            let has_producer = header.producer_id >= 0 || header.is_transactional();
+            if has_producer && (checked > 1 || headers.peek().is_some()) {
+                return Err(ResponseError::InvalidRecord);
+            }
+            if let Verdict::Duplicate(original) = self.producers.check(header)? {
+                return Ok(Some(original));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes a transaction marker (COMMIT or ABORT control batch) for a producer and closes
+    /// its transaction in this partition. Returns the marker's offset.
+    pub fn append_txn_marker(
+        &mut self,
+        marker: &TxnMarker,
+        leader_epoch: i32,
+        timestamp: i64,
+    ) -> Result<i64, ResponseError> {
+        self.producers
+            .check_marker(marker.producer_id, marker.producer_epoch)?;
+        let offset = self.log_end_offset;
+        let bytes = super::producers::txn_marker_batch(marker, offset, leader_epoch, timestamp);
+        self.batches.push_back(StoredBatch {
+            base_offset: offset,
+            last_offset: offset,
+            max_timestamp: timestamp,
+            leader_epoch,
+            bytes,
+        });
+        self.log_end_offset = offset + 1;
+        self.producers.record_marker(
+            marker.producer_id,
+            marker.producer_epoch,
+            marker.coordinator_epoch,
+            marker.commit,
+            offset,
+            timestamp,
+        );
+        self.wake_waiters();
+        Ok(offset)
+    }
+
+    /// The last stable offset: below it every transaction is decided, so read_committed
+    /// consumers read up to it and no further.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.producers
+            .first_unstable_offset()
+            .map_or(self.log_end_offset, |o| o.min(self.log_end_offset))
+            .max(self.log_start_offset)
+    }
+
+    /// Aborted transactions overlapping `[from, to)`, for a read_committed fetch of that range.
+    pub fn aborted_transactions(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        self.producers.aborted_transactions(from, to)
+    }
+
+    pub fn producers(&self) -> &ProducerStateTable {
+        &self.producers
     }
 
     /// Registers a parked fetch to be woken by the next append. The log holds it weakly: the
@@ -114,10 +196,25 @@ impl PartitionLog {
     /// returned even when larger than `max_bytes` if `at_least_one` (KIP-74), so a consumer can
     /// always make progress. The caller has checked that `offset` is within the log.
     pub fn read(&self, offset: i64, max_bytes: usize, at_least_one: bool) -> ReadResult {
+        self.read_up_to(offset, max_bytes, at_least_one, self.log_end_offset)
+    }
+
+    /// As `read`, but only batches that start below `limit` (the last stable offset for a
+    /// read_committed fetch, which always falls on a batch boundary).
+    pub fn read_up_to(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        at_least_one: bool,
+        limit: i64,
+    ) -> ReadResult {
         let first = self.batch_index(offset);
         let mut end = first;
         let mut size = 0;
         for batch in self.batches.range(first..) {
+            if batch.base_offset >= limit {
+                break;
+            }
             let len = batch.bytes.len();
             if size + len > max_bytes && !(at_least_one && end == first) {
                 break;
@@ -137,7 +234,16 @@ impl PartitionLog {
                 Some(buf.freeze())
             }
         };
-        ReadResult { records, size }
+        let end_offset = if end > first {
+            self.batches[end - 1].last_offset + 1
+        } else {
+            offset
+        };
+        ReadResult {
+            records,
+            size,
+            end_offset,
+        }
     }
 
     /// The first record whose timestamp is at or after `timestamp` (ListOffsets by time).
