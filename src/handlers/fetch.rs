@@ -125,7 +125,8 @@ fn read(ctx: &RequestContext, req: &FetchRequest, waiter: Option<&Arc<Notify>>) 
                             .collect();
                         data.with_aborted_transactions(Some(aborted))
                     } else {
-                        data
+                        // As Kafka: null for read_uncommitted, which needs no list.
+                        data.with_aborted_transactions(None)
                     };
                     if result.records.is_none() {
                         if let Some(waiter) = waiter {

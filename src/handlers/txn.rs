@@ -478,3 +478,443 @@ pub fn describe_producers(
         .collect();
     DescribeProducersResponse::default().with_topics(topics)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::messages::*;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::handlers::handle;
+    use crate::state::{BrokerConfig, BrokerNode, Cluster};
+
+    struct Broker {
+        cluster: Arc<Cluster>,
+        shutdown: watch::Receiver<bool>,
+        _stop: watch::Sender<bool>,
+        runtime: tokio::runtime::Runtime,
+    }
+
+    impl Broker {
+        fn new() -> Broker {
+            let cluster = Arc::new(Cluster::new("test".into(), BrokerConfig::default()));
+            cluster.add_broker(BrokerNode {
+                node_id: 0,
+                host: "127.0.0.1".into(),
+                port: 9092,
+            });
+            let spec = cluster.topic_spec("t", 2, 1, Default::default()).unwrap();
+            cluster.topics.create(spec).unwrap();
+            let (stop, shutdown) = watch::channel(false);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            Broker {
+                cluster,
+                shutdown,
+                _stop: stop,
+                runtime,
+            }
+        }
+
+        fn call(&self, api_key: ApiKey, version: i16, body: RequestKind) -> ResponseKind {
+            let ctx = RequestContext {
+                cluster: self.cluster.clone(),
+                broker_id: 0,
+                header: RequestHeader::default()
+                    .with_request_api_key(api_key as i16)
+                    .with_request_api_version(version),
+                client_host: "/127.0.0.1".into(),
+                shutdown: self.shutdown.clone(),
+            };
+            self.runtime.block_on(handle(&ctx, body)).unwrap()
+        }
+
+        /// InitProducerId for transactional id `tx`.
+        fn init(&self, version: i16) -> InitProducerIdResponse {
+            let req = InitProducerIdRequest::default()
+                .with_transactional_id(Some(TransactionalId(text("tx"))))
+                .with_transaction_timeout_ms(60_000)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1);
+            match self.call(
+                ApiKey::InitProducerId,
+                version,
+                RequestKind::InitProducerId(req),
+            ) {
+                ResponseKind::InitProducerId(r) => r,
+                other => panic!("{other:?}"),
+            }
+        }
+
+        fn add_partitions(&self, pid: i64, epoch: i16, partitions: Vec<i32>) -> Vec<i16> {
+            let req = AddPartitionsToTxnRequest::default()
+                .with_v3_and_below_transactional_id(TransactionalId(text("tx")))
+                .with_v3_and_below_producer_id(ProducerId(pid))
+                .with_v3_and_below_producer_epoch(epoch)
+                .with_v3_and_below_topics(vec![
+                    add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                        .with_name(TopicName(text("t")))
+                        .with_partitions(partitions),
+                ]);
+            match self.call(
+                ApiKey::AddPartitionsToTxn,
+                3,
+                RequestKind::AddPartitionsToTxn(req),
+            ) {
+                ResponseKind::AddPartitionsToTxn(r) => r.results_by_topic_v3_and_below[0]
+                    .results_by_partition
+                    .iter()
+                    .map(|p| p.partition_error_code)
+                    .collect(),
+                other => panic!("{other:?}"),
+            }
+        }
+
+        fn produce(&self, partition: i32, batch: Bytes) -> (i16, i64) {
+            let req = ProduceRequest::default()
+                .with_transactional_id(Some(TransactionalId(text("tx"))))
+                .with_acks(-1)
+                .with_topic_data(vec![produce_request::TopicProduceData::default()
+                    .with_name(TopicName(text("t")))
+                    .with_partition_data(vec![
+                        produce_request::PartitionProduceData::default()
+                            .with_index(partition)
+                            .with_records(Some(batch)),
+                    ])]);
+            match self.call(ApiKey::Produce, 9, RequestKind::Produce(req)) {
+                ResponseKind::Produce(r) => {
+                    let p = &r.responses[0].partition_responses[0];
+                    (p.error_code, p.base_offset)
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+
+        fn end(&self, version: i16, pid: i64, epoch: i16, commit: bool) -> i16 {
+            let req = EndTxnRequest::default()
+                .with_transactional_id(TransactionalId(text("tx")))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_committed(commit);
+            match self.call(ApiKey::EndTxn, version, RequestKind::EndTxn(req)) {
+                ResponseKind::EndTxn(r) => r.error_code,
+                other => panic!("{other:?}"),
+            }
+        }
+
+        /// AddOffsetsToTxn for group `g`, then TxnOffsetCommit of `offset` for its t-0.
+        fn commit_offset_in_txn(&self, pid: i64, epoch: i16, offset: i64) -> (i16, i16) {
+            let add = AddOffsetsToTxnRequest::default()
+                .with_transactional_id(TransactionalId(text("tx")))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_group_id(GroupId(text("g")));
+            let added = match self.call(
+                ApiKey::AddOffsetsToTxn,
+                3,
+                RequestKind::AddOffsetsToTxn(add),
+            ) {
+                ResponseKind::AddOffsetsToTxn(r) => r.error_code,
+                other => panic!("{other:?}"),
+            };
+            let commit = TxnOffsetCommitRequest::default()
+                .with_transactional_id(TransactionalId(text("tx")))
+                .with_group_id(GroupId(text("g")))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_topics(vec![
+                    txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                        .with_name(TopicName(text("t")))
+                        .with_partitions(vec![
+                            txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                                .with_partition_index(0)
+                                .with_committed_offset(offset),
+                        ]),
+                ]);
+            match self.call(
+                ApiKey::TxnOffsetCommit,
+                3,
+                RequestKind::TxnOffsetCommit(commit),
+            ) {
+                ResponseKind::TxnOffsetCommit(r) => (added, r.topics[0].partitions[0].error_code),
+                other => panic!("{other:?}"),
+            }
+        }
+
+        /// (error code, committed offset) of group `g`'s t-0, with or without require_stable.
+        fn fetch_offset(&self, require_stable: bool) -> (i16, i64) {
+            let req = OffsetFetchRequest::default()
+                .with_group_id(GroupId(text("g")))
+                .with_require_stable(require_stable)
+                .with_topics(Some(vec![
+                    offset_fetch_request::OffsetFetchRequestTopic::default()
+                        .with_name(TopicName(text("t")))
+                        .with_partition_indexes(vec![0]),
+                ]));
+            match self.call(ApiKey::OffsetFetch, 7, RequestKind::OffsetFetch(req)) {
+                ResponseKind::OffsetFetch(r) => {
+                    let p = &r.topics[0].partitions[0];
+                    (p.error_code, p.committed_offset)
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+
+        fn high_watermark(&self, partition: i32) -> i64 {
+            let topic = self.cluster.topics.get("t").unwrap();
+            let log = topic.partition(partition).unwrap();
+            let hw = log.log.lock().high_watermark();
+            hw
+        }
+    }
+
+    fn transactional_batch(pid: i64, epoch: i16, sequence: i32) -> Bytes {
+        let record = Record {
+            transactional: true,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: pid,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence,
+            timestamp: 1,
+            key: None,
+            value: Some(Bytes::from_static(b"v")),
+            headers: Default::default(),
+        };
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, [&record], &options).unwrap();
+        buf.freeze()
+    }
+
+    const NONE: i16 = 0;
+
+    #[test]
+    fn a_transactional_produce_to_a_partition_not_added_is_refused() {
+        let broker = Broker::new();
+        let init = broker.init(1);
+        assert_eq!(init.error_code, NONE);
+        let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+        assert_eq!(broker.add_partitions(pid, epoch, vec![0]), vec![NONE]);
+        assert_eq!(
+            broker.produce(1, transactional_batch(pid, epoch, 0)),
+            (ResponseError::InvalidTxnState.code(), -1)
+        );
+        assert_eq!(
+            broker.produce(0, transactional_batch(pid, epoch, 0)),
+            (NONE, 0)
+        );
+        assert_eq!(
+            broker.produce(0, transactional_batch(pid, epoch, 0)),
+            (NONE, 0),
+            "a retry is a duplicate"
+        );
+        let committed = {
+            // TxnOffsetCommit for a group the transaction has not added: refused too.
+            let commit = TxnOffsetCommitRequest::default()
+                .with_transactional_id(TransactionalId(text("tx")))
+                .with_group_id(GroupId(text("other")))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_topics(vec![
+                    txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                        .with_name(TopicName(text("t")))
+                        .with_partitions(vec![
+                            txn_offset_commit_request::TxnOffsetCommitRequestPartition::default(),
+                        ]),
+                ]);
+            match broker.call(
+                ApiKey::TxnOffsetCommit,
+                1,
+                RequestKind::TxnOffsetCommit(commit),
+            ) {
+                ResponseKind::TxnOffsetCommit(r) => r.topics[0].partitions[0].error_code,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(committed, ResponseError::InvalidTxnState.code());
+        assert_eq!(
+            broker.add_partitions(pid, epoch, vec![0, 5]),
+            vec![
+                ResponseError::OperationNotAttempted.code(),
+                ResponseError::UnknownTopicOrPartition.code()
+            ]
+        );
+    }
+
+    #[test]
+    fn end_txn_writes_markers_and_settles_the_transactions_offsets() {
+        let broker = Broker::new();
+        let init = broker.init(4);
+        let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+        broker.add_partitions(pid, epoch, vec![0, 1]);
+        assert_eq!(
+            broker.produce(0, transactional_batch(pid, epoch, 0)).0,
+            NONE
+        );
+        assert_eq!(broker.commit_offset_in_txn(pid, epoch, 5), (NONE, NONE));
+        assert_eq!(
+            broker.fetch_offset(true),
+            (ResponseError::UnstableOffsetCommit.code(), -1)
+        );
+        assert_eq!(broker.fetch_offset(false), (NONE, -1), "not committed yet");
+
+        let describe = DescribeTransactionsRequest::default().with_transactional_ids(vec![
+            TransactionalId(text("tx")),
+            TransactionalId(text("x")),
+        ]);
+        let ResponseKind::DescribeTransactions(r) = broker.call(
+            ApiKey::DescribeTransactions,
+            0,
+            RequestKind::DescribeTransactions(describe),
+        ) else {
+            panic!()
+        };
+        let state = &r.transaction_states[0];
+        assert_eq!(state.transaction_state.as_str(), "Ongoing");
+        assert_eq!(state.transaction_timeout_ms, 60_000);
+        assert!(state.transaction_start_time_ms > 0);
+        let topics: Vec<(String, Vec<i32>)> = state
+            .topics
+            .iter()
+            .map(|t| (t.topic.to_string(), t.partitions.clone()))
+            .collect();
+        assert_eq!(
+            topics,
+            vec![
+                ("t".into(), vec![0, 1]),
+                (
+                    "__consumer_offsets".into(),
+                    vec![crate::state::coordinator_partition("g")]
+                )
+            ]
+        );
+        assert_eq!(
+            r.transaction_states[1].error_code,
+            ResponseError::TransactionalIdNotFound.code()
+        );
+
+        let list = ListTransactionsRequest::default()
+            .with_state_filters(vec![text("Ongoing"), text("Nonsense")])
+            .with_producer_id_filters(vec![ProducerId(pid)]);
+        let ResponseKind::ListTransactions(r) = broker.call(
+            ApiKey::ListTransactions,
+            0,
+            RequestKind::ListTransactions(list),
+        ) else {
+            panic!()
+        };
+        assert_eq!(r.transaction_states.len(), 1);
+        assert_eq!(r.transaction_states[0].transactional_id.as_str(), "tx");
+        assert_eq!(r.unknown_state_filters, vec![text("Nonsense")]);
+
+        let describe = DescribeProducersRequest::default().with_topics(vec![
+            describe_producers_request::TopicRequest::default()
+                .with_name(TopicName(text("t")))
+                .with_partition_indexes(vec![0]),
+        ]);
+        let ResponseKind::DescribeProducers(r) = broker.call(
+            ApiKey::DescribeProducers,
+            0,
+            RequestKind::DescribeProducers(describe),
+        ) else {
+            panic!()
+        };
+        let producer = &r.topics[0].partitions[0].active_producers[0];
+        assert_eq!(producer.producer_id.0, pid);
+        assert_eq!(producer.last_sequence, 0);
+        assert_eq!(producer.current_txn_start_offset, 0);
+
+        assert_eq!(broker.end(3, pid, epoch, true), NONE);
+        assert_eq!(broker.high_watermark(0), 2, "data and a COMMIT marker");
+        assert_eq!(
+            broker.high_watermark(1),
+            1,
+            "a marker even where nothing was written"
+        );
+        assert_eq!(broker.fetch_offset(true), (NONE, 5));
+        assert_eq!(broker.end(3, pid, epoch, true), NONE, "a retried commit");
+        assert_eq!(
+            broker.end(3, pid, epoch, false),
+            ResponseError::InvalidTxnState.code()
+        );
+    }
+
+    #[test]
+    fn an_aborted_transactions_offsets_are_dropped_and_its_records_skipped() {
+        let broker = Broker::new();
+        let init = broker.init(0);
+        let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+        broker.add_partitions(pid, epoch, vec![0]);
+        broker.produce(0, transactional_batch(pid, epoch, 0));
+        assert_eq!(broker.commit_offset_in_txn(pid, epoch, 1), (NONE, NONE));
+        assert_eq!(broker.end(0, pid, epoch, false), NONE);
+        assert_eq!(broker.fetch_offset(true), (NONE, -1), "dropped, and stable");
+        let fetch = |isolation_level: i8| {
+            let req = FetchRequest::default()
+                .with_max_bytes(1 << 20)
+                .with_isolation_level(isolation_level)
+                .with_topics(vec![fetch_request::FetchTopic::default()
+                    .with_topic(TopicName(text("t")))
+                    .with_partitions(vec![
+                        fetch_request::FetchPartition::default().with_partition_max_bytes(1 << 20)
+                    ])]);
+            match broker.call(ApiKey::Fetch, 11, RequestKind::Fetch(req)) {
+                ResponseKind::Fetch(r) => r.responses[0].partitions[0].clone(),
+                other => panic!("{other:?}"),
+            }
+        };
+        let committed = fetch(1);
+        assert_eq!(committed.last_stable_offset, 2);
+        let aborted = committed.aborted_transactions.unwrap();
+        assert_eq!(aborted.len(), 1);
+        assert_eq!(
+            (aborted[0].producer_id.0, aborted[0].first_offset),
+            (pid, 0)
+        );
+        assert!(fetch(0).aborted_transactions.is_none());
+    }
+
+    #[test]
+    fn a_fenced_producer_is_told_in_the_words_its_version_knows() {
+        let broker = Broker::new();
+        let first = broker.init(1);
+        let (pid, epoch) = (first.producer_id.0, first.producer_epoch);
+        broker.add_partitions(pid, epoch, vec![0]);
+        // The successor's first attempt aborts the open transaction and asks it to retry.
+        assert_eq!(
+            broker.init(1).error_code,
+            ResponseError::ConcurrentTransactions.code()
+        );
+        let second = broker.init(1);
+        assert_eq!(second.error_code, NONE);
+        assert_eq!(second.producer_epoch, epoch + 2);
+        assert_eq!(broker.high_watermark(0), 1, "the ABORT marker");
+        assert_eq!(
+            broker.end(1, pid, epoch, true),
+            ResponseError::InvalidProducerEpoch.code()
+        );
+        assert_eq!(
+            broker.end(2, pid, epoch, true),
+            ResponseError::ProducerFenced.code()
+        );
+        assert_eq!(
+            broker.produce(0, transactional_batch(pid, epoch, 0)).0,
+            ResponseError::InvalidProducerEpoch.code()
+        );
+    }
+}

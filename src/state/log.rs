@@ -527,6 +527,139 @@ mod tests {
         assert_eq!(log.high_watermark(), 3);
     }
 
+    /// A batch as an idempotent (and maybe transactional) producer writes it.
+    fn producer_batch(
+        producer_id: i64,
+        epoch: i16,
+        base_sequence: i32,
+        transactional: bool,
+        values: &[&str],
+    ) -> Bytes {
+        use kafka_protocol::records::{
+            Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        };
+        let records: Vec<Record> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Record {
+                transactional,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id,
+                producer_epoch: epoch,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: base_sequence + i as i32,
+                timestamp: 1,
+                key: None,
+                value: Some(Bytes::copy_from_slice(v.as_bytes())),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+        buf.freeze()
+    }
+
+    /// Checks and appends like the produce handler; `Err`/duplicates append nothing.
+    fn produce(log: &mut PartitionLog, bytes: &Bytes) -> Result<i64, Option<i64>> {
+        let header = read_header(bytes).unwrap();
+        match log.check_producer([&header]) {
+            Ok(None) => Ok(log.append(&header, bytes, 0, None)),
+            Ok(Some(original)) => Err(Some(original.first_offset)),
+            Err(_) => Err(None),
+        }
+    }
+
+    fn marker(producer_id: i64, commit: bool) -> TxnMarker {
+        TxnMarker {
+            producer_id,
+            producer_epoch: 0,
+            coordinator_epoch: 0,
+            commit,
+        }
+    }
+
+    #[test]
+    fn a_retried_batch_is_answered_with_its_offset_and_not_appended() {
+        let mut log = PartitionLog::new();
+        let batch = producer_batch(7, 0, 0, false, &["a", "b"]);
+        assert_eq!(produce(&mut log, &batch), Ok(0));
+        assert_eq!(produce(&mut log, &batch), Err(Some(0)));
+        assert_eq!(log.high_watermark(), 2);
+        let gap = producer_batch(7, 0, 5, false, &["c"]);
+        assert_eq!(produce(&mut log, &gap), Err(None));
+        let header = read_header(&batch).unwrap();
+        assert_eq!(
+            log.check_producer([&header, &header]),
+            Err(ResponseError::InvalidRecord),
+            "one batch per partition with a producer id"
+        );
+    }
+
+    #[test]
+    fn an_open_transaction_holds_the_last_stable_offset_until_its_marker() {
+        let mut log = PartitionLog::new();
+        append(&mut log, &[("k", "plain", 1)]); // 0
+        produce(&mut log, &producer_batch(1, 0, 0, true, &["t1", "t2"])).unwrap(); // 1..=2
+        append(&mut log, &[("k", "later", 1)]); // 3
+        assert_eq!(log.high_watermark(), 4);
+        assert_eq!(log.last_stable_offset(), 1);
+        let read = log.read_up_to(0, usize::MAX, true, log.last_stable_offset());
+        assert_eq!(read.end_offset, 1, "stops before the open transaction");
+        assert_eq!(log.read_up_to(1, usize::MAX, true, 1).records, None);
+        assert_eq!(log.read(0, usize::MAX, true).end_offset, 4);
+
+        let offset = log.append_txn_marker(&marker(1, true), 0, 99).unwrap();
+        assert_eq!(offset, 4);
+        assert_eq!(log.last_stable_offset(), 5);
+        assert_eq!(log.high_watermark(), 5);
+        assert!(log.aborted_transactions(0, 5).is_empty());
+
+        // The marker is Kafka's COMMIT control batch.
+        let stored = log.batches().last().unwrap().bytes.clone();
+        let header = read_header(&stored).unwrap();
+        assert!(header.is_control() && header.is_transactional());
+        assert_eq!((header.producer_id, header.base_offset), (1, 4));
+        assert_eq!(header.base_sequence, -1);
+        let set = RecordBatchDecoder::decode(&mut stored.clone()).unwrap();
+        let record = &set.records[0];
+        assert_eq!(record.key.as_deref(), Some(&[0u8, 0, 0, 1][..]));
+        assert_eq!(record.value.as_deref(), Some(&[0u8, 0, 0, 0, 0, 0][..]));
+    }
+
+    #[test]
+    fn aborted_transactions_are_listed_for_the_range_read() {
+        let mut log = PartitionLog::new();
+        produce(&mut log, &producer_batch(1, 0, 0, true, &["a"])).unwrap(); // 0
+        produce(&mut log, &producer_batch(2, 0, 0, true, &["b"])).unwrap(); // 1
+        log.append_txn_marker(&marker(1, false), 0, 1).unwrap(); // 2
+        assert_eq!(log.last_stable_offset(), 1, "producer 2 is still open");
+        log.append_txn_marker(&marker(2, true), 0, 1).unwrap(); // 3
+        assert_eq!(log.last_stable_offset(), 4);
+        let aborted = log.aborted_transactions(0, 4);
+        assert_eq!(
+            aborted,
+            vec![AbortedTxn {
+                producer_id: 1,
+                first_offset: 0,
+                last_offset: 2
+            }]
+        );
+        assert!(log.aborted_transactions(3, 4).is_empty());
+        // A producer that writes outside its open transaction is refused.
+        produce(&mut log, &producer_batch(2, 0, 1, true, &["c"])).unwrap();
+        assert_eq!(
+            produce(&mut log, &producer_batch(2, 0, 2, false, &["d"])),
+            Err(None)
+        );
+    }
+
     #[test]
     fn log_append_time_replaces_the_max_timestamp() {
         let mut log = PartitionLog::new();
