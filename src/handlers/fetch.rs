@@ -1,6 +1,7 @@
 //! Fetch: read record batches as stored, long-polling until `min_bytes` arrive or `max_wait_ms`
 //! passes. A parked fetch sleeps on a notification that the partitions' next append fires; no
-//! timer loop polls the log. A read_committed fetch stops at the last stable offset and lists
+//! timer loop polls the log. Incremental fetch sessions are resolved around it
+//! (`state::fetch_sessions`). A read_committed fetch stops at the last stable offset and lists
 //! the aborted transactions in what it returns; a transaction marker is an append, so it wakes
 //! read_committed fetches parked behind the transaction it ends.
 
@@ -23,18 +24,25 @@ use super::RequestContext;
 const READ_COMMITTED: i8 = 1;
 
 pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
-    // Incremental fetch sessions (KIP-227) are not offered: a sessionless full fetch gets
-    // session id 0, and a request naming a session we never created is told so.
-    if req.session_id != 0 {
-        return FetchResponse::default()
-            .with_error_code(ResponseError::FetchSessionIdNotFound.code());
-    }
+    let sessions = &ctx.cluster.fetch_sessions;
+    let (req, session) = match sessions.resolve(req) {
+        Ok(resolved) => resolved,
+        Err(error) => return FetchResponse::default().with_error_code(error.code()),
+    };
+    let mut response = long_poll(ctx, &req).await;
+    sessions.filter_response(&session, &mut response);
+    response
+}
+
+/// Reads until `min_bytes` are there, an error needs reporting, `max_wait_ms` passes or the
+/// broker stops.
+async fn long_poll(ctx: &RequestContext, req: &FetchRequest) -> FetchResponse {
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
     let waiter = Arc::new(Notify::new());
     let mut shutdown = ctx.shutdown.clone();
     loop {
-        let read = read(ctx, &req, Some(&waiter));
+        let read = read(ctx, req, Some(&waiter));
         let done = read.size >= min_bytes
             || read.has_error
             || Instant::now() >= deadline
@@ -44,8 +52,8 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
         }
         tokio::select! {
             _ = waiter.notified() => {}
-            _ = tokio::time::sleep_until(deadline) => return self::read(ctx, &req, None).response,
-            _ = shutdown.changed() => return self::read(ctx, &req, None).response,
+            _ = tokio::time::sleep_until(deadline) => return self::read(ctx, req, None).response,
+            _ = shutdown.changed() => return self::read(ctx, req, None).response,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Request handlers, one file per Kafka API area: each turns a decoded request and the cluster
 //! state into a response. No socket code here; no codecs either.
 
+mod acls;
 mod api_versions;
 mod cluster;
 mod configs;
@@ -68,6 +69,12 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
     (ApiKey::DescribeProducers, 0, 0),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<(i16, i16)> {
@@ -180,6 +187,18 @@ pub async fn handle(ctx: &RequestContext, body: RequestKind) -> Option<ResponseK
         }
         RequestKind::DescribeProducers(req) => {
             ResponseKind::DescribeProducers(txn::describe_producers(ctx, req))
+        }
+        RequestKind::DescribeTopicPartitions(req) => {
+            ResponseKind::DescribeTopicPartitions(metadata::describe_topic_partitions(ctx, req))
+        }
+        RequestKind::CreateAcls(req) => ResponseKind::CreateAcls(acls::create(ctx, req)),
+        RequestKind::DescribeAcls(req) => ResponseKind::DescribeAcls(acls::describe(ctx, req)),
+        RequestKind::DeleteAcls(req) => ResponseKind::DeleteAcls(acls::delete(ctx, req)),
+        RequestKind::DescribeUserScramCredentials(req) => {
+            ResponseKind::DescribeUserScramCredentials(acls::describe_scram(ctx, req))
+        }
+        RequestKind::AlterUserScramCredentials(req) => {
+            ResponseKind::AlterUserScramCredentials(acls::alter_scram(ctx, req))
         }
         // decode_request only decodes the APIs in SUPPORTED_APIS.
         _ => unreachable!("request for an API that is not advertised"),
@@ -430,6 +449,47 @@ mod tests {
                         .with_name(topic)
                         .with_partition_indexes(vec![0, 9]),
                 ]),
+            ),
+            ApiKey::CreateAcls => {
+                RequestKind::CreateAcls(CreateAclsRequest::default().with_creations(vec![
+                create_acls_request::AclCreation::default()
+                    .with_resource_type(2)
+                    .with_resource_name(StrBytes::from_static_str("t"))
+                    .with_resource_pattern_type(3)
+                    .with_principal(StrBytes::from_static_str("User:alice"))
+                    .with_host(StrBytes::from_static_str("*"))
+                    .with_operation(3)
+                    .with_permission_type(3),
+            ]))
+            }
+            ApiKey::DescribeAcls => RequestKind::DescribeAcls(
+                DescribeAclsRequest::default()
+                    .with_resource_type_filter(1)
+                    .with_pattern_type_filter(1)
+                    .with_operation(1)
+                    .with_permission_type(1),
+            ),
+            ApiKey::DeleteAcls => {
+                RequestKind::DeleteAcls(DeleteAclsRequest::default().with_filters(vec![
+                delete_acls_request::DeleteAclsFilter::default()
+                    .with_resource_type_filter(1)
+                    .with_pattern_type_filter(1)
+                    .with_operation(1)
+                    .with_permission_type(1),
+            ]))
+            }
+            ApiKey::DescribeUserScramCredentials => RequestKind::DescribeUserScramCredentials(
+                DescribeUserScramCredentialsRequest::default(),
+            ),
+            ApiKey::AlterUserScramCredentials => {
+                RequestKind::AlterUserScramCredentials(AlterUserScramCredentialsRequest::default())
+            }
+            ApiKey::DescribeTopicPartitions => RequestKind::DescribeTopicPartitions(
+                DescribeTopicPartitionsRequest::default()
+                    .with_response_partition_limit(1)
+                    .with_topics(vec![
+                        describe_topic_partitions_request::TopicRequest::default().with_name(topic),
+                    ]),
             ),
             other => panic!("no sample request for {other:?}: add one when advertising it"),
         }

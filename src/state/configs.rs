@@ -544,9 +544,11 @@ mod tests {
 
     #[test]
     fn topic_configs_fall_back_to_broker_settings_then_defaults() {
-        let mut config = BrokerConfig::default();
-        config.log_retention_ms = 1000;
-        config.set_by_user.insert("log.retention.ms".into());
+        let config = BrokerConfig {
+            log_retention_ms: 1000,
+            set_by_user: ["log.retention.ms".to_string()].into(),
+            ..Default::default()
+        };
         let overrides = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
         let described = config.describe_topic_configs(&overrides);
         let find = |name: &str| described.iter().find(|c| c.name == name).unwrap().clone();

@@ -1,15 +1,18 @@
 //! The broker's data, shared by every connection: the cluster's brokers, its topics and logs.
 //! No socket code lives here, so all of it can be unit-tested without a network.
 
+pub mod acls;
 pub mod batch;
 pub mod cleaner;
 pub mod configs;
 pub mod coordinator;
+pub mod fetch_sessions;
 pub mod group;
 pub mod hooks;
 pub mod log;
 pub mod producers;
 pub mod quotas;
+pub mod sasl;
 pub mod topics;
 pub mod txn;
 
@@ -82,6 +85,10 @@ pub struct Cluster {
     pub txns: txn::TxnCoordinator,
     /// Faults a test asked for (`Kafka#dropNextResponse`).
     pub hooks: hooks::ResponseHooks,
+    pub fetch_sessions: fetch_sessions::FetchSessions,
+    pub acls: acls::Acls,
+    /// SASL users and SCRAM credentials.
+    pub credentials: sasl::Credentials,
 }
 
 impl Cluster {
@@ -95,6 +102,9 @@ impl Cluster {
             topics: Topics::default(),
             quotas: Default::default(),
             hooks: Default::default(),
+            fetch_sessions: Default::default(),
+            acls: Default::default(),
+            credentials: Default::default(),
         }
     }
 
