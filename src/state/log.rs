@@ -296,6 +296,7 @@ impl PartitionLog {
             while self.batches.front().is_some_and(|b| b.last_offset < offset) {
                 self.batches.pop_front();
             }
+            self.producers.truncate_before(offset);
         }
         Some(self.log_start_offset)
     }
@@ -358,6 +359,7 @@ impl PartitionLog {
                 .front()
                 .map_or(self.log_end_offset, |b| b.base_offset);
             self.log_start_offset = self.log_start_offset.max(start);
+            self.producers.truncate_before(self.log_start_offset);
         }
         removed
     }
