@@ -28,10 +28,24 @@ export declare class Kafka {
    * batches dropped plus records compacted away.
    */
   applyRetention(): number
+  /**
+   * Makes the broker lose its response to the next `count` (default 1) requests of `api`
+   * (a Kafka API name such as `Produce`, or its key): each request is handled (a produce is
+   * written to the log) and then the connection is closed instead of answered.
+   */
+  dropNextResponse(options: DropResponseOptions): void
   /** Keeps the Node.js process alive while the broker runs (as `net.Server#ref`). */
   ref(): void
   /** Lets the process exit while the broker runs (the default, as `net.Server#unref`). */
   unref(): void
+}
+
+/** Options of `Kafka#dropNextResponse`. */
+export interface DropResponseOptions {
+  /** The API whose responses are lost, by Kafka's name (`Produce`, `EndTxn`) or key. */
+  api: string
+  /** How many responses to lose (default 1). */
+  count?: number
 }
 
 /**

@@ -57,6 +57,15 @@ pub struct StartOptions {
     pub log_retention_check_interval_ms: Option<u32>,
 }
 
+/// Options of `Kafka#dropNextResponse`.
+#[napi(object)]
+pub struct DropResponseOptions {
+    /// The API whose responses are lost, by Kafka's name (`Produce`, `EndTxn`) or key.
+    pub api: String,
+    /// How many responses to lose (default 1).
+    pub count: Option<u32>,
+}
+
 /// Starts a broker on its own runtime. Resolves once the port accepts connections; rejects with
 /// an Error whose `code` is e.g. `EADDRINUSE` if it cannot bind.
 #[napi(
@@ -149,6 +158,7 @@ pub fn start_kafka(options: Option<Either<u32, StartOptions>>) -> Result<AsyncTa
             .log_retention_ms
             .unwrap_or(defaults.log_retention_ms),
         set_by_user,
+        transactions: Default::default(),
     };
     Ok(AsyncTask::new(Start {
         options: ServerOptions {
@@ -272,6 +282,24 @@ impl Kafka {
     #[napi]
     pub fn apply_retention(&self) -> u32 {
         self.server.cluster().run_log_maintenance(state::now_ms()) as u32
+    }
+
+    /// Makes the broker lose its response to the next `count` (default 1) requests of `api`
+    /// (a Kafka API name such as `Produce`, or its key): each request is handled (a produce is
+    /// written to the log) and then the connection is closed instead of answered.
+    #[napi]
+    pub fn drop_next_response(&self, options: DropResponseOptions) -> Result<()> {
+        let api = state::hooks::api_key_by_name(&options.api).ok_or_else(|| {
+            Error::new(
+                Status::InvalidArg,
+                format!("unknown Kafka API {:?}", options.api),
+            )
+        })?;
+        self.server
+            .cluster()
+            .hooks
+            .drop_next(api, options.count.unwrap_or(1));
+        Ok(())
     }
 
     /// Keeps the Node.js process alive while the broker runs (as `net.Server#ref`).

@@ -92,6 +92,17 @@ impl Server {
             timers.groups.run_timers(timers_shutdown).await;
             drop(timers_done);
         });
+        let txn_timers = cluster.clone();
+        let txn_timers_shutdown = shutdown.subscribe();
+        let txn_timers_done = done_tx.clone();
+        runtime.spawn(async move {
+            let cluster = &txn_timers;
+            cluster
+                .txns
+                .run_timers(&cluster.topics, &cluster.groups, txn_timers_shutdown)
+                .await;
+            drop(txn_timers_done);
+        });
         for (broker_id, listener) in bound {
             runtime.spawn(accept_loop(
                 listener,
@@ -226,6 +237,10 @@ async fn serve(
                     return;
                 }
             };
+        if cluster.hooks.take_drop(api_key) {
+            // A test asked for this response to be lost: handled, never answered.
+            return;
+        }
         let Some(response) = response else { continue };
         let encoded = protocol::encode_response(
             api_key,

@@ -13,6 +13,7 @@ use crate::state::topics::Topic;
 
 pub fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceResponse> {
     let acks = req.acks;
+    let transactional_id = req.transactional_id.clone();
     let responses = req
         .topic_data
         .into_iter()
@@ -27,7 +28,12 @@ pub fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceRespon
                         Err(ResponseError::InvalidRequiredAcks)
                     } else {
                         match &topic {
-                            Some(topic) => append(ctx, topic, data),
+                            Some(topic) => append(
+                                ctx,
+                                topic,
+                                data,
+                                transactional_id.as_deref().map(|id| &**id),
+                            ),
                             None => Err(ResponseError::UnknownTopicOrPartition),
                         }
                     };
@@ -56,6 +62,7 @@ fn append(
     ctx: &RequestContext,
     topic: &Topic,
     data: PartitionProduceData,
+    transactional_id: Option<&str>,
 ) -> Result<PartitionProduceResponse, ResponseError> {
     let partition = topic
         .partition(data.index)
@@ -85,7 +92,17 @@ fn append(
     let log_append_time =
         (topic.config("message.timestamp.type").as_deref() == Some("LogAppendTime")).then(now_ms);
 
+    // Held until the batches are in the log, so their transaction cannot end in between.
+    let _txn = super::txn::verify_produce(ctx, transactional_id, topic, data.index, &batches)?;
     let mut log = partition.log.lock();
+    if let Some(original) = log.check_producer(batches.iter().map(|(header, _)| header))? {
+        // A retry of a batch already written: acknowledged where it went, not written twice.
+        return Ok(PartitionProduceResponse::default()
+            .with_index(data.index)
+            .with_base_offset(original.first_offset)
+            .with_log_append_time_ms(-1)
+            .with_log_start_offset(log.log_start_offset()));
+    }
     let mut base_offset = None;
     for (header, bytes) in &batches {
         let offset = log.append(header, bytes, leadership.leader_epoch, log_append_time);
@@ -111,6 +128,11 @@ fn error_message(error: ResponseError) -> &'static str {
             "This server is not the leader for that topic-partition."
         }
         ResponseError::InvalidRequiredAcks => "acks must be -1, 0 or 1.",
+        ResponseError::InvalidTxnState => "Partition was not added to the transaction",
+        ResponseError::OutOfOrderSequenceNumber => {
+            "The batch's sequence number does not follow the producer's last one."
+        }
+        ResponseError::InvalidProducerEpoch => "The producer's epoch is older than the last seen.",
         ResponseError::InvalidRecord => {
             "The record batch's record count does not match its last offset delta."
         }

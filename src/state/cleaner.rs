@@ -29,14 +29,28 @@ pub struct CleanerConfig {
 pub fn compact(log: &mut PartitionLog, config: CleanerConfig) -> usize {
     // Records newer than the lag, and everything after the first of them, stay uncleaned.
     let horizon = config.now_ms.saturating_sub(config.min_compaction_lag_ms);
+    // As Kafka's cleaner: nothing from the first open transaction on is cleaned, and records of
+    // aborted transactions are discarded rather than allowed to supersede committed values.
+    let last_stable_offset = log.last_stable_offset();
+    let aborted = log.aborted_transactions(i64::MIN, i64::MAX);
     let batches = log.batches_mut();
     let mut decoded: Vec<Option<Vec<Record>>> = Vec::with_capacity(batches.len());
+    let mut discarded: Vec<bool> = Vec::with_capacity(batches.len());
     let mut latest: HashMap<Bytes, i64> = HashMap::new();
     let mut cleanable = true;
     for stored in batches.iter() {
-        cleanable &= stored.max_timestamp <= horizon;
+        cleanable &= stored.max_timestamp <= horizon && stored.last_offset < last_stable_offset;
         let header = batch::read_header(&stored.bytes).ok();
-        if !cleanable || header.is_none_or(|h| h.is_control()) {
+        let is_aborted = header.is_some_and(|h| {
+            h.is_transactional()
+                && !h.is_control()
+                && aborted.iter().any(|t| {
+                    t.producer_id == h.producer_id
+                        && (t.first_offset..=t.last_offset).contains(&stored.base_offset)
+                })
+        });
+        discarded.push(cleanable && is_aborted);
+        if !cleanable || is_aborted || header.is_none_or(|h| h.is_control()) {
             decoded.push(None);
             continue;
         }
@@ -57,7 +71,12 @@ pub fn compact(log: &mut PartitionLog, config: CleanerConfig) -> usize {
     let mut index = 0;
     batches.retain_mut(|stored| {
         let records = decoded[index].take();
+        let discard = discarded[index];
         index += 1;
+        if discard {
+            removed += batch::read_header(&stored.bytes).map_or(0, |h| h.records_count as usize);
+            return false;
+        }
         let Some(records) = records else { return true };
         let total = records.len();
         let kept: Vec<Record> = records
@@ -181,7 +200,66 @@ mod tests {
             .collect()
     }
 
+    /// Appends one transactional record of producer `producer_id`.
+    fn append_transactional(log: &mut PartitionLog, producer_id: i64, key: &str, value: &str) {
+        let record = Record {
+            transactional: true,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id,
+            producer_epoch: 0,
+            timestamp_type: kafka_protocol::records::TimestampType::Creation,
+            offset: 0,
+            sequence: 0,
+            timestamp: 10,
+            key: Some(Bytes::copy_from_slice(key.as_bytes())),
+            value: Some(Bytes::copy_from_slice(value.as_bytes())),
+            headers: Default::default(),
+        };
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: kafka_protocol::records::Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, [&record], &options).unwrap();
+        let bytes = buf.freeze();
+        log.append(&read_header(&bytes).unwrap(), &bytes, 0, None);
+    }
+
     const NOW: i64 = 1_000_000;
+
+    #[test]
+    fn aborted_records_never_supersede_and_open_transactions_are_not_cleaned() {
+        use crate::state::producers::TxnMarker;
+        let mut log = PartitionLog::new();
+        append(&mut log, &[("a", Some("committed"), 10)]); // 0
+        append_transactional(&mut log, 5, "a", "aborted"); // 1
+        let abort = TxnMarker {
+            producer_id: 5,
+            producer_epoch: 0,
+            coordinator_epoch: 0,
+            commit: false,
+        };
+        log.append_txn_marker(&abort, 0, 10).unwrap(); // 2
+        append_transactional(&mut log, 6, "b", "open"); // 3
+        append(&mut log, &[("b", Some("later"), 10)]); // 4
+        assert_eq!(compact(&mut log, config()), 1, "only the aborted record");
+        let data: Vec<(i64, Option<String>)> = contents(&log)
+            .into_iter()
+            .filter(|(offset, _, _)| *offset != 2)
+            .map(|(offset, _, value)| (offset, value))
+            .collect();
+        assert_eq!(
+            data,
+            vec![
+                (0, Some("committed".into())),
+                (3, Some("open".into())),
+                (4, Some("later".into())),
+            ]
+        );
+        assert_eq!(log.aborted_transactions(0, 5).len(), 1, "the index stays");
+    }
 
     fn config() -> CleanerConfig {
         CleanerConfig {

@@ -1,16 +1,19 @@
 //! A partition's log: record batches in offset order, as the producer sent them.
 //!
 //! With one replica per partition the high watermark is the log end offset: a batch is committed
-//! the moment it is appended.
+//! the moment it is appended. The last stable offset is lower while a transaction is open: it is
+//! the first offset of the oldest open transaction (see `producers`).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::records::RecordBatchDecoder;
 use tokio::sync::Notify;
 
 use super::batch::{self, BatchHeader};
+use super::producers::{AbortedTxn, BatchMetadata, ProducerStateTable, TxnMarker, Verdict};
 
 #[derive(Debug, Clone)]
 pub struct StoredBatch {
@@ -27,6 +30,8 @@ pub struct StoredBatch {
 pub struct ReadResult {
     pub records: Option<Bytes>,
     pub size: usize,
+    /// The offset after the last batch returned (the requested offset when none is).
+    pub end_offset: i64,
 }
 
 /// The result of looking up an offset by timestamp.
@@ -43,6 +48,8 @@ pub struct PartitionLog {
     log_end_offset: i64,
     /// Fetches parked on this partition, woken by the next append (or by deletion).
     waiters: Vec<Weak<Notify>>,
+    /// Idempotent and transactional producers' sequences, open transactions, aborted ones.
+    producers: ProducerStateTable,
 }
 
 impl PartitionLog {
@@ -82,8 +89,83 @@ impl PartitionLog {
             bytes: stored,
         });
         self.log_end_offset = last_offset + 1;
+        self.producers
+            .record_batch(header, base_offset, last_offset);
         self.wake_waiters();
         base_offset
+    }
+
+    /// Checks a produce request's batches against their producers' state (see
+    /// `ProducerStateTable::check`). `Some` is a retried batch already in the log: nothing is to
+    /// be appended and the producer is answered with where it went. As Kafka, a request carries
+    /// one batch per partition when it has a producer id.
+    pub fn check_producer<'a>(
+        &self,
+        headers: impl IntoIterator<Item = &'a BatchHeader>,
+    ) -> Result<Option<BatchMetadata>, ResponseError> {
+        let mut headers = headers.into_iter().peekable();
+        let mut checked = 0;
+        while let Some(header) = headers.next() {
+            checked += 1;
+            let has_producer = header.producer_id >= 0 || header.is_transactional();
+            if has_producer && (checked > 1 || headers.peek().is_some()) {
+                return Err(ResponseError::InvalidRecord);
+            }
+            if let Verdict::Duplicate(original) = self.producers.check(header)? {
+                return Ok(Some(original));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes a transaction marker (COMMIT or ABORT control batch) for a producer and closes
+    /// its transaction in this partition. Returns the marker's offset.
+    pub fn append_txn_marker(
+        &mut self,
+        marker: &TxnMarker,
+        leader_epoch: i32,
+        timestamp: i64,
+    ) -> Result<i64, ResponseError> {
+        self.producers
+            .check_marker(marker.producer_id, marker.producer_epoch)?;
+        let offset = self.log_end_offset;
+        let bytes = super::producers::txn_marker_batch(marker, offset, leader_epoch, timestamp);
+        self.batches.push_back(StoredBatch {
+            base_offset: offset,
+            last_offset: offset,
+            max_timestamp: timestamp,
+            leader_epoch,
+            bytes,
+        });
+        self.log_end_offset = offset + 1;
+        self.producers.record_marker(
+            marker.producer_id,
+            marker.producer_epoch,
+            marker.coordinator_epoch,
+            marker.commit,
+            offset,
+            timestamp,
+        );
+        self.wake_waiters();
+        Ok(offset)
+    }
+
+    /// The last stable offset: below it every transaction is decided, so read_committed
+    /// consumers read up to it and no further.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.producers
+            .first_unstable_offset()
+            .map_or(self.log_end_offset, |o| o.min(self.log_end_offset))
+            .max(self.log_start_offset)
+    }
+
+    /// Aborted transactions overlapping `[from, to)`, for a read_committed fetch of that range.
+    pub fn aborted_transactions(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        self.producers.aborted_transactions(from, to)
+    }
+
+    pub fn producers(&self) -> &ProducerStateTable {
+        &self.producers
     }
 
     /// Registers a parked fetch to be woken by the next append. The log holds it weakly: the
@@ -114,10 +196,25 @@ impl PartitionLog {
     /// returned even when larger than `max_bytes` if `at_least_one` (KIP-74), so a consumer can
     /// always make progress. The caller has checked that `offset` is within the log.
     pub fn read(&self, offset: i64, max_bytes: usize, at_least_one: bool) -> ReadResult {
+        self.read_up_to(offset, max_bytes, at_least_one, self.log_end_offset)
+    }
+
+    /// As `read`, but only batches that start below `limit` (the last stable offset for a
+    /// read_committed fetch, which always falls on a batch boundary).
+    pub fn read_up_to(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        at_least_one: bool,
+        limit: i64,
+    ) -> ReadResult {
         let first = self.batch_index(offset);
         let mut end = first;
         let mut size = 0;
         for batch in self.batches.range(first..) {
+            if batch.base_offset >= limit {
+                break;
+            }
             let len = batch.bytes.len();
             if size + len > max_bytes && !(at_least_one && end == first) {
                 break;
@@ -137,7 +234,16 @@ impl PartitionLog {
                 Some(buf.freeze())
             }
         };
-        ReadResult { records, size }
+        let end_offset = if end > first {
+            self.batches[end - 1].last_offset + 1
+        } else {
+            offset
+        };
+        ReadResult {
+            records,
+            size,
+            end_offset,
+        }
     }
 
     /// The first record whose timestamp is at or after `timestamp` (ListOffsets by time).
@@ -190,6 +296,7 @@ impl PartitionLog {
             while self.batches.front().is_some_and(|b| b.last_offset < offset) {
                 self.batches.pop_front();
             }
+            self.producers.truncate_before(offset);
         }
         Some(self.log_start_offset)
     }
@@ -252,6 +359,7 @@ impl PartitionLog {
                 .front()
                 .map_or(self.log_end_offset, |b| b.base_offset);
             self.log_start_offset = self.log_start_offset.max(start);
+            self.producers.truncate_before(self.log_start_offset);
         }
         removed
     }
@@ -419,6 +527,139 @@ mod tests {
         assert_eq!(log.apply_retention(100_000, 1, -1), 1);
         assert_eq!(log.log_start_offset(), 3, "an empty log starts at its end");
         assert_eq!(log.high_watermark(), 3);
+    }
+
+    /// A batch as an idempotent (and maybe transactional) producer writes it.
+    fn producer_batch(
+        producer_id: i64,
+        epoch: i16,
+        base_sequence: i32,
+        transactional: bool,
+        values: &[&str],
+    ) -> Bytes {
+        use kafka_protocol::records::{
+            Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        };
+        let records: Vec<Record> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Record {
+                transactional,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id,
+                producer_epoch: epoch,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: base_sequence + i as i32,
+                timestamp: 1,
+                key: None,
+                value: Some(Bytes::copy_from_slice(v.as_bytes())),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+        buf.freeze()
+    }
+
+    /// Checks and appends like the produce handler; `Err`/duplicates append nothing.
+    fn produce(log: &mut PartitionLog, bytes: &Bytes) -> Result<i64, Option<i64>> {
+        let header = read_header(bytes).unwrap();
+        match log.check_producer([&header]) {
+            Ok(None) => Ok(log.append(&header, bytes, 0, None)),
+            Ok(Some(original)) => Err(Some(original.first_offset)),
+            Err(_) => Err(None),
+        }
+    }
+
+    fn marker(producer_id: i64, commit: bool) -> TxnMarker {
+        TxnMarker {
+            producer_id,
+            producer_epoch: 0,
+            coordinator_epoch: 0,
+            commit,
+        }
+    }
+
+    #[test]
+    fn a_retried_batch_is_answered_with_its_offset_and_not_appended() {
+        let mut log = PartitionLog::new();
+        let batch = producer_batch(7, 0, 0, false, &["a", "b"]);
+        assert_eq!(produce(&mut log, &batch), Ok(0));
+        assert_eq!(produce(&mut log, &batch), Err(Some(0)));
+        assert_eq!(log.high_watermark(), 2);
+        let gap = producer_batch(7, 0, 5, false, &["c"]);
+        assert_eq!(produce(&mut log, &gap), Err(None));
+        let header = read_header(&batch).unwrap();
+        assert_eq!(
+            log.check_producer([&header, &header]),
+            Err(ResponseError::InvalidRecord),
+            "one batch per partition with a producer id"
+        );
+    }
+
+    #[test]
+    fn an_open_transaction_holds_the_last_stable_offset_until_its_marker() {
+        let mut log = PartitionLog::new();
+        append(&mut log, &[("k", "plain", 1)]); // 0
+        produce(&mut log, &producer_batch(1, 0, 0, true, &["t1", "t2"])).unwrap(); // 1..=2
+        append(&mut log, &[("k", "later", 1)]); // 3
+        assert_eq!(log.high_watermark(), 4);
+        assert_eq!(log.last_stable_offset(), 1);
+        let read = log.read_up_to(0, usize::MAX, true, log.last_stable_offset());
+        assert_eq!(read.end_offset, 1, "stops before the open transaction");
+        assert_eq!(log.read_up_to(1, usize::MAX, true, 1).records, None);
+        assert_eq!(log.read(0, usize::MAX, true).end_offset, 4);
+
+        let offset = log.append_txn_marker(&marker(1, true), 0, 99).unwrap();
+        assert_eq!(offset, 4);
+        assert_eq!(log.last_stable_offset(), 5);
+        assert_eq!(log.high_watermark(), 5);
+        assert!(log.aborted_transactions(0, 5).is_empty());
+
+        // The marker is Kafka's COMMIT control batch.
+        let stored = log.batches().last().unwrap().bytes.clone();
+        let header = read_header(&stored).unwrap();
+        assert!(header.is_control() && header.is_transactional());
+        assert_eq!((header.producer_id, header.base_offset), (1, 4));
+        assert_eq!(header.base_sequence, -1);
+        let set = RecordBatchDecoder::decode(&mut stored.clone()).unwrap();
+        let record = &set.records[0];
+        assert_eq!(record.key.as_deref(), Some(&[0u8, 0, 0, 1][..]));
+        assert_eq!(record.value.as_deref(), Some(&[0u8, 0, 0, 0, 0, 0][..]));
+    }
+
+    #[test]
+    fn aborted_transactions_are_listed_for_the_range_read() {
+        let mut log = PartitionLog::new();
+        produce(&mut log, &producer_batch(1, 0, 0, true, &["a"])).unwrap(); // 0
+        produce(&mut log, &producer_batch(2, 0, 0, true, &["b"])).unwrap(); // 1
+        log.append_txn_marker(&marker(1, false), 0, 1).unwrap(); // 2
+        assert_eq!(log.last_stable_offset(), 1, "producer 2 is still open");
+        log.append_txn_marker(&marker(2, true), 0, 1).unwrap(); // 3
+        assert_eq!(log.last_stable_offset(), 4);
+        let aborted = log.aborted_transactions(0, 4);
+        assert_eq!(
+            aborted,
+            vec![AbortedTxn {
+                producer_id: 1,
+                first_offset: 0,
+                last_offset: 2
+            }]
+        );
+        assert!(log.aborted_transactions(3, 4).is_empty());
+        // A producer that writes outside its open transaction is refused.
+        produce(&mut log, &producer_batch(2, 0, 1, true, &["c"])).unwrap();
+        assert_eq!(
+            produce(&mut log, &producer_batch(2, 0, 2, false, &["d"])),
+            Err(None)
+        );
     }
 
     #[test]

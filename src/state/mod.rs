@@ -8,10 +8,13 @@ pub mod configs;
 pub mod coordinator;
 pub mod fetch_sessions;
 pub mod group;
+pub mod hooks;
 pub mod log;
+pub mod producers;
 pub mod quotas;
 pub mod sasl;
 pub mod topics;
+pub mod txn;
 
 use std::collections::BTreeMap;
 
@@ -37,6 +40,8 @@ pub struct BrokerConfig {
     pub groups: GroupSettings,
     /// `message.max.bytes`: the largest record batch a topic accepts unless it sets its own.
     pub message_max_bytes: usize,
+    /// `transaction.max.timeout.ms`
+    pub transactions: txn::TxnSettings,
     /// `log.retention.ms`: how long topics keep data unless they set `retention.ms`.
     pub log_retention_ms: i64,
     /// server.properties names of the settings the user gave (DescribeConfigs reports them as
@@ -52,6 +57,7 @@ impl Default for BrokerConfig {
             default_replication_factor: 1,
             groups: GroupSettings::default(),
             message_max_bytes: 1_048_588,
+            transactions: txn::TxnSettings::default(),
             log_retention_ms: 604_800_000,
             set_by_user: Default::default(),
         }
@@ -76,6 +82,9 @@ pub struct Cluster {
     pub topics: Topics,
     pub groups: GroupCoordinator,
     pub quotas: quotas::ClientQuotas,
+    pub txns: txn::TxnCoordinator,
+    /// Faults a test asked for (`Kafka#dropNextResponse`).
+    pub hooks: hooks::ResponseHooks,
     pub fetch_sessions: fetch_sessions::FetchSessions,
     pub acls: acls::Acls,
     /// SASL users and SCRAM credentials.
@@ -87,10 +96,12 @@ impl Cluster {
         Cluster {
             cluster_id,
             groups: GroupCoordinator::new(config.groups.clone()),
+            txns: txn::TxnCoordinator::new(config.transactions.clone()),
             config,
             brokers: RwLock::new(Vec::new()),
             topics: Topics::default(),
             quotas: Default::default(),
+            hooks: Default::default(),
             fetch_sessions: Default::default(),
             acls: Default::default(),
             credentials: Default::default(),
@@ -121,7 +132,7 @@ impl Cluster {
         if brokers.is_empty() {
             return None;
         }
-        let partition = (java_string_hash(key) as i64).unsigned_abs() % 50;
+        let partition = coordinator_partition(key);
         Some(brokers[partition as usize % brokers.len()].clone())
     }
 
@@ -259,6 +270,12 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The partition of Kafka's internal `__consumer_offsets` / `__transaction_state` topic (50
+/// partitions) that holds a group's or transactional id's state.
+pub fn coordinator_partition(key: &str) -> i32 {
+    ((java_string_hash(key) as i64).unsigned_abs() % 50) as i32
 }
 
 /// Java's `String.hashCode`, which Kafka uses to place coordinator keys.
