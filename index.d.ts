@@ -27,6 +27,19 @@ export declare class Kafka {
    * threads. Calling it again is harmless.
    */
   stop(): Promise<void>
+  /**
+   * Runs retention (`retention.ms`, `retention.bytes`) and compaction (`cleanup.policy=compact`)
+   * on every topic now, instead of waiting for the periodic check. Returns the number of
+   * batches dropped plus records compacted away.
+   */
+  applyRetention(): number
+  /**
+   * Makes the broker lose its response to the next `count` (default 1) requests of `api`
+   * (a Kafka API name such as `Produce`, or its key): each request is handled (a produce is
+   * written to the log) and then the connection is closed instead of answered. The same as
+   * `failNext({ api, drop: 'response', count })`.
+   */
+  dropNextResponse(options: DropResponseOptions): void
   /** Keeps the Node.js process alive while the broker runs (as `net.Server#ref`). */
   ref(): void
   /** Lets the process exit while the broker runs (the default, as `net.Server#unref`). */
@@ -127,6 +140,14 @@ export interface DelayOptions {
 export interface DisconnectOptions {
   broker?: number
   clientId?: string
+}
+
+/** Options of `Kafka#dropNextResponse`. */
+export interface DropResponseOptions {
+  /** The API whose responses are lost, by Kafka's name (`Produce`, `EndTxn`) or key. */
+  api: string
+  /** How many responses to lose (default 1). */
+  count?: number
 }
 
 /**
@@ -332,6 +353,13 @@ export interface StartOptions {
   groupMinSessionTimeoutMs?: number
   /** `group.max.session.timeout.ms` (default 1800000). */
   groupMaxSessionTimeoutMs?: number
+  /** `log.retention.ms`: retention of topics that do not set `retention.ms` (default 7 days). */
+  logRetentionMs?: number
+  /**
+   * `log.retention.check.interval.ms`: how often retention and compaction run on their own
+   * (default 300000); `applyRetention()` runs them at once.
+   */
+  logRetentionCheckIntervalMs?: number
   /** How many requests `requests()` keeps, newest last (default 1000; 0 keeps none). */
   requestLogSize?: number
 }

@@ -516,7 +516,7 @@ pub fn fault(spec: &FaultSpec) -> Result<Fault, String> {
         .filter(|api| crate::handlers::supported_versions(*api).is_some())
         .ok_or_else(|| {
             format!(
-                "unknown api \"{}\": expected one of {}",
+                "unknown Kafka API \"{}\": expected one of {}",
                 spec.api,
                 crate::handlers::SUPPORTED_APIS
                     .iter()
@@ -570,7 +570,7 @@ pub fn delay(api: Option<&str>, broker: Option<i32>, ms: f64) -> Result<Delay, S
         Some(name) => Some(
             parse_api(name)
                 .filter(|api| crate::handlers::supported_versions(*api).is_some())
-                .ok_or_else(|| format!("unknown api \"{name}\""))?,
+                .ok_or_else(|| format!("unknown Kafka API \"{name}\""))?,
         ),
     };
     // A day is more latency than any test wants, and keeps the Duration in range.

@@ -246,9 +246,17 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// An API by its Kafka name, in any case: `Produce`, `fetch`, `FindCoordinator`.
+/// An API by its Kafka name (`Produce`, `FindCoordinator`; case, `_` and `-` ignored, so
+/// `END_TXN` works) or its key (`0`).
 pub fn parse_api(name: &str) -> Option<ApiKey> {
-    ApiKey::iter().find(|key| format!("{key:?}").eq_ignore_ascii_case(name))
+    if let Ok(key) = name.trim().parse::<i16>() {
+        return ApiKey::try_from(key).ok();
+    }
+    let wanted: String = name
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
+        .collect();
+    ApiKey::iter().find(|key| format!("{key:?}").eq_ignore_ascii_case(&wanted))
 }
 
 pub fn api_name(api: ApiKey) -> String {
@@ -478,6 +486,8 @@ mod tests {
     fn apis_and_errors_are_named_as_kafka_names_them() {
         assert_eq!(parse_api("Produce"), Some(ApiKey::Produce));
         assert_eq!(parse_api("findcoordinator"), Some(ApiKey::FindCoordinator));
+        assert_eq!(parse_api("END_TXN"), Some(ApiKey::EndTxn));
+        assert_eq!(parse_api("1"), Some(ApiKey::Fetch));
         assert_eq!(parse_api("Nope"), None);
         assert_eq!(
             parse_error("NOT_LEADER_OR_FOLLOWER"),

@@ -66,8 +66,22 @@ pub struct StartOptions {
     pub group_min_session_timeout_ms: Option<u32>,
     /// `group.max.session.timeout.ms` (default 1800000).
     pub group_max_session_timeout_ms: Option<u32>,
+    /// `log.retention.ms`: retention of topics that do not set `retention.ms` (default 7 days).
+    pub log_retention_ms: Option<i64>,
+    /// `log.retention.check.interval.ms`: how often retention and compaction run on their own
+    /// (default 300000); `applyRetention()` runs them at once.
+    pub log_retention_check_interval_ms: Option<u32>,
     /// How many requests `requests()` keeps, newest last (default 1000; 0 keeps none).
     pub request_log_size: Option<u32>,
+}
+
+/// Options of `Kafka#dropNextResponse`.
+#[napi(object)]
+pub struct DropResponseOptions {
+    /// The API whose responses are lost, by Kafka's name (`Produce`, `EndTxn`) or key.
+    pub api: String,
+    /// How many responses to lose (default 1).
+    pub count: Option<u32>,
 }
 
 /// A broker of the cluster, as its server.properties would describe it.
@@ -199,6 +213,36 @@ pub fn start_kafka(
         Some(Either::B(options)) => options,
     };
     let defaults = BrokerConfig::default();
+    // Settings the user gave are reported by DescribeConfigs as static broker configs.
+    let mut set_by_user = std::collections::BTreeSet::new();
+    let mut given = |name: &str, present: bool| {
+        if present {
+            set_by_user.insert(name.to_string());
+        }
+    };
+    given(
+        "auto.create.topics.enable",
+        options.auto_create_topics.is_some(),
+    );
+    given("num.partitions", options.num_partitions.is_some());
+    given(
+        "default.replication.factor",
+        options.default_replication_factor.is_some(),
+    );
+    given("message.max.bytes", options.message_max_bytes.is_some());
+    given("log.retention.ms", options.log_retention_ms.is_some());
+    given(
+        "group.initial.rebalance.delay.ms",
+        options.group_initial_rebalance_delay_ms.is_some(),
+    );
+    given(
+        "group.min.session.timeout.ms",
+        options.group_min_session_timeout_ms.is_some(),
+    );
+    given(
+        "group.max.session.timeout.ms",
+        options.group_max_session_timeout_ms.is_some(),
+    );
     let ms = |value: Option<u32>, default: Duration| {
         value.map_or(default, |v| Duration::from_millis(v as u64))
     };
@@ -235,6 +279,11 @@ pub fn start_kafka(
         message_max_bytes: options
             .message_max_bytes
             .map_or(defaults.message_max_bytes, |b| b as usize),
+        log_retention_ms: options
+            .log_retention_ms
+            .unwrap_or(defaults.log_retention_ms),
+        set_by_user,
+        transactions: Default::default(),
     };
     let server_options = ServerOptions {
         cluster_id: options
@@ -246,6 +295,10 @@ pub fn start_kafka(
         request_log_capacity: options
             .request_log_size
             .map_or(faults::DEFAULT_LOG_CAPACITY, |n| n as usize),
+        log_retention_check_interval: ms(
+            options.log_retention_check_interval_ms,
+            Duration::from_millis(300_000),
+        ),
     };
     server_options
         .validate()
@@ -305,7 +358,7 @@ impl Task for Start {
     fn resolve(&mut self, _env: Env, server: Server) -> Result<Kafka> {
         Ok(Kafka {
             server: Arc::new(server),
-            keep_alive: None,
+            keep_alive: parking_lot::Mutex::new(None),
         })
     }
 
@@ -320,7 +373,11 @@ impl Task for Start {
             std::io::ErrorKind::InvalidInput => "ERR_INVALID_ARG_VALUE",
             _ => "ERR_KAFKA_START",
         };
-        let message = format!("kafka-emulator cannot start: {failure}");
+        // Bind failures name the address already; others say what is wrong.
+        let message = match failure.kind() {
+            std::io::ErrorKind::InvalidInput => format!("kafka-emulator cannot start: {failure}"),
+            _ => failure.to_string(),
+        };
         Err(coded_error(&env, code, &message))
     }
 }
@@ -632,7 +689,9 @@ impl Drop for Settle {
 pub struct Kafka {
     server: Arc<Server>,
     /// Held while the caller asked (`ref()`) for the broker to keep the process alive.
-    keep_alive: Option<ThreadsafeFunction<(), (), (), Status, false>>,
+    /// Behind a lock so every method takes `&self`: napi-rs holds a `&mut self` borrow until a
+    /// returned promise settles, which would make the object unusable while `stop()` runs.
+    keep_alive: parking_lot::Mutex<Option<ThreadsafeFunction<(), (), (), Status, false>>>,
 }
 
 #[napi]
@@ -691,19 +750,45 @@ impl Kafka {
     /// Stops accepting, closes every connection, answers parked fetches, and frees the ports and
     /// threads. Calling it again is harmless.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn stop(&mut self) -> AsyncTask<Stop> {
-        self.keep_alive = None;
+    pub fn stop(&self) -> AsyncTask<Stop> {
+        self.keep_alive.lock().take();
         AsyncTask::new(Stop {
             server: self.server.clone(),
         })
     }
 
+    /// Runs retention (`retention.ms`, `retention.bytes`) and compaction (`cleanup.policy=compact`)
+    /// on every topic now, instead of waiting for the periodic check. Returns the number of
+    /// batches dropped plus records compacted away.
+    #[napi]
+    pub fn apply_retention(&self) -> u32 {
+        self.server.cluster().run_log_maintenance(state::now_ms()) as u32
+    }
+
+    /// Makes the broker lose its response to the next `count` (default 1) requests of `api`
+    /// (a Kafka API name such as `Produce`, or its key): each request is handled (a produce is
+    /// written to the log) and then the connection is closed instead of answered. The same as
+    /// `failNext({ api, drop: 'response', count })`.
+    #[napi]
+    pub fn drop_next_response(&self, env: Env, options: DropResponseOptions) -> Result<()> {
+        let spec = FaultSpec {
+            api: &options.api,
+            drop: Some("response"),
+            count: options.count,
+            ..Default::default()
+        };
+        let fault = control::fault(&spec).map_err(|message| type_error(&env, &message))?;
+        self.server.cluster().faults.fail_next(fault);
+        Ok(())
+    }
+
     /// Keeps the Node.js process alive while the broker runs (as `net.Server#ref`).
     #[napi(js_name = "ref")]
-    pub fn keep_process_alive(&mut self, env: Env) -> Result<()> {
-        if self.keep_alive.is_none() {
+    pub fn keep_process_alive(&self, env: Env) -> Result<()> {
+        let mut keep_alive = self.keep_alive.lock();
+        if keep_alive.is_none() {
             let noop = env.create_function::<(), ()>("kafkaEmulatorKeepAlive", keep_alive_noop)?;
-            self.keep_alive = Some(
+            *keep_alive = Some(
                 noop.build_threadsafe_function::<()>()
                     .callee_handled::<false>()
                     .build()?,
@@ -714,8 +799,8 @@ impl Kafka {
 
     /// Lets the process exit while the broker runs (the default, as `net.Server#unref`).
     #[napi]
-    pub fn unref(&mut self) {
-        self.keep_alive = None;
+    pub fn unref(&self) {
+        self.keep_alive.lock().take();
     }
 
     // ---- Fault injection ----

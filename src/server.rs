@@ -82,6 +82,8 @@ pub struct ServerOptions {
     pub listeners: Vec<ListenerSpec>,
     /// How many requests the request log keeps.
     pub request_log_capacity: usize,
+    /// `log.retention.check.interval.ms`
+    pub log_retention_check_interval: Duration,
 }
 
 impl ServerOptions {
@@ -216,12 +218,42 @@ impl Server {
                 running: None,
             });
         }
+        let maintenance = cluster.clone();
+        let mut maintenance_shutdown = shutdown.subscribe();
+        let maintenance_done = done_tx.clone();
+        let interval = options.log_retention_check_interval;
+        runtime.spawn(async move {
+            // Retention and compaction run periodically, as Kafka's log manager does
+            // (log.retention.check.interval.ms); tests can also force a run.
+            let mut ticks = tokio::time::interval(interval);
+            ticks.tick().await;
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {
+                        maintenance.run_log_maintenance(crate::state::now_ms());
+                    }
+                    _ = maintenance_shutdown.changed() => break,
+                }
+            }
+            drop(maintenance_done);
+        });
         let timers = cluster.clone();
         let timers_shutdown = shutdown.subscribe();
         let timers_done = done_tx.clone();
         runtime.spawn(async move {
             timers.groups.run_timers(timers_shutdown).await;
             drop(timers_done);
+        });
+        let txn_timers = cluster.clone();
+        let txn_timers_shutdown = shutdown.subscribe();
+        let txn_timers_done = done_tx.clone();
+        runtime.spawn(async move {
+            let cluster = &txn_timers;
+            cluster
+                .txns
+                .run_timers(&cluster.topics, &cluster.groups, txn_timers_shutdown)
+                .await;
+            drop(txn_timers_done);
         });
         let server = Server {
             handle: runtime.handle().clone(),
@@ -440,7 +472,17 @@ impl Drop for Server {
 async fn bind(listeners: &mut [ListenerSpec]) -> std::io::Result<Vec<TcpListener>> {
     let mut sockets = Vec::with_capacity(listeners.len());
     for spec in listeners.iter_mut() {
-        let socket = TcpListener::bind((spec.host.as_str(), spec.port)).await?;
+        let socket = TcpListener::bind((spec.host.as_str(), spec.port))
+            .await
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "kafka-emulator cannot listen on {}:{}: {e}",
+                        spec.host, spec.port
+                    ),
+                )
+            })?;
         spec.port = socket.local_addr()?.port();
         sockets.push(socket);
     }
@@ -688,6 +730,7 @@ mod tests {
             config: BrokerConfig::default(),
             listeners,
             request_log_capacity: 10,
+            log_retention_check_interval: Duration::from_secs(300),
         }
     }
 
@@ -757,7 +800,13 @@ mod tests {
         let connect = || std::net::TcpStream::connect(("127.0.0.1", port));
         let open = connect().unwrap();
         server.stop_broker(1).unwrap();
-        assert!(connect().is_err(), "the port is closed");
+        // A connect to a closed port in the ephemeral range can, rarely, connect the socket to
+        // itself (TCP simultaneous open): that is not a listener.
+        let refused = match connect() {
+            Err(_) => true,
+            Ok(stream) => stream.local_addr().is_ok_and(|a| a.port() == port),
+        };
+        assert!(refused, "the port is closed");
         // The open connection was reset.
         use std::io::Read;
         let mut buf = [0u8; 1];

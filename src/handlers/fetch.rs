@@ -1,32 +1,48 @@
 //! Fetch: read record batches as stored, long-polling until `min_bytes` arrive or `max_wait_ms`
 //! passes. A parked fetch sleeps on a notification that the partitions' next append fires; no
-//! timer loop polls the log.
+//! timer loop polls the log. Incremental fetch sessions are resolved around it
+//! (`state::fetch_sessions`). A read_committed fetch stops at the last stable offset and lists
+//! the aborted transactions in what it returns; a transaction marker is an append, so it wakes
+//! read_committed fetches parked behind the transaction it ends.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::FetchTopic;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::ProducerId;
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::RequestContext;
 
+/// `isolation_level` of a fetch: 0 read_uncommitted, 1 read_committed.
+const READ_COMMITTED: i8 = 1;
+
 pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
-    // Incremental fetch sessions (KIP-227) are not offered: a sessionless full fetch gets
-    // session id 0, and a request naming a session we never created is told so.
-    if req.session_id != 0 {
-        return FetchResponse::default()
-            .with_error_code(ResponseError::FetchSessionIdNotFound.code());
-    }
+    let sessions = &ctx.cluster.fetch_sessions;
+    let (req, session) = match sessions.resolve(req) {
+        Ok(resolved) => resolved,
+        Err(error) => return FetchResponse::default().with_error_code(error.code()),
+    };
+    let mut response = long_poll(ctx, &req).await;
+    sessions.filter_response(&session, &mut response);
+    response
+}
+
+/// Reads until `min_bytes` are there, an error needs reporting, `max_wait_ms` passes or the
+/// broker stops.
+async fn long_poll(ctx: &RequestContext, req: &FetchRequest) -> FetchResponse {
     let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
     let waiter = Arc::new(Notify::new());
     let mut shutdown = ctx.shutdown.clone();
     loop {
-        let read = read(ctx, &req, Some(&waiter));
+        let read = read(ctx, req, Some(&waiter));
         let done = read.size >= min_bytes
             || read.has_error
             || Instant::now() >= deadline
@@ -36,8 +52,8 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
         }
         tokio::select! {
             _ = waiter.notified() => {}
-            _ = tokio::time::sleep_until(deadline) => return self::read(ctx, &req, None).response,
-            _ = shutdown.changed() => return self::read(ctx, &req, None).response,
+            _ = tokio::time::sleep_until(deadline) => return self::read(ctx, req, None).response,
+            _ = shutdown.changed() => return self::read(ctx, req, None).response,
         }
     }
 }
@@ -52,6 +68,7 @@ struct Read {
 /// on, under the same lock as the read, so an append right after cannot be missed.
 fn read(ctx: &RequestContext, req: &FetchRequest, waiter: Option<&Arc<Notify>>) -> Read {
     let by_id = ctx.version() >= 13;
+    let read_committed = req.isolation_level == READ_COMMITTED;
     let mut remaining = req.max_bytes.max(0) as usize;
     let mut size = 0;
     let mut has_error = false;
@@ -85,9 +102,10 @@ fn read(ctx: &RequestContext, req: &FetchRequest, waiter: Option<&Arc<Notify>>) 
                     }
                     let mut log = partition.log.lock();
                     let high_watermark = log.high_watermark();
+                    let last_stable_offset = log.last_stable_offset();
                     let data = data
                         .with_high_watermark(high_watermark)
-                        .with_last_stable_offset(high_watermark)
+                        .with_last_stable_offset(last_stable_offset)
                         .with_log_start_offset(log.log_start_offset());
                     if fp.fetch_offset < log.log_start_offset() || fp.fetch_offset > high_watermark
                     {
@@ -97,7 +115,27 @@ fn read(ctx: &RequestContext, req: &FetchRequest, waiter: Option<&Arc<Notify>>) 
                             .with_records(None);
                     }
                     let max = (fp.partition_max_bytes.max(0) as usize).min(remaining);
-                    let result = log.read(fp.fetch_offset, max, size == 0);
+                    let limit = if read_committed {
+                        last_stable_offset
+                    } else {
+                        high_watermark
+                    };
+                    let result = log.read_up_to(fp.fetch_offset, max, size == 0, limit);
+                    let data = if read_committed {
+                        let aborted = log
+                            .aborted_transactions(fp.fetch_offset, result.end_offset)
+                            .into_iter()
+                            .map(|t| {
+                                AbortedTransaction::default()
+                                    .with_producer_id(ProducerId(t.producer_id))
+                                    .with_first_offset(t.first_offset)
+                            })
+                            .collect();
+                        data.with_aborted_transactions(Some(aborted))
+                    } else {
+                        // As Kafka: null for read_uncommitted, which needs no list.
+                        data.with_aborted_transactions(None)
+                    };
                     if result.records.is_none() {
                         if let Some(waiter) = waiter {
                             log.park(waiter);

@@ -37,14 +37,21 @@ pub fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsRespo
                         return response.with_error_code(ResponseError::NotLeaderOrFollower.code());
                     }
                     let log = partition.log.lock();
+                    // read_committed consumers see up to the last stable offset, as in Fetch.
+                    let last_fetchable = if version >= 2 && req.isolation_level == 1 {
+                        log.last_stable_offset()
+                    } else {
+                        log.high_watermark()
+                    };
                     let (offset, timestamp) = match p.timestamp {
-                        LATEST => (log.high_watermark(), -1),
+                        LATEST => (last_fetchable, -1),
                         EARLIEST => (log.log_start_offset(), -1),
                         MAX_TIMESTAMP => log
                             .max_timestamp_offset()
                             .map_or((-1, -1), |t| (t.offset, t.timestamp)),
                         ts if ts >= 0 => log
                             .offset_for_timestamp(ts)
+                            .filter(|t| t.offset < last_fetchable)
                             .map_or((-1, -1), |t| (t.offset, t.timestamp)),
                         _ => {
                             return response.with_error_code(ResponseError::InvalidRequest.code());

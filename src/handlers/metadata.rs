@@ -1,10 +1,16 @@
 //! Metadata: the cluster's brokers and controller, and topics with their partitions' leaders.
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_topic_partitions_response::{
+    Cursor, DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
+};
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::messages::{
+    BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, MetadataRequest,
+    MetadataResponse, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
@@ -130,4 +136,106 @@ fn describe(cluster: &Cluster, topic: &Topic) -> MetadataResponseTopic {
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_topic_id(topic.id)
         .with_partitions(partitions)
+}
+
+/// DescribeTopicPartitions (KIP-966): topics sorted by name, at most `response_partition_limit`
+/// partitions per response, continued from a cursor.
+pub fn describe_topic_partitions(
+    ctx: &RequestContext,
+    req: DescribeTopicPartitionsRequest,
+) -> DescribeTopicPartitionsResponse {
+    let mut names: Vec<String> = if req.topics.is_empty() {
+        ctx.cluster
+            .topics
+            .all()
+            .iter()
+            .map(|t| t.name.clone())
+            .collect()
+    } else {
+        req.topics.iter().map(|t| t.name.to_string()).collect()
+    };
+    names.sort();
+    names.dedup();
+    let (start_topic, start_partition) = req.cursor.as_ref().map_or((String::new(), 0), |c| {
+        (c.topic_name.to_string(), c.partition_index)
+    });
+    let mut budget = req.response_partition_limit.max(1) as usize;
+    let mut topics = Vec::new();
+    let mut next_cursor = None;
+    for name in names.into_iter().filter(|n| *n >= start_topic) {
+        let topic_name = TopicName(StrBytes::from_string(name.clone()));
+        let Some(topic) = ctx.cluster.topics.get(&name) else {
+            topics.push(
+                DescribeTopicPartitionsResponseTopic::default()
+                    .with_name(Some(topic_name))
+                    .with_error_code(ResponseError::UnknownTopicOrPartition.code()),
+            );
+            continue;
+        };
+        if budget == 0 {
+            next_cursor = Some(
+                Cursor::default()
+                    .with_topic_name(topic_name)
+                    .with_partition_index(0),
+            );
+            break;
+        }
+        let first = if name == start_topic {
+            start_partition.max(0) as usize
+        } else {
+            0
+        };
+        let all = topic.partitions.read().clone();
+        let mut partitions = Vec::new();
+        for p in all.iter().skip(first) {
+            if budget == 0 {
+                next_cursor = Some(
+                    Cursor::default()
+                        .with_topic_name(topic_name.clone())
+                        .with_partition_index(p.index),
+                );
+                break;
+            }
+            budget -= 1;
+            let leadership = p.leadership();
+            let ids =
+                |ids: &[i32]| -> Vec<BrokerId> { ids.iter().map(|&id| BrokerId(id)).collect() };
+            let live = ctx.cluster.live_replicas(&leadership.replicas);
+            let offline: Vec<i32> = leadership
+                .replicas
+                .iter()
+                .copied()
+                .filter(|r| !live.contains(r))
+                .collect();
+            let error = if leadership.leader < 0 {
+                ResponseError::LeaderNotAvailable.code()
+            } else {
+                0
+            };
+            partitions.push(
+                DescribeTopicPartitionsResponsePartition::default()
+                    .with_error_code(error)
+                    .with_partition_index(p.index)
+                    .with_leader_id(BrokerId(leadership.leader))
+                    .with_leader_epoch(leadership.leader_epoch)
+                    .with_isr_nodes(ids(&live))
+                    .with_offline_replicas(ids(&offline))
+                    .with_replica_nodes(ids(&leadership.replicas))
+                    .with_eligible_leader_replicas(Some(Vec::new()))
+                    .with_last_known_elr(Some(Vec::new())),
+            );
+        }
+        topics.push(
+            DescribeTopicPartitionsResponseTopic::default()
+                .with_name(Some(topic_name))
+                .with_topic_id(topic.id)
+                .with_partitions(partitions),
+        );
+        if next_cursor.is_some() {
+            break;
+        }
+    }
+    DescribeTopicPartitionsResponse::default()
+        .with_topics(topics)
+        .with_next_cursor(next_cursor)
 }

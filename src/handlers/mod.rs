@@ -1,7 +1,10 @@
 //! Request handlers, one file per Kafka API area: each turns a decoded request and the cluster
 //! state into a response. No socket code here; no codecs either.
 
+mod acls;
 mod api_versions;
+mod cluster;
+mod configs;
 pub mod error_response;
 mod fetch;
 mod find_coordinator;
@@ -10,8 +13,12 @@ pub mod intercept;
 mod list_offsets;
 mod metadata;
 mod offsets;
+mod partitions;
 mod produce;
+mod quotas;
+mod records;
 mod topics;
+mod txn;
 
 use std::sync::Arc;
 
@@ -43,6 +50,33 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::AlterPartitionReassignments, 0, 0),
+    (ApiKey::ListPartitionReassignments, 0, 0),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 3),
+    (ApiKey::TxnOffsetCommit, 0, 3),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::DescribeProducers, 0, 0),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<(i16, i16)> {
@@ -102,6 +136,77 @@ pub async fn handle(ctx: &RequestContext, body: RequestKind) -> Option<ResponseK
         RequestKind::OffsetCommit(req) => ResponseKind::OffsetCommit(offsets::commit(ctx, req)),
         RequestKind::OffsetFetch(req) => ResponseKind::OffsetFetch(offsets::fetch(ctx, req)),
         RequestKind::OffsetDelete(req) => ResponseKind::OffsetDelete(offsets::delete(ctx, req)),
+        RequestKind::CreatePartitions(req) => {
+            ResponseKind::CreatePartitions(partitions::create(ctx, req))
+        }
+        RequestKind::DescribeConfigs(req) => {
+            ResponseKind::DescribeConfigs(configs::describe(ctx, req))
+        }
+        RequestKind::AlterConfigs(req) => ResponseKind::AlterConfigs(configs::alter(ctx, req)),
+        RequestKind::IncrementalAlterConfigs(req) => {
+            ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(ctx, req))
+        }
+        RequestKind::DeleteRecords(req) => {
+            ResponseKind::DeleteRecords(records::delete_records(ctx, req))
+        }
+        RequestKind::OffsetForLeaderEpoch(req) => {
+            ResponseKind::OffsetForLeaderEpoch(records::offset_for_leader_epoch(ctx, req))
+        }
+        RequestKind::DescribeCluster(req) => {
+            ResponseKind::DescribeCluster(cluster::describe_cluster(ctx, req))
+        }
+        RequestKind::DescribeLogDirs(req) => {
+            ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(ctx, req))
+        }
+        RequestKind::ElectLeaders(req) => {
+            ResponseKind::ElectLeaders(partitions::elect_leaders(ctx, req))
+        }
+        RequestKind::AlterPartitionReassignments(req) => {
+            ResponseKind::AlterPartitionReassignments(partitions::alter_reassignments(ctx, req))
+        }
+        RequestKind::ListPartitionReassignments(req) => {
+            ResponseKind::ListPartitionReassignments(partitions::list_reassignments(ctx, req))
+        }
+        RequestKind::DescribeClientQuotas(req) => {
+            ResponseKind::DescribeClientQuotas(quotas::describe(ctx, req))
+        }
+        RequestKind::AlterClientQuotas(req) => {
+            ResponseKind::AlterClientQuotas(quotas::alter(ctx, req))
+        }
+        RequestKind::InitProducerId(req) => {
+            ResponseKind::InitProducerId(txn::init_producer_id(ctx, req))
+        }
+        RequestKind::AddPartitionsToTxn(req) => {
+            ResponseKind::AddPartitionsToTxn(txn::add_partitions_to_txn(ctx, req))
+        }
+        RequestKind::AddOffsetsToTxn(req) => {
+            ResponseKind::AddOffsetsToTxn(txn::add_offsets_to_txn(ctx, req))
+        }
+        RequestKind::EndTxn(req) => ResponseKind::EndTxn(txn::end_txn(ctx, req)),
+        RequestKind::TxnOffsetCommit(req) => {
+            ResponseKind::TxnOffsetCommit(txn::txn_offset_commit(ctx, req))
+        }
+        RequestKind::DescribeTransactions(req) => {
+            ResponseKind::DescribeTransactions(txn::describe_transactions(ctx, req))
+        }
+        RequestKind::ListTransactions(req) => {
+            ResponseKind::ListTransactions(txn::list_transactions(ctx, req))
+        }
+        RequestKind::DescribeProducers(req) => {
+            ResponseKind::DescribeProducers(txn::describe_producers(ctx, req))
+        }
+        RequestKind::DescribeTopicPartitions(req) => {
+            ResponseKind::DescribeTopicPartitions(metadata::describe_topic_partitions(ctx, req))
+        }
+        RequestKind::CreateAcls(req) => ResponseKind::CreateAcls(acls::create(ctx, req)),
+        RequestKind::DescribeAcls(req) => ResponseKind::DescribeAcls(acls::describe(ctx, req)),
+        RequestKind::DeleteAcls(req) => ResponseKind::DeleteAcls(acls::delete(ctx, req)),
+        RequestKind::DescribeUserScramCredentials(req) => {
+            ResponseKind::DescribeUserScramCredentials(acls::describe_scram(ctx, req))
+        }
+        RequestKind::AlterUserScramCredentials(req) => {
+            ResponseKind::AlterUserScramCredentials(acls::alter_scram(ctx, req))
+        }
         // decode_request only decodes the APIs in SUPPORTED_APIS.
         _ => unreachable!("request for an API that is not advertised"),
     };
@@ -225,6 +330,174 @@ pub(crate) mod tests {
             ApiKey::OffsetDelete => {
                 RequestKind::OffsetDelete(OffsetDeleteRequest::default().with_group_id(group))
             }
+            ApiKey::CreatePartitions => {
+                RequestKind::CreatePartitions(CreatePartitionsRequest::default().with_topics(vec![
+                    create_partitions_request::CreatePartitionsTopic::default()
+                        .with_name(topic)
+                        .with_count(3),
+                ]))
+            }
+            ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(
+                DescribeConfigsRequest::default()
+                    .with_include_synonyms(true)
+                    .with_resources(vec![
+                        describe_configs_request::DescribeConfigsResource::default()
+                            .with_resource_type(2)
+                            .with_resource_name(StrBytes::from_static_str("t")),
+                        describe_configs_request::DescribeConfigsResource::default()
+                            .with_resource_type(4)
+                            .with_resource_name(StrBytes::from_static_str("0")),
+                    ]),
+            ),
+            ApiKey::AlterConfigs => {
+                RequestKind::AlterConfigs(AlterConfigsRequest::default().with_resources(vec![
+                alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(StrBytes::from_static_str("t")),
+            ]))
+            }
+            ApiKey::IncrementalAlterConfigs => RequestKind::IncrementalAlterConfigs(
+                IncrementalAlterConfigsRequest::default().with_resources(vec![
+                    incremental_alter_configs_request::AlterConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(StrBytes::from_static_str("missing")),
+                ]),
+            ),
+            ApiKey::DeleteRecords => {
+                RequestKind::DeleteRecords(DeleteRecordsRequest::default().with_topics(vec![
+                    delete_records_request::DeleteRecordsTopic::default()
+                        .with_name(topic)
+                        .with_partitions(vec![
+                            delete_records_request::DeleteRecordsPartition::default(),
+                        ]),
+                ]))
+            }
+            ApiKey::DescribeCluster => {
+                RequestKind::DescribeCluster(DescribeClusterRequest::default())
+            }
+            ApiKey::DescribeLogDirs => {
+                RequestKind::DescribeLogDirs(DescribeLogDirsRequest::default())
+            }
+            ApiKey::ElectLeaders => RequestKind::ElectLeaders(ElectLeadersRequest::default()),
+            ApiKey::AlterPartitionReassignments => RequestKind::AlterPartitionReassignments(
+                AlterPartitionReassignmentsRequest::default(),
+            ),
+            ApiKey::ListPartitionReassignments => {
+                RequestKind::ListPartitionReassignments(ListPartitionReassignmentsRequest::default())
+            }
+            ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(
+                OffsetForLeaderEpochRequest::default().with_topics(vec![
+                    offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                        .with_topic(topic)
+                        .with_partitions(vec![
+                            offset_for_leader_epoch_request::OffsetForLeaderPartition::default(),
+                        ]),
+                ]),
+            ),
+            ApiKey::DescribeClientQuotas => {
+                RequestKind::DescribeClientQuotas(DescribeClientQuotasRequest::default())
+            }
+            ApiKey::AlterClientQuotas => {
+                RequestKind::AlterClientQuotas(AlterClientQuotasRequest::default())
+            }
+            ApiKey::InitProducerId => RequestKind::InitProducerId(
+                InitProducerIdRequest::default()
+                    .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("tx"))))
+                    .with_transaction_timeout_ms(1000)
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1),
+            ),
+            ApiKey::AddPartitionsToTxn => RequestKind::AddPartitionsToTxn(
+                AddPartitionsToTxnRequest::default()
+                    .with_v3_and_below_transactional_id(TransactionalId(StrBytes::from_static_str(
+                        "tx",
+                    )))
+                    .with_v3_and_below_topics(vec![
+                        add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                            .with_name(topic)
+                            .with_partitions(vec![0, 7]),
+                    ]),
+            ),
+            ApiKey::AddOffsetsToTxn => RequestKind::AddOffsetsToTxn(
+                AddOffsetsToTxnRequest::default()
+                    .with_transactional_id(TransactionalId(StrBytes::from_static_str("tx")))
+                    .with_group_id(group),
+            ),
+            ApiKey::EndTxn => RequestKind::EndTxn(
+                EndTxnRequest::default()
+                    .with_transactional_id(TransactionalId(StrBytes::from_static_str("tx"))),
+            ),
+            ApiKey::TxnOffsetCommit => RequestKind::TxnOffsetCommit(
+                TxnOffsetCommitRequest::default()
+                    .with_transactional_id(TransactionalId(StrBytes::from_static_str("tx")))
+                    .with_group_id(group)
+                    .with_topics(vec![
+                        txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                            .with_name(topic)
+                            .with_partitions(vec![
+                                txn_offset_commit_request::TxnOffsetCommitRequestPartition::default(
+                                ),
+                            ]),
+                    ]),
+            ),
+            ApiKey::DescribeTransactions => RequestKind::DescribeTransactions(
+                DescribeTransactionsRequest::default().with_transactional_ids(vec![
+                    TransactionalId(StrBytes::from_static_str("tx")),
+                    TransactionalId(StrBytes::from_static_str("unknown")),
+                ]),
+            ),
+            ApiKey::ListTransactions => RequestKind::ListTransactions(
+                ListTransactionsRequest::default()
+                    .with_state_filters(vec![StrBytes::from_static_str("Ongoing")]),
+            ),
+            ApiKey::DescribeProducers => RequestKind::DescribeProducers(
+                DescribeProducersRequest::default().with_topics(vec![
+                    describe_producers_request::TopicRequest::default()
+                        .with_name(topic)
+                        .with_partition_indexes(vec![0, 9]),
+                ]),
+            ),
+            ApiKey::CreateAcls => {
+                RequestKind::CreateAcls(CreateAclsRequest::default().with_creations(vec![
+                create_acls_request::AclCreation::default()
+                    .with_resource_type(2)
+                    .with_resource_name(StrBytes::from_static_str("t"))
+                    .with_resource_pattern_type(3)
+                    .with_principal(StrBytes::from_static_str("User:alice"))
+                    .with_host(StrBytes::from_static_str("*"))
+                    .with_operation(3)
+                    .with_permission_type(3),
+            ]))
+            }
+            ApiKey::DescribeAcls => RequestKind::DescribeAcls(
+                DescribeAclsRequest::default()
+                    .with_resource_type_filter(1)
+                    .with_pattern_type_filter(1)
+                    .with_operation(1)
+                    .with_permission_type(1),
+            ),
+            ApiKey::DeleteAcls => {
+                RequestKind::DeleteAcls(DeleteAclsRequest::default().with_filters(vec![
+                delete_acls_request::DeleteAclsFilter::default()
+                    .with_resource_type_filter(1)
+                    .with_pattern_type_filter(1)
+                    .with_operation(1)
+                    .with_permission_type(1),
+            ]))
+            }
+            ApiKey::DescribeUserScramCredentials => RequestKind::DescribeUserScramCredentials(
+                DescribeUserScramCredentialsRequest::default(),
+            ),
+            ApiKey::AlterUserScramCredentials => {
+                RequestKind::AlterUserScramCredentials(AlterUserScramCredentialsRequest::default())
+            }
+            ApiKey::DescribeTopicPartitions => RequestKind::DescribeTopicPartitions(
+                DescribeTopicPartitionsRequest::default()
+                    .with_response_partition_limit(1)
+                    .with_topics(vec![
+                        describe_topic_partitions_request::TopicRequest::default().with_name(topic),
+                    ]),
+            ),
             other => panic!("no sample request for {other:?}: add one when advertising it"),
         }
     }

@@ -115,17 +115,35 @@ pub fn commit(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitRes
     OffsetCommitResponse::default().with_topics(topics)
 }
 
-/// One group's committed offsets, grouped by topic: (topic, [(partition, offset)]).
-type GroupOffsets = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
+/// One group's committed offsets, grouped by topic: (topic, [(partition, offset)]). An offset
+/// is an error when it is unstable (see `fetch_group`).
+type GroupOffsets = Vec<(
+    String,
+    Vec<(i32, Result<Option<CommittedOffset>, ResponseError>)>,
+)>;
 
+/// With `require_stable` (v7+), a partition whose offset a transaction has yet to commit is
+/// UNSTABLE_OFFSET_COMMIT (retriable) instead of its last committed offset.
 fn fetch_group(
     ctx: &RequestContext,
     group_id: &str,
     requested: Option<Vec<TopicPartition>>,
+    require_stable: bool,
 ) -> Result<GroupOffsets, ResponseError> {
     check_coordinator(ctx, group_id)?;
+    let unstable = if require_stable {
+        ctx.cluster.groups.pending_txn_partitions(group_id)
+    } else {
+        Default::default()
+    };
     let mut by_topic: GroupOffsets = Vec::new();
-    for ((topic, partition), offset) in ctx.cluster.groups.fetch_offsets(group_id, requested) {
+    for (tp, offset) in ctx.cluster.groups.fetch_offsets(group_id, requested) {
+        let offset = if unstable.contains(&tp) {
+            Err(ResponseError::UnstableOffsetCommit)
+        } else {
+            Ok(offset)
+        };
+        let (topic, partition) = tp;
         match by_topic.iter_mut().find(|(t, _)| *t == topic) {
             Some((_, partitions)) => partitions.push((partition, offset)),
             None => by_topic.push((topic, vec![(partition, offset)])),
@@ -135,6 +153,7 @@ fn fetch_group(
 }
 
 pub fn fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
+    let require_stable = ctx.version() >= 7 && req.require_stable;
     if ctx.version() >= 8 {
         // v8+ asks for several groups at once.
         let groups = req
@@ -154,7 +173,7 @@ pub fn fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchRespon
                 });
                 let response =
                     OffsetFetchResponseGroup::default().with_group_id(group.group_id.clone());
-                match fetch_group(ctx, &group.group_id, requested) {
+                match fetch_group(ctx, &group.group_id, requested, require_stable) {
                     Err(error) => response.with_error_code(error.code()),
                     Ok(offsets) => response.with_topics(
                         offsets
@@ -166,12 +185,14 @@ pub fn fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchRespon
                                         partitions
                                             .into_iter()
                                             .map(|(index, offset)| {
-                                                let (committed, epoch, metadata) = describe(offset);
+                                                let (committed, epoch, metadata, error) =
+                                                    describe(offset);
                                                 OffsetFetchResponsePartitions::default()
                                                     .with_partition_index(index)
                                                     .with_committed_offset(committed)
                                                     .with_committed_leader_epoch(epoch)
                                                     .with_metadata(Some(metadata))
+                                                    .with_error_code(error)
                                             })
                                             .collect(),
                                     )
@@ -194,7 +215,7 @@ pub fn fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchRespon
             })
             .collect()
     });
-    match fetch_group(ctx, &req.group_id, requested) {
+    match fetch_group(ctx, &req.group_id, requested, require_stable) {
         Err(error) => OffsetFetchResponse::default().with_error_code(error.code()),
         Ok(offsets) => OffsetFetchResponse::default().with_topics(
             offsets
@@ -206,12 +227,13 @@ pub fn fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchRespon
                             partitions
                                 .into_iter()
                                 .map(|(index, offset)| {
-                                    let (committed, epoch, metadata) = describe(offset);
+                                    let (committed, epoch, metadata, error) = describe(offset);
                                     OffsetFetchResponsePartition::default()
                                         .with_partition_index(index)
                                         .with_committed_offset(committed)
                                         .with_committed_leader_epoch(epoch)
                                         .with_metadata(Some(metadata))
+                                        .with_error_code(error)
                                 })
                                 .collect(),
                         )
@@ -221,15 +243,18 @@ pub fn fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchRespon
     }
 }
 
-/// (offset, leader epoch, metadata) as OffsetFetch reports them; -1 and "" when nothing is committed.
-fn describe(offset: Option<CommittedOffset>) -> (i64, i32, StrBytes) {
+/// (offset, leader epoch, metadata, error code) as OffsetFetch reports them; -1 and "" when
+/// nothing is committed or the offset is unstable.
+fn describe(offset: Result<Option<CommittedOffset>, ResponseError>) -> (i64, i32, StrBytes, i16) {
     match offset {
-        Some(o) => (
+        Ok(Some(o)) => (
             o.offset,
             o.leader_epoch,
             StrBytes::from_string(o.metadata.unwrap_or_default()),
+            0,
         ),
-        None => (-1, -1, StrBytes::default()),
+        Ok(None) => (-1, -1, StrBytes::default(), 0),
+        Err(error) => (-1, -1, StrBytes::default(), error.code()),
     }
 }
 

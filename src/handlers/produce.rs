@@ -1,7 +1,5 @@
 //! Produce: validate each partition's record batches and append them as sent.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -9,11 +7,13 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
-use crate::state::batch::split_batches;
+use crate::state::batch::{all_records_have_keys, split_batches};
+use crate::state::now_ms;
 use crate::state::topics::Topic;
 
 pub fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceResponse> {
     let acks = req.acks;
+    let transactional_id = req.transactional_id.clone();
     let responses = req
         .topic_data
         .into_iter()
@@ -28,7 +28,12 @@ pub fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceRespon
                         Err(ResponseError::InvalidRequiredAcks)
                     } else {
                         match &topic {
-                            Some(topic) => append(ctx, topic, data),
+                            Some(topic) => append(
+                                ctx,
+                                topic,
+                                data,
+                                transactional_id.as_deref().map(|id| &**id),
+                            ),
                             None => Err(ResponseError::UnknownTopicOrPartition),
                         }
                     };
@@ -57,6 +62,7 @@ fn append(
     ctx: &RequestContext,
     topic: &Topic,
     data: PartitionProduceData,
+    transactional_id: Option<&str>,
 ) -> Result<PartitionProduceResponse, ResponseError> {
     let partition = topic
         .partition(data.index)
@@ -76,10 +82,27 @@ fn append(
             return Err(ResponseError::InvalidRecord);
         }
     }
+    if ctx.cluster.is_compacted(topic)
+        && !batches
+            .iter()
+            .all(|(_, bytes)| all_records_have_keys(bytes))
+    {
+        return Err(ResponseError::InvalidRecord);
+    }
     let log_append_time =
         (topic.config("message.timestamp.type").as_deref() == Some("LogAppendTime")).then(now_ms);
 
+    // Held until the batches are in the log, so their transaction cannot end in between.
+    let _txn = super::txn::verify_produce(ctx, transactional_id, topic, data.index, &batches)?;
     let mut log = partition.log.lock();
+    if let Some(original) = log.check_producer(batches.iter().map(|(header, _)| header))? {
+        // A retry of a batch already written: acknowledged where it went, not written twice.
+        return Ok(PartitionProduceResponse::default()
+            .with_index(data.index)
+            .with_base_offset(original.first_offset)
+            .with_log_append_time_ms(-1)
+            .with_log_start_offset(log.log_start_offset()));
+    }
     let mut base_offset = None;
     for (header, bytes) in &batches {
         let offset = log.append(header, bytes, leadership.leader_epoch, log_append_time);
@@ -105,6 +128,11 @@ fn error_message(error: ResponseError) -> &'static str {
             "This server is not the leader for that topic-partition."
         }
         ResponseError::InvalidRequiredAcks => "acks must be -1, 0 or 1.",
+        ResponseError::InvalidTxnState => "Partition was not added to the transaction",
+        ResponseError::OutOfOrderSequenceNumber => {
+            "The batch's sequence number does not follow the producer's last one."
+        }
+        ResponseError::InvalidProducerEpoch => "The producer's epoch is older than the last seen.",
         ResponseError::InvalidRecord => {
             "The record batch's record count does not match its last offset delta."
         }
@@ -113,10 +141,4 @@ fn error_message(error: ResponseError) -> &'static str {
         }
         _ => "The produce request failed.",
     }
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
     CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
@@ -12,6 +14,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
+use crate::state::configs::validate_topic_config;
 use crate::state::topics::TopicSpec;
 
 pub fn create(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
@@ -55,11 +58,14 @@ fn create_one(
     validate_only: bool,
 ) -> Result<CreatableTopicResult, (ResponseError, String)> {
     let cluster = &ctx.cluster;
-    let configs: BTreeMap<String, String> = topic
-        .configs
-        .iter()
-        .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
-        .collect();
+    let mut configs = BTreeMap::new();
+    for c in &topic.configs {
+        let Some(value) = &c.value else { continue };
+        let value =
+            validate_topic_config(&c.name, value).map_err(|m| (ResponseError::InvalidConfig, m))?;
+        configs.insert(c.name.to_string(), value);
+    }
+    let described = cluster.config.describe_topic_configs(&configs);
     let spec = if topic.assignments.is_empty() {
         cluster.topic_spec(
             &topic.name,
@@ -87,11 +93,27 @@ fn create_one(
             .map_err(|e| (e, format!("Topic '{}' already exists.", &*topic.name)))?
             .id
     };
-    Ok(CreatableTopicResult::default()
+    let result = CreatableTopicResult::default()
         .with_name(topic.name)
         .with_topic_id(topic_id)
         .with_num_partitions(partitions)
-        .with_replication_factor(replication_factor))
+        .with_replication_factor(replication_factor);
+    // v5+ describes the new topic's configs back.
+    if ctx.version() < 5 {
+        return Ok(result);
+    }
+    Ok(result.with_configs(Some(
+        described
+            .into_iter()
+            .map(|c| {
+                CreatableTopicConfigs::default()
+                    .with_name(StrBytes::from_string(c.name))
+                    .with_value(Some(StrBytes::from_string(c.value)))
+                    .with_read_only(c.read_only)
+                    .with_config_source(c.source as i8)
+            })
+            .collect(),
+    )))
 }
 
 /// A topic whose replicas the client assigned itself: every partition listed once, in order,

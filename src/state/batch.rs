@@ -157,6 +157,27 @@ pub fn stamp(
     out.freeze()
 }
 
+/// Whether every record of the batch has a key, as a compacted topic requires. Decodes (and
+/// decompresses) the batch: only called for compacted topics.
+pub fn all_records_have_keys(bytes: &Bytes) -> bool {
+    let mut buf = bytes.clone();
+    kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)
+        .is_ok_and(|set| set.records.iter().all(|r| r.key.is_some()))
+}
+
+/// Sets a re-encoded batch's base sequence back to what the producer wrote (the encoder derives
+/// it from the records, which for a non-idempotent batch is not -1), fixing the CRC.
+pub fn restore_base_sequence(bytes: Bytes, base_sequence: i32) -> Bytes {
+    if i32_at(&bytes, BASE_SEQUENCE) == base_sequence {
+        return bytes;
+    }
+    let mut out = BytesMut::from(&bytes[..]);
+    out[BASE_SEQUENCE..BASE_SEQUENCE + 4].copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&out[ATTRIBUTES..]);
+    out[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    out.freeze()
+}
+
 #[cfg(test)]
 pub mod tests {
     use super::*;

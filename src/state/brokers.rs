@@ -225,6 +225,48 @@ impl Cluster {
         Ok(changed)
     }
 
+    /// ElectLeaders: a preferred election gives the partition back to its first replica; an
+    /// unclean one gives a leaderless partition any live replica. ELECTION_NOT_NEEDED when the
+    /// partition already has the leader it would get.
+    pub fn elect_leader(
+        &self,
+        partition: &Partition,
+        preferred: bool,
+    ) -> Result<Leadership, ResponseError> {
+        let current = partition.leadership();
+        let leader = if preferred {
+            let first = *current
+                .replicas
+                .first()
+                .ok_or(ResponseError::PreferredLeaderNotAvailable)?;
+            if current.leader == first {
+                return Err(ResponseError::ElectionNotNeeded);
+            }
+            if !self.is_alive(first) {
+                return Err(ResponseError::PreferredLeaderNotAvailable);
+            }
+            first
+        } else {
+            if current.leader >= 0 {
+                return Err(ResponseError::ElectionNotNeeded);
+            }
+            self.first_live_replica(&current.replicas)
+                .ok_or(ResponseError::EligibleLeadersNotAvailable)?
+        };
+        Ok(set_leader(partition, |_| Some(leader)).unwrap_or(current))
+    }
+
+    /// The live replicas of `replicas`, in order: the in-sync replicas, as every live replica
+    /// serves the one log.
+    pub fn live_replicas(&self, replicas: &[i32]) -> Vec<i32> {
+        let brokers = self.brokers.read();
+        replicas
+            .iter()
+            .copied()
+            .filter(|&r| brokers.iter().any(|b| b.node_id == r && b.alive))
+            .collect()
+    }
+
     fn first_live_replica(&self, replicas: &[i32]) -> Option<i32> {
         let brokers = self.brokers.read();
         replicas
@@ -432,6 +474,42 @@ mod tests {
         assert_eq!(
             c.move_leader("t", 0, 0).unwrap_err().0,
             ResponseError::BrokerNotAvailable
+        );
+    }
+
+    #[test]
+    fn elections_restore_the_preferred_leader_or_any_live_replica() {
+        let c = cluster(3);
+        create(&c, "t", 1, 2);
+        let partition = c.topics.get("t").unwrap().partition(0).unwrap();
+        assert_eq!(
+            c.elect_leader(&partition, true).unwrap_err(),
+            ResponseError::ElectionNotNeeded
+        );
+        c.stop_broker(0).unwrap();
+        assert_eq!(partition.leadership().leader, 1);
+        assert_eq!(
+            c.elect_leader(&partition, true).unwrap_err(),
+            ResponseError::PreferredLeaderNotAvailable
+        );
+        c.start_broker(0).unwrap();
+        let elected = c.elect_leader(&partition, true).unwrap();
+        assert_eq!((elected.leader, elected.leader_epoch), (0, 2));
+        assert_eq!(c.live_replicas(&[2, 0, 1]), vec![2, 0, 1]);
+
+        c.stop_broker(0).unwrap();
+        c.stop_broker(1).unwrap();
+        assert_eq!(partition.leadership().leader, -1);
+        assert_eq!(c.live_replicas(&[0, 1, 2]), vec![2]);
+        assert_eq!(
+            c.elect_leader(&partition, false).unwrap_err(),
+            ResponseError::EligibleLeadersNotAvailable
+        );
+        c.start_broker(1).unwrap();
+        // The returning replica already took the leaderless partition.
+        assert_eq!(
+            c.elect_leader(&partition, false).unwrap_err(),
+            ResponseError::ElectionNotNeeded
         );
     }
 

@@ -149,6 +149,57 @@ impl GroupCoordinator {
         Ok(())
     }
 
+    /// TxnOffsetCommit: offsets held pending until the producer's transaction ends. Creates the
+    /// group if needed, as Kafka does.
+    pub fn commit_txn_offsets(
+        &self,
+        group_id: &str,
+        producer_id: i64,
+        member_id: &str,
+        generation_id: i32,
+        offsets: Vec<(TopicPartition, CommittedOffset)>,
+    ) -> Result<(), ResponseError> {
+        let mut groups = self.groups.lock();
+        let group = groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::new(group_id));
+        group.check_txn_commit(member_id, generation_id)?;
+        group
+            .pending_txn_offsets
+            .entry(producer_id)
+            .or_default()
+            .extend(offsets);
+        Ok(())
+    }
+
+    /// The producer's transaction ended: its pending offsets become committed, or are dropped.
+    pub fn end_txn_offsets(&self, group_id: &str, producer_id: i64, commit: bool) {
+        if let Some(group) = self.groups.lock().get_mut(group_id) {
+            if let Some(pending) = group.pending_txn_offsets.remove(&producer_id) {
+                if commit {
+                    group.offsets.extend(pending);
+                }
+            }
+        }
+    }
+
+    /// Partitions with offsets pending in an open transaction (OffsetFetch's require_stable).
+    pub fn pending_txn_partitions(
+        &self,
+        group_id: &str,
+    ) -> std::collections::BTreeSet<TopicPartition> {
+        self.groups
+            .lock()
+            .get(group_id)
+            .map(|g| {
+                g.pending_txn_offsets
+                    .values()
+                    .flat_map(|o| o.keys().cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Committed offsets of `partitions`, or of every partition the group has committed.
     pub fn fetch_offsets(
         &self,

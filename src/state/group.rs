@@ -199,6 +199,9 @@ pub struct Group {
     /// The first join of an Empty group is held this long (group.initial.rebalance.delay.ms).
     initial_delay_until: Option<Instant>,
     pub offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// Offsets committed inside transactions (TxnOffsetCommit), by producer id: they replace
+    /// `offsets` when the transaction commits and are dropped when it aborts.
+    pub pending_txn_offsets: BTreeMap<i64, BTreeMap<(String, i32), CommittedOffset>>,
 }
 
 impl Group {
@@ -216,6 +219,7 @@ impl Group {
             rebalance_deadline: None,
             initial_delay_until: None,
             offsets: BTreeMap::new(),
+            pending_txn_offsets: BTreeMap::new(),
         }
     }
 
@@ -250,6 +254,7 @@ impl Group {
     pub fn mark_dead(&mut self) {
         self.state = GroupState::Dead;
         self.offsets.clear();
+        self.pending_txn_offsets.clear();
     }
 
     // ---- JoinGroup ----
@@ -902,6 +907,25 @@ impl Group {
         }
         if self.state == GroupState::CompletingRebalance {
             return Err(ResponseError::RebalanceInProgress);
+        }
+        Ok(())
+    }
+
+    /// Whether a TxnOffsetCommit may store offsets: as Kafka, the member id and generation are
+    /// only enforced when the client sends them (v3+).
+    pub fn check_txn_commit(
+        &self,
+        member_id: &str,
+        generation_id: i32,
+    ) -> Result<(), ResponseError> {
+        if self.state == GroupState::Dead {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
+        if !member_id.is_empty() && !self.members.contains_key(member_id) {
+            return Err(ResponseError::UnknownMemberId);
+        }
+        if generation_id >= 0 && generation_id != self.generation_id {
+            return Err(ResponseError::IllegalGeneration);
         }
         Ok(())
     }

@@ -1,12 +1,20 @@
 //! The broker's data, shared by every connection: the cluster's brokers, its topics and logs.
 //! No socket code lives here, so all of it can be unit-tested without a network.
 
+pub mod acls;
 pub mod batch;
 pub mod brokers;
+pub mod cleaner;
+pub mod configs;
 pub mod coordinator;
+pub mod fetch_sessions;
 pub mod group;
 pub mod log;
+pub mod producers;
+pub mod quotas;
+pub mod sasl;
 pub mod topics;
+pub mod txn;
 
 use std::collections::BTreeMap;
 
@@ -33,6 +41,13 @@ pub struct BrokerConfig {
     pub groups: GroupSettings,
     /// `message.max.bytes`: the largest record batch a topic accepts unless it sets its own.
     pub message_max_bytes: usize,
+    /// `transaction.max.timeout.ms`
+    pub transactions: txn::TxnSettings,
+    /// `log.retention.ms`: how long topics keep data unless they set `retention.ms`.
+    pub log_retention_ms: i64,
+    /// server.properties names of the settings the user gave (DescribeConfigs reports them as
+    /// STATIC_BROKER_CONFIG, the rest as defaults).
+    pub set_by_user: std::collections::BTreeSet<String>,
 }
 
 impl Default for BrokerConfig {
@@ -43,6 +58,9 @@ impl Default for BrokerConfig {
             default_replication_factor: 1,
             groups: GroupSettings::default(),
             message_max_bytes: 1_048_588,
+            transactions: txn::TxnSettings::default(),
+            log_retention_ms: 604_800_000,
+            set_by_user: Default::default(),
         }
     }
 }
@@ -65,8 +83,14 @@ pub struct Cluster {
     brokers: RwLock<Vec<Broker>>,
     pub topics: Topics,
     pub groups: GroupCoordinator,
+    pub quotas: quotas::ClientQuotas,
+    pub txns: txn::TxnCoordinator,
     /// Test controls: injected errors and latency, and the log of requests served.
     pub faults: crate::faults::Faults,
+    pub fetch_sessions: fetch_sessions::FetchSessions,
+    pub acls: acls::Acls,
+    /// SASL users and SCRAM credentials.
+    pub credentials: sasl::Credentials,
 }
 
 impl Cluster {
@@ -74,10 +98,15 @@ impl Cluster {
         Cluster {
             cluster_id,
             groups: GroupCoordinator::new(config.groups.clone()),
+            txns: txn::TxnCoordinator::new(config.transactions.clone()),
             config,
             brokers: RwLock::new(Vec::new()),
             topics: Topics::default(),
+            quotas: Default::default(),
             faults: Default::default(),
+            fetch_sessions: Default::default(),
+            acls: Default::default(),
+            credentials: Default::default(),
         }
     }
 
@@ -122,7 +151,7 @@ impl Cluster {
     /// live broker in turn.
     pub fn coordinator_for(&self, key: &str) -> Option<BrokerNode> {
         let brokers = self.brokers.read();
-        let partition = (java_string_hash(key) as i64).unsigned_abs() as usize % 50;
+        let partition = coordinator_partition(key) as usize;
         (0..brokers.len())
             .map(|r| &brokers[(partition + r) % brokers.len()])
             .find(|b| b.alive)
@@ -204,13 +233,71 @@ impl Cluster {
         }
     }
 
+    /// The value of a topic config in effect: the topic's own, else the broker's, else Kafka's
+    /// default.
+    pub fn topic_config(&self, topic: &Topic, name: &str) -> Option<String> {
+        self.config
+            .effective_topic_config(&topic.configs.read(), name)
+    }
+
+    /// Applies every topic's retention (`cleanup.policy=delete`: `retention.ms`,
+    /// `retention.bytes`) and compaction (`cleanup.policy=compact`) now. Returns the number of
+    /// batches dropped and records compacted away.
+    pub fn run_log_maintenance(&self, now_ms: i64) -> usize {
+        let mut removed = 0;
+        for topic in self.topics.all() {
+            let config = |name: &str| self.topic_config(&topic, name).unwrap_or_default();
+            let number = |name: &str| config(name).parse::<i64>().unwrap_or(-1);
+            let policy = config("cleanup.policy");
+            let delete = policy.split(',').any(|p| p == "delete");
+            let compact = policy.split(',').any(|p| p == "compact");
+            let cleaner = cleaner::CleanerConfig {
+                now_ms,
+                delete_retention_ms: number("delete.retention.ms"),
+                min_compaction_lag_ms: number("min.compaction.lag.ms").max(0),
+            };
+            for partition in topic.partitions.read().iter() {
+                let mut log = partition.log.lock();
+                if compact {
+                    removed += cleaner::compact(&mut log, cleaner);
+                }
+                if delete {
+                    removed += log.apply_retention(
+                        now_ms,
+                        number("retention.ms"),
+                        number("retention.bytes"),
+                    );
+                }
+            }
+        }
+        removed
+    }
+
+    /// Whether `topic` is compacted, so every record needs a key.
+    pub fn is_compacted(&self, topic: &Topic) -> bool {
+        self.topic_config(topic, "cleanup.policy")
+            .is_some_and(|p| p.split(',').any(|p| p == "compact"))
+    }
+
     /// The largest batch `topic` accepts: its `max.message.bytes`, else the broker's.
     pub fn max_message_bytes(&self, topic: &Topic) -> usize {
-        topic
-            .config("max.message.bytes")
+        self.topic_config(topic, "max.message.bytes")
             .and_then(|v| v.parse().ok())
             .unwrap_or(self.config.message_max_bytes)
     }
+}
+
+/// Wall-clock milliseconds since the epoch, as Kafka timestamps are.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The partition of Kafka's internal `__consumer_offsets` / `__transaction_state` topic (50
+/// partitions) that holds a group's or transactional id's state.
+pub fn coordinator_partition(key: &str) -> i32 {
+    ((java_string_hash(key) as i64).unsigned_abs() % 50) as i32
 }
 
 /// Java's `String.hashCode`, which Kafka uses to place coordinator keys.

@@ -68,6 +68,15 @@ impl Topic {
     pub fn config(&self, name: &str) -> Option<String> {
         self.configs.read().get(name).cloned()
     }
+
+    /// Adds partitions (CreatePartitions), each with its replica list, leader first.
+    pub fn add_partitions(&self, assignment: Vec<Vec<i32>>) {
+        let mut partitions = self.partitions.write();
+        for replicas in assignment {
+            let index = partitions.len() as i32;
+            partitions.push(Arc::new(Partition::new(index, replicas)));
+        }
+    }
 }
 
 /// What a new topic should look like.

@@ -1,0 +1,79 @@
+// ACLs through kafkajs' admin: created, described by filter, deleted by filter.
+const { test, describe, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const { Kafka, logLevel, AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = require('kafkajs')
+const { startKafka } = require('..')
+
+describe('ACL administration', () => {
+  let broker
+  let admin
+
+  before(async () => {
+    broker = await startKafka()
+    admin = new Kafka({ clientId: 'acls-test', brokers: broker.brokers, logLevel: logLevel.NOTHING }).admin()
+    await admin.connect()
+  })
+
+  after(async () => {
+    await admin.disconnect()
+    await broker.stop()
+  })
+
+  const acl = (resourceName, principal, operation, resourcePatternType = ResourcePatternTypes.LITERAL) => ({
+    resourceType: AclResourceTypes.TOPIC,
+    resourceName,
+    resourcePatternType,
+    principal,
+    host: '*',
+    operation,
+    permissionType: AclPermissionTypes.ALLOW,
+  })
+
+  const anyFilter = {
+    resourceType: AclResourceTypes.ANY,
+    resourcePatternType: ResourcePatternTypes.ANY,
+    operation: AclOperationTypes.ANY,
+    permissionType: AclPermissionTypes.ANY,
+  }
+
+  test('created ACLs are described by filter and deleted by filter', async () => {
+    await admin.createAcls({
+      acl: [
+        acl('orders', 'User:alice', AclOperationTypes.WRITE),
+        acl('orders', 'User:bob', AclOperationTypes.READ),
+        acl('ord', 'User:carol', AclOperationTypes.READ, ResourcePatternTypes.PREFIXED),
+      ],
+    })
+    const all = await admin.describeAcls(anyFilter)
+    assert.equal(all.resources.reduce((n, r) => n + r.acls.length, 0), 3)
+
+    const matching = await admin.describeAcls({
+      ...anyFilter,
+      resourceType: AclResourceTypes.TOPIC,
+      resourceName: 'orders',
+      resourcePatternType: ResourcePatternTypes.MATCH,
+    })
+    const principals = matching.resources.flatMap((r) => r.acls.map((a) => a.principal)).sort()
+    assert.deepEqual(principals, ['User:alice', 'User:bob', 'User:carol'], 'MATCH includes the prefixed ACL')
+
+    const onlyBob = await admin.describeAcls({ ...anyFilter, principal: 'User:bob' })
+    assert.deepEqual(onlyBob.resources, [{
+      resourceType: AclResourceTypes.TOPIC,
+      resourceName: 'orders',
+      resourcePatternType: ResourcePatternTypes.LITERAL,
+      acls: [{ principal: 'User:bob', host: '*', operation: AclOperationTypes.READ, permissionType: AclPermissionTypes.ALLOW }],
+    }])
+
+    const deleted = await admin.deleteAcls({ filters: [{ ...anyFilter, principal: 'User:alice' }] })
+    assert.equal(deleted.filterResponses[0].matchingAcls.length, 1)
+    const left = await admin.describeAcls(anyFilter)
+    assert.equal(left.resources.reduce((n, r) => n + r.acls.length, 0), 2)
+  })
+
+  test('an ACL Kafka would not store is refused', async () => {
+    await assert.rejects(
+      admin.createAcls({ acl: [acl('orders', 'alice-without-type', AclOperationTypes.READ)] }),
+      (err) => /INVALID_REQUEST|principal/i.test(`${err.type} ${err.message}`),
+    )
+  })
+})

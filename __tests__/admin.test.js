@@ -1,0 +1,250 @@
+// kafkajs' admin client against the emulator: topics, partitions, configs, offsets, records.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
+
+const { test, describe, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const { Kafka, logLevel } = require('kafkajs')
+const { startKafka } = require('..')
+
+/** Config sources as kafkajs reports them (Kafka's DescribeConfigs enum). */
+const SOURCE = { TOPIC: 1, STATIC_BROKER: 4, DEFAULT: 5 }
+const RESOURCE = { TOPIC: 2, BROKER: 4 }
+
+describe('admin', () => {
+  let broker
+  let kafka
+  let admin
+  let producer
+
+  before(async () => {
+    broker = await startKafka({ logRetentionMs: 3600000, numPartitions: 2 })
+    kafka = new Kafka({ clientId: 'admin-test', brokers: broker.brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } })
+    admin = kafka.admin()
+    await admin.connect()
+    producer = kafka.producer()
+    await producer.connect()
+  })
+
+  after(async () => {
+    await producer.disconnect()
+    await admin.disconnect()
+    await broker.stop()
+  })
+
+  const configOf = async (topic, name) => {
+    const { resources } = await admin.describeConfigs({
+      resources: [{ type: RESOURCE.TOPIC, name: topic, configNames: [name] }],
+      includeSynonyms: false,
+    })
+    return resources[0].configEntries.find((e) => e.configName === name)
+  }
+
+  test('createTopics keeps configs, refuses bad ones, and validateOnly creates nothing', async () => {
+    assert.equal(
+      await admin.createTopics({
+        topics: [{ topic: 'with-configs', numPartitions: 3, configEntries: [{ name: 'retention.ms', value: '60000' }] }],
+      }),
+      true,
+    )
+    const retention = await configOf('with-configs', 'retention.ms')
+    assert.equal(retention.configValue, '60000')
+    assert.equal(retention.configSource, SOURCE.TOPIC)
+
+    // validateOnly creates nothing, so there are no leaders to wait for.
+    assert.equal(
+      await admin.createTopics({ validateOnly: true, waitForLeaders: false, topics: [{ topic: 'only-validated' }] }),
+      true,
+    )
+    assert.ok(!(await admin.listTopics()).includes('only-validated'))
+
+    await assert.rejects(
+      admin.createTopics({ topics: [{ topic: 'bad-config', configEntries: [{ name: 'retention.ms', value: 'forever' }] }] }),
+      (err) => err.errors?.[0]?.type === 'INVALID_CONFIG' || /INVALID_CONFIG|Invalid value/.test(String(err.errors?.[0]?.message ?? err.message)),
+    )
+    await assert.rejects(
+      admin.createTopics({ topics: [{ topic: 'bad name!' }] }),
+      (err) => err.errors?.[0]?.type === 'INVALID_TOPIC_EXCEPTION',
+    )
+    assert.equal(await admin.createTopics({ topics: [{ topic: 'with-configs' }] }), false, 'already exists')
+  })
+
+  test('fetchTopicMetadata and listTopics describe partitions; defaults come from broker options', async () => {
+    await admin.createTopics({ topics: [{ topic: 'meta' }] })
+    const { topics } = await admin.fetchTopicMetadata({ topics: ['meta'] })
+    assert.equal(topics[0].name, 'meta')
+    assert.equal(topics[0].partitions.length, 2, 'numPartitions broker option')
+    for (const p of topics[0].partitions) {
+      assert.equal(p.leader, 0)
+      assert.deepEqual(p.replicas, [0])
+      assert.deepEqual(p.isr, [0])
+    }
+    assert.ok((await admin.listTopics()).includes('meta'))
+  })
+
+  test('createPartitions only increases the count', async () => {
+    await admin.createTopics({ topics: [{ topic: 'grow', numPartitions: 1 }] })
+    await admin.createPartitions({ topicPartitions: [{ topic: 'grow', count: 4 }] })
+    const { topics } = await admin.fetchTopicMetadata({ topics: ['grow'] })
+    assert.deepEqual(topics[0].partitions.map((p) => p.partitionId).sort(), [0, 1, 2, 3])
+    await producer.send({ topic: 'grow', messages: [{ partition: 3, value: 'new partition works' }] })
+    await assert.rejects(
+      admin.createPartitions({ topicPartitions: [{ topic: 'grow', count: 2 }] }),
+      (err) => err.type === 'INVALID_PARTITIONS',
+    )
+  })
+
+  test('fetchTopicOffsets and fetchTopicOffsetsByTimestamp', async () => {
+    await admin.createTopics({ topics: [{ topic: 'offsets', numPartitions: 1 }] })
+    const base = Date.now() - 100000
+    for (let i = 0; i < 5; i++) {
+      await producer.send({ topic: 'offsets', messages: [{ value: `v${i}`, timestamp: String(base + i * 1000) }] })
+    }
+    const [offsets] = await admin.fetchTopicOffsets('offsets')
+    assert.deepEqual([offsets.low, offsets.high], ['0', '5'])
+    const [byTime] = await admin.fetchTopicOffsetsByTimestamp('offsets', base + 2500)
+    assert.equal(byTime.offset, '3', 'first record at or after the timestamp')
+    const [future] = await admin.fetchTopicOffsetsByTimestamp('offsets', Date.now() + 100000)
+    assert.equal(future.offset, '5', 'kafkajs falls back to the high watermark when none is that late')
+  })
+
+  test('deleteTopicRecords moves the low watermark and consumers start there', async () => {
+    await admin.createTopics({ topics: [{ topic: 'truncate', numPartitions: 1 }] })
+    await producer.send({ topic: 'truncate', messages: Array.from({ length: 10 }, (_, i) => ({ value: `r${i}` })) })
+    // kafkajs finds partition leaders in its metadata cache: load the topic into it first.
+    await admin.fetchTopicMetadata({ topics: ['truncate'] })
+    await admin.deleteTopicRecords({ topic: 'truncate', partitions: [{ partition: 0, offset: '6' }] })
+    const [offsets] = await admin.fetchTopicOffsets('truncate')
+    assert.deepEqual([offsets.low, offsets.high], ['6', '10'])
+
+    const consumer = kafka.consumer({ groupId: 'truncate-reader', maxWaitTimeInMs: 100 })
+    await consumer.connect()
+    await consumer.subscribe({ topic: 'truncate', fromBeginning: true })
+    const seen = []
+    const done = new Promise((resolve) =>
+      consumer.run({
+        eachMessage: async ({ message }) => {
+          seen.push(message.offset)
+          if (seen.length === 4) resolve()
+        },
+      }),
+    )
+    await done
+    await consumer.disconnect()
+    assert.deepEqual(seen, ['6', '7', '8', '9'])
+  })
+
+  test('describeConfigs reports values with their sources and synonyms; alterConfigs replaces them', async () => {
+    await admin.createTopics({ topics: [{ topic: 'configs', configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] })
+    const { resources } = await admin.describeConfigs({
+      resources: [{ type: RESOURCE.TOPIC, name: 'configs' }],
+      includeSynonyms: true,
+    })
+    const entries = Object.fromEntries(resources[0].configEntries.map((e) => [e.configName, e]))
+    assert.equal(entries['cleanup.policy'].configValue, 'compact')
+    assert.equal(entries['cleanup.policy'].configSource, SOURCE.TOPIC)
+    assert.equal(entries['retention.ms'].configValue, '3600000', 'logRetentionMs broker option')
+    assert.equal(entries['retention.ms'].configSource, SOURCE.STATIC_BROKER)
+    assert.deepEqual(
+      entries['retention.ms'].configSynonyms.map((s) => [s.configName, s.configValue, s.configSource]),
+      [['log.retention.ms', '3600000', SOURCE.STATIC_BROKER], ['log.retention.ms', '604800000', SOURCE.DEFAULT]],
+    )
+    assert.equal(entries['segment.bytes'].configValue, '1073741824')
+    assert.equal(entries['segment.bytes'].configSource, SOURCE.DEFAULT)
+    assert.equal(entries['min.insync.replicas'].configValue, '1')
+
+    await admin.alterConfigs({
+      resources: [{ type: RESOURCE.TOPIC, name: 'configs', configEntries: [{ name: 'retention.bytes', value: '1000' }] }],
+    })
+    assert.equal((await configOf('configs', 'retention.bytes')).configValue, '1000')
+    // AlterConfigs is not incremental: what it did not name went back to its default.
+    const policy = await configOf('configs', 'cleanup.policy')
+    assert.equal(policy.configValue, 'delete')
+    assert.equal(policy.configSource, SOURCE.DEFAULT)
+
+    await assert.rejects(
+      admin.alterConfigs({
+        resources: [{ type: RESOURCE.TOPIC, name: 'configs', configEntries: [{ name: 'min.insync.replicas', value: '0' }] }],
+      }),
+      (err) => err.type === 'INVALID_CONFIG',
+    )
+
+    const brokerConfigs = await admin.describeConfigs({
+      resources: [{ type: RESOURCE.BROKER, name: '0' }],
+      includeSynonyms: false,
+    })
+    const brokerEntries = Object.fromEntries(brokerConfigs.resources[0].configEntries.map((e) => [e.configName, e]))
+    assert.equal(brokerEntries['num.partitions'].configValue, '2')
+    assert.equal(brokerEntries['num.partitions'].configSource, SOURCE.STATIC_BROKER)
+    assert.equal(brokerEntries['auto.create.topics.enable'].configValue, 'true')
+    assert.equal(brokerEntries['auto.create.topics.enable'].configSource, SOURCE.DEFAULT)
+    assert.equal(brokerEntries['group.initial.rebalance.delay.ms'].configValue, '0')
+  })
+
+  test('describeCluster names this broker as controller', async () => {
+    const cluster = await admin.describeCluster()
+    assert.equal(cluster.controller, 0)
+    assert.deepEqual(cluster.brokers, [{ nodeId: 0, host: '127.0.0.1', port: broker.port }])
+    assert.ok(cluster.clusterId.length > 0)
+  })
+
+  test('deleteTopics removes a topic; recreating it starts from offset 0', async () => {
+    await admin.createTopics({ topics: [{ topic: 'short-lived', numPartitions: 1 }] })
+    await producer.send({ topic: 'short-lived', messages: [{ value: 'a' }, { value: 'b' }] })
+    await admin.deleteTopics({ topics: ['short-lived'] })
+    assert.ok(!(await admin.listTopics()).includes('short-lived'))
+    await assert.rejects(admin.deleteTopics({ topics: ['short-lived'] }), (err) =>
+      [err.type, err.originalError?.type, err.cause?.type].includes('UNKNOWN_TOPIC_OR_PARTITION'))
+    await admin.createTopics({ topics: [{ topic: 'short-lived', numPartitions: 1 }] })
+    const [offsets] = await admin.fetchTopicOffsets('short-lived')
+    assert.deepEqual([offsets.low, offsets.high], ['0', '0'])
+  })
+
+  test('a compacted topic keeps only the latest value per key after compaction', async () => {
+    await admin.createTopics({ topics: [{ topic: 'compacted', numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] })
+    for (let round = 0; round < 3; round++) {
+      await producer.send({
+        topic: 'compacted',
+        messages: ['a', 'b', 'c'].map((key) => ({ key, value: `${key}${round}` })),
+      })
+    }
+    await producer.send({ topic: 'compacted', messages: [{ key: 'b', value: null }] })
+    assert.ok(broker.applyRetention() > 0)
+
+    const consumer = kafka.consumer({ groupId: 'compacted-reader', maxWaitTimeInMs: 100 })
+    await consumer.connect()
+    await consumer.subscribe({ topic: 'compacted', fromBeginning: true })
+    const seen = []
+    await new Promise((resolve) =>
+      consumer.run({
+        eachMessage: async ({ message }) => {
+          seen.push([message.offset, message.key.toString(), message.value?.toString() ?? null])
+          if (message.offset === '9') resolve()
+        },
+      }),
+    )
+    await consumer.disconnect()
+    assert.deepEqual(seen, [['6', 'a', 'a2'], ['8', 'c', 'c2'], ['9', 'b', null]], 'offsets kept, a recent tombstone kept')
+    await assert.rejects(
+      producer.send({ topic: 'compacted', messages: [{ value: 'no key' }] }),
+      (err) => err.type === 'INVALID_RECORD' || err.cause?.type === 'INVALID_RECORD',
+    )
+  })
+
+  test('a topic with retention.ms drops old data', async () => {
+    await admin.createTopics({ topics: [{ topic: 'retained', numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '60000' }] }] })
+    await producer.send({ topic: 'retained', messages: [{ value: 'old', timestamp: String(Date.now() - 120000) }] })
+    await producer.send({ topic: 'retained', messages: [{ value: 'new' }] })
+    broker.applyRetention()
+    const [offsets] = await admin.fetchTopicOffsets('retained')
+    assert.deepEqual([offsets.low, offsets.high], ['1', '2'])
+  })
+
+  test('a record over max.message.bytes is refused with MESSAGE_TOO_LARGE', async () => {
+    await admin.createTopics({ topics: [{ topic: 'small', numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '1024' }] }] })
+    await assert.rejects(
+      producer.send({ topic: 'small', messages: [{ value: Buffer.alloc(2048, 1) }] }),
+      (err) => err.type === 'MESSAGE_TOO_LARGE' || err.cause?.type === 'MESSAGE_TOO_LARGE',
+    )
+    await producer.send({ topic: 'small', messages: [{ value: Buffer.alloc(512, 1) }] })
+  })
+})

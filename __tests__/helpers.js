@@ -1,0 +1,203 @@
+'use strict'
+
+// Shared by the test files; not a test itself (node --test runs only *.test.js here).
+
+process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
+
+const path = require('node:path')
+const { Kafka, logLevel } = require('kafkajs')
+
+/** The package root, so child processes can require it by absolute path. */
+const PACKAGE_DIR = path.resolve(__dirname, '..')
+const { startKafka } = require(PACKAGE_DIR)
+
+/** How long any single wait may take before the test fails with what it was waiting for. */
+const DEADLINE_MS = 15_000
+
+let counter = 0
+/** A name no other test in this process uses (topics, groups). */
+function uniqueName(prefix) {
+  counter += 1
+  return `${prefix}-${process.pid}-${counter}`
+}
+
+/** A kafkajs client for a running broker; quiet, and quick to give up so failures surface fast. */
+function client(broker, options = {}) {
+  return new Kafka({
+    clientId: 'kafka-emulator-tests',
+    brokers: broker.brokers,
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 3, initialRetryTime: 100 },
+    ...options,
+  })
+}
+
+const deferred = new WeakMap()
+/**
+ * Registers `fn` to run when test `t` ends, last registered first (like Go's defer), so clients
+ * disconnect before the broker they talk to stops. Every cleanup runs even if one throws.
+ */
+function defer(t, fn) {
+  if (!deferred.has(t)) {
+    const stack = []
+    deferred.set(t, stack)
+    t.after(async () => {
+      let failure = null
+      while (stack.length > 0) {
+        try {
+          await stack.pop()()
+        } catch (err) {
+          failure = failure || err
+        }
+      }
+      if (failure) throw failure
+    })
+  }
+  deferred.get(t).push(fn)
+}
+
+/** Rejects with `what` if `promise` has not settled within `ms`. */
+async function withDeadline(promise, ms, what) {
+  let timer
+  const deadline = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)
+  })
+  try {
+    return await Promise.race([promise, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * Connects a consumer group member, subscribes and runs it (with eachMessage, or eachBatch if
+ * `eachBatch: true`), recording every message it is given.
+ * `waitFor(n)` (or a predicate over the records) resolves once enough arrived, or fails the test at
+ * the deadline saying how many did. Call `disconnect()` (tests register it with `defer`).
+ */
+async function startConsumer(kafka, options) {
+  const {
+    topics,
+    groupId = uniqueName('group'),
+    fromBeginning = true,
+    consumerOptions = {},
+    eachBatch = false,
+    afterRun,
+  } = options
+  // A short maxWaitTime keeps disconnect() quick: kafkajs waits for the fetch in flight.
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, ...consumerOptions })
+  const records = []
+  const waiters = new Set()
+  let fatal = null
+  let lastCrash = null
+
+  const settle = () => {
+    for (const waiter of waiters) waiter.check()
+  }
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    lastCrash = payload.error
+    if (!payload.restart) {
+      fatal = payload.error
+      settle()
+    }
+  })
+
+  try {
+    await consumer.connect()
+    await consumer.subscribe({ topics, fromBeginning })
+    const record = (topic, partition, message) =>
+      records.push({
+        topic,
+        partition,
+        offset: message.offset,
+        key: message.key,
+        value: message.value,
+        headers: message.headers,
+        timestamp: message.timestamp,
+      })
+    await consumer.run(
+      eachBatch
+        ? {
+            eachBatch: async ({ batch }) => {
+              for (const message of batch.messages) record(batch.topic, batch.partition, message)
+              settle()
+            },
+          }
+        : {
+            eachMessage: async ({ topic, partition, message }) => {
+              record(topic, partition, message)
+              settle()
+            },
+          },
+    )
+    if (afterRun) afterRun(consumer)
+  } catch (err) {
+    await consumer.disconnect().catch(() => {})
+    throw err
+  }
+
+  function waitFor(until, { timeoutMs = DEADLINE_MS } = {}) {
+    const done = typeof until === 'number' ? (r) => r.length >= until : until
+    const what =
+      typeof until === 'number' ? `${until} messages` : `messages matching ${until.toString()}`
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        check() {
+          if (fatal) {
+            finish()
+            reject(fatal)
+          } else if (done(records)) {
+            finish()
+            resolve(records)
+          }
+        },
+      }
+      const timer = setTimeout(() => {
+        finish()
+        const crash = lastCrash ? `; the consumer crashed with ${lastCrash.name}: ${lastCrash.message}` : ''
+        reject(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for ${what}; got ${records.length}${crash}`,
+          ),
+        )
+      }, timeoutMs)
+      const finish = () => {
+        clearTimeout(timer)
+        waiters.delete(waiter)
+      }
+      waiters.add(waiter)
+      waiter.check()
+    })
+  }
+
+  return {
+    consumer,
+    groupId,
+    records,
+    waitFor,
+    disconnect: () => consumer.disconnect(),
+  }
+}
+
+/** Groups records by partition, each list in the order the consumer saw them. */
+function byPartition(records) {
+  const partitions = new Map()
+  for (const r of records) {
+    if (!partitions.has(r.partition)) partitions.set(r.partition, [])
+    partitions.get(r.partition).push(r)
+  }
+  return partitions
+}
+
+module.exports = {
+  PACKAGE_DIR,
+  DEADLINE_MS,
+  startKafka,
+  logLevel,
+  uniqueName,
+  client,
+  defer,
+  withDeadline,
+  startConsumer,
+  byPartition,
+}

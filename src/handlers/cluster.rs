@@ -1,0 +1,90 @@
+//! DescribeCluster and DescribeLogDirs: the cluster's brokers and where their data lives.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::describe_log_dirs_response::{
+    DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeLogDirsRequest,
+    DescribeLogDirsResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+
+/// DescribeCluster endpoint types.
+const BROKERS: i8 = 1;
+
+pub fn describe_cluster(
+    ctx: &RequestContext,
+    req: DescribeClusterRequest,
+) -> DescribeClusterResponse {
+    let cluster = &ctx.cluster;
+    if ctx.version() >= 1 && req.endpoint_type != BROKERS {
+        // Brokers describe brokers; controllers are only reachable through the controller listener.
+        return DescribeClusterResponse::default()
+            .with_error_code(ResponseError::UnsupportedEndpointType.code())
+            .with_endpoint_type(req.endpoint_type);
+    }
+    // At their address on the listener this request came through, as Metadata gives them.
+    let brokers = cluster
+        .brokers_on(&ctx.listener)
+        .into_iter()
+        .map(|b| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.node_id))
+                .with_host(StrBytes::from_string(b.host))
+                .with_port(b.port as i32)
+        })
+        .collect();
+    DescribeClusterResponse::default()
+        .with_cluster_id(StrBytes::from_string(cluster.cluster_id.clone()))
+        .with_controller_id(BrokerId(cluster.controller_id()))
+        .with_brokers(brokers)
+}
+
+/// One in-memory "log dir" per broker, holding the partitions it replicates.
+pub fn describe_log_dirs(
+    ctx: &RequestContext,
+    req: DescribeLogDirsRequest,
+) -> DescribeLogDirsResponse {
+    let topics = ctx.cluster.topics.all();
+    let wanted = |name: &str, partition: i32| match &req.topics {
+        None => true,
+        Some(list) => list
+            .iter()
+            .any(|t| t.topic.as_str() == name && t.partitions.contains(&partition)),
+    };
+    let described = topics
+        .iter()
+        .filter_map(|topic| {
+            let partitions: Vec<DescribeLogDirsPartition> = topic
+                .partitions
+                .read()
+                .iter()
+                .filter(|p| p.leadership().replicas.contains(&ctx.broker_id))
+                .filter(|p| wanted(&topic.name, p.index))
+                .map(|p| {
+                    let size = p.log.lock().size() as i64;
+                    DescribeLogDirsPartition::default()
+                        .with_partition_index(p.index)
+                        .with_partition_size(size)
+                })
+                .collect();
+            (!partitions.is_empty()).then(|| {
+                DescribeLogDirsTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.name.clone())))
+                    .with_partitions(partitions)
+            })
+        })
+        .collect();
+    let result = DescribeLogDirsResult::default()
+        .with_log_dir(StrBytes::from_string(format!(
+            "/kafka-emulator/broker-{}",
+            ctx.broker_id
+        )))
+        .with_topics(described);
+    // The volume's total and usable bytes (v4) stay -1, "unknown": memory has no fixed size.
+    DescribeLogDirsResponse::default().with_results(vec![result])
+}

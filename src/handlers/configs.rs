@@ -1,0 +1,338 @@
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics and brokers.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResourceResponse;
+use kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use crate::state::configs::{topic_config, validate_topic_config, ConfigType, DescribedConfig};
+use crate::state::topics::Topic;
+
+/// Config resource types.
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+const BROKER_LOGGER: i8 = 8;
+
+/// IncrementalAlterConfigs operations.
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
+
+type Failure = (ResponseError, String);
+
+fn text(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
+
+pub fn describe(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let version = ctx.version();
+    let results = req
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            let configs = match resource.resource_type {
+                TOPIC => match ctx.cluster.topics.get(&resource.resource_name) {
+                    Some(topic) => Ok(ctx
+                        .cluster
+                        .config
+                        .describe_topic_configs(&topic.configs.read())),
+                    None => Err((
+                        ResponseError::UnknownTopicOrPartition,
+                        format!("Topic {} does not exist.", &*resource.resource_name),
+                    )),
+                },
+                BROKER => broker_configs(ctx, &resource.resource_name),
+                // Log levels are not configurable here: the logger list is empty.
+                BROKER_LOGGER => Ok(Vec::new()),
+                other => Err((
+                    ResponseError::InvalidRequest,
+                    format!("Unsupported resource type {other}."),
+                )),
+            };
+            match configs {
+                Err((error, message)) => result
+                    .with_error_code(error.code())
+                    .with_error_message(Some(text(message))),
+                Ok(configs) => result.with_configs(
+                    configs
+                        .into_iter()
+                        .filter(|c| {
+                            resource
+                                .configuration_keys
+                                .as_ref()
+                                .is_none_or(|keys| keys.iter().any(|k| k.as_str() == c.name))
+                        })
+                        .map(|c| to_result(c, version, req.include_synonyms))
+                        .collect(),
+                ),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+fn broker_configs(ctx: &RequestContext, name: &str) -> Result<Vec<DescribedConfig>, Failure> {
+    // An empty name is the cluster-wide default resource.
+    let node_id = if name.is_empty() {
+        ctx.broker_id
+    } else {
+        name.parse::<i32>()
+            .ok()
+            .filter(|id| ctx.cluster.brokers().iter().any(|b| b.node_id == *id))
+            .ok_or_else(|| {
+                (
+                    ResponseError::InvalidRequest,
+                    format!("Unexpected broker id {name}."),
+                )
+            })?
+    };
+    Ok(ctx
+        .cluster
+        .config
+        .broker_configs(node_id)
+        .into_iter()
+        .map(|(name, (value, kind, source))| DescribedConfig {
+            synonyms: vec![(name.clone(), value.clone(), source)],
+            name,
+            value,
+            source,
+            kind,
+            read_only: true,
+        })
+        .collect())
+}
+
+fn to_result(
+    c: DescribedConfig,
+    version: i16,
+    include_synonyms: bool,
+) -> DescribeConfigsResourceResult {
+    let result = DescribeConfigsResourceResult::default()
+        .with_name(text(c.name))
+        .with_value(Some(text(c.value)))
+        .with_read_only(c.read_only)
+        .with_config_source(c.source as i8);
+    let result = if include_synonyms {
+        result.with_synonyms(
+            c.synonyms
+                .into_iter()
+                .map(|(name, value, source)| {
+                    DescribeConfigsSynonym::default()
+                        .with_name(text(name))
+                        .with_value(Some(text(value)))
+                        .with_source(source as i8)
+                })
+                .collect(),
+        )
+    } else {
+        result
+    };
+    if version >= 3 {
+        result.with_config_type(c.kind as i8)
+    } else {
+        result
+    }
+}
+
+/// Validates a full set of topic overrides, normalising each value.
+fn validate_all(configs: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, Failure> {
+    configs
+        .into_iter()
+        .map(|(name, value)| {
+            validate_topic_config(&name, &value)
+                .map(|value| (name, value))
+                .map_err(|m| (ResponseError::InvalidConfig, m))
+        })
+        .collect()
+}
+
+fn topic(ctx: &RequestContext, name: &str) -> Result<std::sync::Arc<Topic>, Failure> {
+    ctx.cluster.topics.get(name).ok_or_else(|| {
+        (
+            ResponseError::UnknownTopicOrPartition,
+            format!("Topic {name} does not exist."),
+        )
+    })
+}
+
+fn refuse_broker_change() -> Failure {
+    (
+        ResponseError::InvalidRequest,
+        "Broker configs are static here: set them in startKafka's options.".into(),
+    )
+}
+
+/// AlterConfigs replaces a topic's overrides with exactly the given set.
+pub fn alter(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
+    let responses = req
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let result = match resource.resource_type {
+                TOPIC => topic(ctx, &resource.resource_name).and_then(|topic| {
+                    let configs = resource
+                        .configs
+                        .iter()
+                        .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+                        .collect();
+                    let configs = validate_all(configs)?;
+                    if !req.validate_only {
+                        *topic.configs.write() = configs;
+                    }
+                    Ok(())
+                }),
+                BROKER if resource.configs.is_empty() => Ok(()),
+                BROKER | BROKER_LOGGER => Err(refuse_broker_change()),
+                other => Err((
+                    ResponseError::InvalidRequest,
+                    format!("Unsupported resource type {other}."),
+                )),
+            };
+            let response = AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name);
+            match result {
+                Ok(()) => response,
+                Err((error, message)) => response
+                    .with_error_code(error.code())
+                    .with_error_message(Some(text(message))),
+            }
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// IncrementalAlterConfigs applies SET, DELETE, APPEND and SUBTRACT to a topic's overrides.
+pub fn incremental_alter(
+    ctx: &RequestContext,
+    req: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let responses = req
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let result = match resource.resource_type {
+                TOPIC => topic(ctx, &resource.resource_name).and_then(|topic| {
+                    let mut configs = topic.configs.read().clone();
+                    for op in &resource.configs {
+                        apply(
+                            ctx,
+                            &topic,
+                            &mut configs,
+                            &op.name,
+                            op.config_operation,
+                            op.value.as_deref(),
+                        )?;
+                    }
+                    let configs = validate_all(configs)?;
+                    if !req.validate_only {
+                        *topic.configs.write() = configs;
+                    }
+                    Ok(())
+                }),
+                BROKER if resource.configs.is_empty() => Ok(()),
+                BROKER | BROKER_LOGGER => Err(refuse_broker_change()),
+                other => Err((
+                    ResponseError::InvalidRequest,
+                    format!("Unsupported resource type {other}."),
+                )),
+            };
+            let response = IncrementalResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name);
+            match result {
+                Ok(()) => response,
+                Err((error, message)) => response
+                    .with_error_code(error.code())
+                    .with_error_message(Some(text(message))),
+            }
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+fn apply(
+    ctx: &RequestContext,
+    topic: &Topic,
+    configs: &mut BTreeMap<String, String>,
+    name: &str,
+    operation: i8,
+    value: Option<&str>,
+) -> Result<(), Failure> {
+    let def = topic_config(name).ok_or_else(|| {
+        (
+            ResponseError::InvalidConfig,
+            format!("Unknown topic config name: {name}"),
+        )
+    })?;
+    let is_list = def.kind == ConfigType::List;
+    match operation {
+        SET => {
+            let value = value.ok_or_else(|| {
+                (
+                    ResponseError::InvalidRequest,
+                    format!("Null value not supported for: {name}"),
+                )
+            })?;
+            configs.insert(name.to_string(), value.to_string());
+        }
+        DELETE => {
+            configs.remove(name);
+        }
+        APPEND | SUBTRACT if is_list => {
+            let current = ctx.cluster.topic_config(topic, name).unwrap_or_default();
+            let current = configs.get(name).cloned().unwrap_or(current);
+            let mut items: Vec<String> = current
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+            let given: Vec<&str> = value
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .collect();
+            if operation == APPEND {
+                for item in given {
+                    if !item.is_empty() && !items.iter().any(|i| i == item) {
+                        items.push(item.to_string());
+                    }
+                }
+            } else {
+                items.retain(|i| !given.contains(&i.as_str()));
+            }
+            configs.insert(name.to_string(), items.join(","));
+        }
+        APPEND | SUBTRACT => {
+            return Err((
+                ResponseError::InvalidConfig,
+                format!(
+                "Config value append/subtract is not allowed for config key {name} of type {:?}",
+                def.kind
+            ),
+            ))
+        }
+        other => {
+            return Err((
+                ResponseError::InvalidRequest,
+                format!("Unknown config operation {other}."),
+            ))
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! DeleteRecords and OffsetForLeaderEpoch: moving a partition's log start offset, and telling
+//! a client where a leader epoch ended so it can validate its position after a leader change.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{
+    DeleteRecordsRequest, DeleteRecordsResponse, OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse,
+};
+
+use super::RequestContext;
+
+pub fn delete_records(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = ctx.cluster.topics.get(&t.name);
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let result = DeleteRecordsPartitionResult::default()
+                        .with_partition_index(p.partition_index);
+                    let Some(partition) =
+                        topic.as_ref().and_then(|t| t.partition(p.partition_index))
+                    else {
+                        return result
+                            .with_low_watermark(-1)
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    };
+                    if partition.leadership().leader != ctx.broker_id {
+                        return result
+                            .with_low_watermark(-1)
+                            .with_error_code(ResponseError::NotLeaderOrFollower.code());
+                    }
+                    let low_watermark = partition.log.lock().delete_records_before(p.offset);
+                    match low_watermark {
+                        Some(low_watermark) => result.with_low_watermark(low_watermark),
+                        None => result
+                            .with_low_watermark(-1)
+                            .with_error_code(ResponseError::OffsetOutOfRange.code()),
+                    }
+                })
+                .collect();
+            DeleteRecordsTopicResult::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    DeleteRecordsResponse::default().with_topics(topics)
+}
+
+pub fn offset_for_leader_epoch(
+    ctx: &RequestContext,
+    req: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = ctx.cluster.topics.get(&t.topic);
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let result = EpochEndOffset::default().with_partition(p.partition);
+                    let error = |e: ResponseError| {
+                        EpochEndOffset::default()
+                            .with_partition(p.partition)
+                            .with_error_code(e.code())
+                            .with_leader_epoch(-1)
+                            .with_end_offset(-1)
+                    };
+                    let Some(partition) = topic.as_ref().and_then(|t| t.partition(p.partition))
+                    else {
+                        return error(ResponseError::UnknownTopicOrPartition);
+                    };
+                    let leadership = partition.leadership();
+                    if leadership.leader != ctx.broker_id {
+                        return error(ResponseError::NotLeaderOrFollower);
+                    }
+                    // -1 means the client does not know the current epoch and skips the check.
+                    if p.current_leader_epoch != -1 {
+                        if p.current_leader_epoch < leadership.leader_epoch {
+                            return error(ResponseError::FencedLeaderEpoch);
+                        }
+                        if p.current_leader_epoch > leadership.leader_epoch {
+                            return error(ResponseError::UnknownLeaderEpoch);
+                        }
+                    }
+                    let (epoch, end_offset) = partition
+                        .log
+                        .lock()
+                        .end_offset_for_epoch(p.leader_epoch, leadership.leader_epoch);
+                    result.with_leader_epoch(epoch).with_end_offset(end_offset)
+                })
+                .collect();
+            OffsetForLeaderTopicResult::default()
+                .with_topic(t.topic)
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
+}

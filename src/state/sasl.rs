@@ -1,0 +1,513 @@
+//! SASL authentication: the PLAIN and SCRAM-SHA-256/512 mechanisms (RFC 4616, RFC 5802/7677)
+//! against the users the broker was started with, and SCRAM credentials as Kafka stores them
+//! (salt, stored key, server key, iterations) for DescribeUserScramCredentials and
+//! AlterUserScramCredentials.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use parking_lot::RwLock;
+use sha2::{Digest, Sha256, Sha512};
+
+/// Iterations Kafka uses when it creates SCRAM credentials itself (and its minimum).
+pub const DEFAULT_ITERATIONS: u32 = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mechanism {
+    Plain,
+    ScramSha256,
+    ScramSha512,
+}
+
+impl Mechanism {
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "PLAIN" => Some(Mechanism::Plain),
+            "SCRAM-SHA-256" => Some(Mechanism::ScramSha256),
+            "SCRAM-SHA-512" => Some(Mechanism::ScramSha512),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::Plain => "PLAIN",
+            Mechanism::ScramSha256 => "SCRAM-SHA-256",
+            Mechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    /// The ScramMechanism code of the SCRAM credential APIs (1 = SHA-256, 2 = SHA-512).
+    pub fn scram_code(self) -> i8 {
+        match self {
+            Mechanism::Plain => 0,
+            Mechanism::ScramSha256 => 1,
+            Mechanism::ScramSha512 => 2,
+        }
+    }
+
+    pub fn from_scram_code(code: i8) -> Option<Self> {
+        match code {
+            1 => Some(Mechanism::ScramSha256),
+            2 => Some(Mechanism::ScramSha512),
+            _ => None,
+        }
+    }
+
+    fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+        match self {
+            Mechanism::ScramSha512 => {
+                let mut mac = Hmac::<Sha512>::new_from_slice(key).expect("any key length");
+                mac.update(data);
+                mac.finalize().into_bytes().to_vec()
+            }
+            _ => {
+                let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+                mac.update(data);
+                mac.finalize().into_bytes().to_vec()
+            }
+        }
+    }
+
+    fn hash(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            Mechanism::ScramSha512 => Sha512::digest(data).to_vec(),
+            _ => Sha256::digest(data).to_vec(),
+        }
+    }
+
+    /// SCRAM's Hi(): PBKDF2 with HMAC of the mechanism's hash.
+    fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+        match self {
+            Mechanism::ScramSha512 => {
+                let mut out = vec![0u8; 64];
+                pbkdf2::pbkdf2::<Hmac<Sha512>>(password, salt, iterations, &mut out)
+                    .expect("valid length");
+                out
+            }
+            _ => {
+                let mut out = vec![0u8; 32];
+                pbkdf2::pbkdf2::<Hmac<Sha256>>(password, salt, iterations, &mut out)
+                    .expect("valid length");
+                out
+            }
+        }
+    }
+}
+
+/// A SCRAM credential as Kafka stores it: never the password itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScramCredential {
+    pub salt: Vec<u8>,
+    pub stored_key: Vec<u8>,
+    pub server_key: Vec<u8>,
+    pub iterations: u32,
+}
+
+impl ScramCredential {
+    /// From a salted password (what AlterUserScramCredentials carries).
+    pub fn from_salted_password(
+        mechanism: Mechanism,
+        salt: Vec<u8>,
+        salted_password: &[u8],
+        iterations: u32,
+    ) -> Self {
+        let client_key = mechanism.hmac(salted_password, b"Client Key");
+        ScramCredential {
+            stored_key: mechanism.hash(&client_key),
+            server_key: mechanism.hmac(salted_password, b"Server Key"),
+            salt,
+            iterations,
+        }
+    }
+
+    pub fn from_password(mechanism: Mechanism, password: &str, iterations: u32) -> Self {
+        let salt = random_bytes(16);
+        let salted = mechanism.salted_password(password.as_bytes(), &salt, iterations);
+        Self::from_salted_password(mechanism, salt, &salted, iterations)
+    }
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; n];
+    getrandom::getrandom(&mut bytes).expect("the OS has randomness");
+    bytes
+}
+
+#[derive(Debug, Default, Clone)]
+struct User {
+    /// For PLAIN: the configured password.
+    password: Option<String>,
+    scram: HashMap<Mechanism, ScramCredential>,
+}
+
+/// The users the broker knows, and which mechanisms it enables.
+#[derive(Debug, Default)]
+pub struct Credentials {
+    pub mechanisms: Vec<Mechanism>,
+    users: RwLock<HashMap<String, User>>,
+}
+
+impl Credentials {
+    pub fn new(mechanisms: Vec<Mechanism>) -> Self {
+        Credentials {
+            mechanisms,
+            users: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Adds a user with a password, usable with PLAIN and (as derived credentials) with both SCRAM
+    /// mechanisms.
+    pub fn add_user(&self, username: &str, password: &str) {
+        let mut user = User {
+            password: Some(password.to_string()),
+            scram: HashMap::new(),
+        };
+        for mechanism in [Mechanism::ScramSha256, Mechanism::ScramSha512] {
+            if self.mechanisms.contains(&mechanism) {
+                user.scram.insert(
+                    mechanism,
+                    ScramCredential::from_password(mechanism, password, DEFAULT_ITERATIONS),
+                );
+            }
+        }
+        self.users.write().insert(username.to_string(), user);
+    }
+
+    pub fn set_scram(&self, username: &str, mechanism: Mechanism, credential: ScramCredential) {
+        self.users
+            .write()
+            .entry(username.to_string())
+            .or_default()
+            .scram
+            .insert(mechanism, credential);
+    }
+
+    /// Removes a SCRAM credential; false if there was none.
+    pub fn remove_scram(&self, username: &str, mechanism: Mechanism) -> bool {
+        self.users
+            .write()
+            .get_mut(username)
+            .is_some_and(|u| u.scram.remove(&mechanism).is_some())
+    }
+
+    /// (mechanism, iterations) of each SCRAM credential of a user.
+    pub fn scram_info(&self, username: &str) -> Vec<(Mechanism, u32)> {
+        let mut info: Vec<_> = self
+            .users
+            .read()
+            .get(username)
+            .map(|u| u.scram.iter().map(|(m, c)| (*m, c.iterations)).collect())
+            .unwrap_or_default();
+        info.sort_by_key(|(m, _)| m.scram_code());
+        info
+    }
+
+    /// Users with at least one SCRAM credential.
+    pub fn scram_users(&self) -> Vec<String> {
+        let mut users: Vec<_> = self
+            .users
+            .read()
+            .iter()
+            .filter(|(_, u)| !u.scram.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect();
+        users.sort();
+        users
+    }
+
+    fn check_plain(&self, username: &str, password: &str) -> bool {
+        self.users
+            .read()
+            .get(username)
+            .and_then(|u| u.password.as_deref())
+            .is_some_and(|p| constant_time_eq(p.as_bytes(), password.as_bytes()))
+    }
+
+    fn scram(&self, username: &str, mechanism: Mechanism) -> Option<ScramCredential> {
+        self.users
+            .read()
+            .get(username)?
+            .scram
+            .get(&mechanism)
+            .cloned()
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The result of one SaslAuthenticate round.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Send this challenge and wait for the client's next message.
+    Challenge(Vec<u8>),
+    /// Authenticated as this user; send the final server message.
+    Done {
+        user: String,
+        response: Vec<u8>,
+    },
+    Failed(String),
+}
+
+/// One connection's SASL exchange.
+#[derive(Debug)]
+pub struct Authenticator {
+    mechanism: Mechanism,
+    scram: Option<ScramExchange>,
+}
+
+#[derive(Debug)]
+struct ScramExchange {
+    user: String,
+    credential: ScramCredential,
+    client_first_bare: String,
+    server_first: String,
+    nonce: String,
+}
+
+impl Authenticator {
+    pub fn new(mechanism: Mechanism) -> Self {
+        Authenticator {
+            mechanism,
+            scram: None,
+        }
+    }
+
+    pub fn mechanism(&self) -> Mechanism {
+        self.mechanism
+    }
+
+    pub fn step(&mut self, credentials: &Credentials, message: &[u8]) -> Step {
+        let failed = |mechanism: Mechanism| {
+            Step::Failed(format!(
+                "Authentication failed during authentication due to invalid credentials with SASL mechanism {}",
+                mechanism.name()
+            ))
+        };
+        match self.mechanism {
+            Mechanism::Plain => {
+                // authzid NUL authcid NUL passwd
+                let parts: Vec<&[u8]> = message.split(|b| *b == 0).collect();
+                let [authzid, user, password] = parts[..] else {
+                    return Step::Failed("Invalid SASL/PLAIN request: expected 3 tokens".into());
+                };
+                let (Ok(authzid), Ok(user), Ok(password)) = (
+                    std::str::from_utf8(authzid),
+                    std::str::from_utf8(user),
+                    std::str::from_utf8(password),
+                ) else {
+                    return Step::Failed("Invalid SASL/PLAIN request: not UTF-8".into());
+                };
+                if !authzid.is_empty() && authzid != user {
+                    return Step::Failed("Authentication failed: Client requested an authorization id that is different from username".into());
+                }
+                if credentials.check_plain(user, password) {
+                    Step::Done {
+                        user: user.to_string(),
+                        response: Vec::new(),
+                    }
+                } else {
+                    failed(self.mechanism)
+                }
+            }
+            mechanism => match self.scram.take() {
+                None => self
+                    .scram_first(credentials, message)
+                    .unwrap_or_else(|| failed(mechanism)),
+                Some(exchange) => {
+                    scram_final(mechanism, exchange, message).unwrap_or_else(|| failed(mechanism))
+                }
+            },
+        }
+    }
+
+    fn scram_first(&mut self, credentials: &Credentials, message: &[u8]) -> Option<Step> {
+        let message = std::str::from_utf8(message).ok()?;
+        // gs2-header: no channel binding ("n,,"), optionally with an authzid ("n,a=user,").
+        let rest = message.strip_prefix("n,")?;
+        let (_authzid, bare) = rest.split_once(',')?;
+        let mut user = None;
+        let mut client_nonce = None;
+        for attribute in bare.split(',') {
+            if let Some(v) = attribute.strip_prefix("n=") {
+                user = Some(v.replace("=2C", ",").replace("=3D", "="));
+            } else if let Some(v) = attribute.strip_prefix("r=") {
+                client_nonce = Some(v.to_string());
+            }
+        }
+        let (user, client_nonce) = (user?, client_nonce?);
+        let credential = credentials.scram(&user, self.mechanism)?;
+        let nonce = format!("{client_nonce}{}", BASE64.encode(random_bytes(18)));
+        let server_first = format!(
+            "r={nonce},s={},i={}",
+            BASE64.encode(&credential.salt),
+            credential.iterations
+        );
+        self.scram = Some(ScramExchange {
+            user,
+            credential,
+            client_first_bare: bare.to_string(),
+            server_first: server_first.clone(),
+            nonce,
+        });
+        Some(Step::Challenge(server_first.into_bytes()))
+    }
+}
+
+fn scram_final(mechanism: Mechanism, exchange: ScramExchange, message: &[u8]) -> Option<Step> {
+    let message = std::str::from_utf8(message).ok()?;
+    let (without_proof, proof) = message.rsplit_once(",p=")?;
+    let nonce = without_proof
+        .split(',')
+        .find_map(|a| a.strip_prefix("r="))?;
+    if nonce != exchange.nonce {
+        return None;
+    }
+    let proof = BASE64.decode(proof).ok()?;
+    let auth_message = format!(
+        "{},{},{}",
+        exchange.client_first_bare, exchange.server_first, without_proof
+    );
+    let client_signature = mechanism.hmac(&exchange.credential.stored_key, auth_message.as_bytes());
+    if proof.len() != client_signature.len() {
+        return None;
+    }
+    let client_key: Vec<u8> = proof
+        .iter()
+        .zip(&client_signature)
+        .map(|(p, s)| p ^ s)
+        .collect();
+    if !constant_time_eq(
+        &mechanism.hash(&client_key),
+        &exchange.credential.stored_key,
+    ) {
+        return None;
+    }
+    let server_signature = mechanism.hmac(&exchange.credential.server_key, auth_message.as_bytes());
+    Some(Step::Done {
+        user: exchange.user,
+        response: format!("v={}", BASE64.encode(server_signature)).into_bytes(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credentials() -> Credentials {
+        let c = Credentials::new(vec![
+            Mechanism::Plain,
+            Mechanism::ScramSha256,
+            Mechanism::ScramSha512,
+        ]);
+        c.add_user("alice", "alice-secret");
+        c
+    }
+
+    #[test]
+    fn plain_checks_the_password() {
+        let c = credentials();
+        let mut auth = Authenticator::new(Mechanism::Plain);
+        assert_eq!(
+            auth.step(&c, b"\0alice\0alice-secret"),
+            Step::Done {
+                user: "alice".into(),
+                response: vec![]
+            }
+        );
+        let mut auth = Authenticator::new(Mechanism::Plain);
+        assert!(matches!(auth.step(&c, b"\0alice\0wrong"), Step::Failed(_)));
+        let mut auth = Authenticator::new(Mechanism::Plain);
+        assert!(matches!(auth.step(&c, b"garbage"), Step::Failed(_)));
+    }
+
+    /// A SCRAM client, as RFC 5802 describes it.
+    fn scram_client(mechanism: Mechanism, c: &Credentials, user: &str, password: &str) -> Step {
+        let mut auth = Authenticator::new(mechanism);
+        let client_first_bare = format!("n={user},r=clientnonce");
+        let Step::Challenge(server_first) =
+            auth.step(c, format!("n,,{client_first_bare}").as_bytes())
+        else {
+            return Step::Failed("no challenge".into());
+        };
+        let server_first = String::from_utf8(server_first).unwrap();
+        let attrs: HashMap<&str, &str> = server_first.split(',').map(|a| a.split_at(2)).collect();
+        let nonce = attrs["r="];
+        assert!(nonce.starts_with("clientnonce"));
+        let salt = BASE64.decode(attrs["s="]).unwrap();
+        let iterations: u32 = attrs["i="].parse().unwrap();
+        let salted = mechanism.salted_password(password.as_bytes(), &salt, iterations);
+        let client_key = mechanism.hmac(&salted, b"Client Key");
+        let stored_key = mechanism.hash(&client_key);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
+        let signature = mechanism.hmac(&stored_key, auth_message.as_bytes());
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(a, b)| a ^ b)
+            .collect();
+        let step = auth.step(
+            c,
+            format!("{without_proof},p={}", BASE64.encode(proof)).as_bytes(),
+        );
+        if let Step::Done { response, .. } = &step {
+            let server_key = mechanism.hmac(&salted, b"Server Key");
+            let expected = mechanism.hmac(&server_key, auth_message.as_bytes());
+            assert_eq!(
+                String::from_utf8(response.clone()).unwrap(),
+                format!("v={}", BASE64.encode(expected))
+            );
+        }
+        step
+    }
+
+    #[test]
+    fn scram_authenticates_the_right_password_only() {
+        let c = credentials();
+        for mechanism in [Mechanism::ScramSha256, Mechanism::ScramSha512] {
+            assert!(
+                matches!(scram_client(mechanism, &c, "alice", "alice-secret"), Step::Done { ref user, .. } if user == "alice")
+            );
+            assert!(matches!(
+                scram_client(mechanism, &c, "alice", "nope"),
+                Step::Failed(_)
+            ));
+            assert!(matches!(
+                scram_client(mechanism, &c, "bob", "alice-secret"),
+                Step::Failed(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn scram_credentials_can_be_replaced_and_removed() {
+        let c = credentials();
+        let salt = b"salt".to_vec();
+        let salted = Mechanism::ScramSha256.salted_password(b"new", &salt, 8192);
+        c.set_scram(
+            "bob",
+            Mechanism::ScramSha256,
+            ScramCredential::from_salted_password(Mechanism::ScramSha256, salt, &salted, 8192),
+        );
+        assert!(matches!(
+            scram_client(Mechanism::ScramSha256, &c, "bob", "new"),
+            Step::Done { .. }
+        ));
+        assert_eq!(c.scram_info("bob"), vec![(Mechanism::ScramSha256, 8192)]);
+        assert_eq!(
+            c.scram_users(),
+            vec!["alice".to_string(), "bob".to_string()]
+        );
+        assert!(c.remove_scram("bob", Mechanism::ScramSha256));
+        assert!(!c.remove_scram("bob", Mechanism::ScramSha256));
+        assert!(matches!(
+            scram_client(Mechanism::ScramSha256, &c, "bob", "new"),
+            Step::Failed(_)
+        ));
+    }
+}
