@@ -76,8 +76,9 @@ export declare class Kafka {
   /** Makes a broker the leader of a partition, as a reassignment would (leader epoch + 1). */
   moveLeader(topic: string, partition: number, brokerId: number): LeadershipInfo
   /**
-   * Deletes every topic and group, restarts stopped brokers, disarms faults and delays and
-   * empties the request log, in place: clients stay connected and find an empty cluster.
+   * Deletes every topic, group, transaction, ACL and client quota, restarts stopped brokers,
+   * disarms faults and delays and empties the request log, in place: clients stay connected
+   * and find an empty cluster. Configured SASL users stay.
    */
   reset(): Promise<void>
   /** Creates a topic; throws with code `TOPIC_ALREADY_EXISTS`, `INVALID_REPLICATION_FACTOR`... */

@@ -59,13 +59,18 @@ fn unknown_topic(topic: &str) -> ControlError {
     )
 }
 
-/// Deletes every topic and group, disarms every fault and delay, and empties the request log.
-/// Clients stay connected; they find an empty cluster.
+/// Deletes every topic, group, transaction, ACL, client quota and fetch session, disarms every
+/// fault and delay, and empties the request log. Clients stay connected; they find an empty
+/// cluster. Configured users (SASL credentials) stay.
 pub fn reset(cluster: &Cluster) {
     for topic in cluster.topics.all() {
         cluster.topics.delete(&topic.name);
     }
     cluster.groups.clear();
+    cluster.txns.clear();
+    cluster.acls.clear();
+    cluster.quotas.clear();
+    cluster.fetch_sessions.clear();
     cluster.faults.clear();
     cluster.faults.clear_requests();
 }
@@ -717,11 +722,36 @@ mod tests {
             broker: None,
             client_id: None,
         });
+        c.txns
+            .init_producer_id(&c.topics, &c.groups, "tx", 60_000, None)
+            .unwrap();
+        c.acls.add(crate::state::acls::AclBinding {
+            resource_type: 2,
+            resource_name: "t".into(),
+            pattern_type: 3,
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: 3,
+            permission: 3,
+        });
+        let everything = crate::state::acls::AclFilter {
+            resource_type: 1,
+            resource_name: None,
+            pattern_type: 1,
+            principal: None,
+            host: None,
+            operation: 1,
+            permission: 1,
+        };
+        assert!(c.txns.describe("tx").is_some());
+        assert_eq!(c.acls.describe(&everything).len(), 1);
         reset(&c);
         assert!(c.topics.all().is_empty());
         assert!(groups(&c).is_empty());
         assert!(offsets(&c, "g").is_empty());
         assert!(!c.faults.armed());
+        assert!(c.txns.describe("tx").is_none());
+        assert!(c.acls.describe(&everything).is_empty());
     }
 
     #[test]

@@ -907,8 +907,9 @@ impl Kafka {
 
     // ---- Test helpers ----
 
-    /// Deletes every topic and group, restarts stopped brokers, disarms faults and delays and
-    /// empties the request log, in place: clients stay connected and find an empty cluster.
+    /// Deletes every topic, group, transaction, ACL and client quota, restarts stopped brokers,
+    /// disarms faults and delays and empties the request log, in place: clients stay connected
+    /// and find an empty cluster. Configured SASL users stay.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn reset(&self) -> AsyncTask<Blocking<()>> {
         let server = self.server.clone();

@@ -152,6 +152,11 @@ impl Acls {
         }
     }
 
+    /// Deletes every ACL (a test's reset); the authorizer's configuration stays.
+    pub fn clear(&self) {
+        self.bindings.write().clear();
+    }
+
     pub fn add(&self, acl: AclBinding) {
         let mut bindings = self.bindings.write();
         if !bindings.contains(&acl) {

@@ -56,6 +56,12 @@ pub struct FetchSessions {
 }
 
 impl FetchSessions {
+    /// Forgets every session (a test's reset): clients get FETCH_SESSION_ID_NOT_FOUND and start
+    /// a new one, as after a broker restart.
+    pub fn clear(&self) {
+        self.sessions.lock().clear();
+    }
+
     /// Applies the request to its session and returns the request to serve: for an incremental
     /// fetch, the session's whole partition list with the request's updates applied.
     pub fn resolve(

@@ -32,6 +32,11 @@ pub struct ClientQuotas {
 }
 
 impl ClientQuotas {
+    /// Removes every quota (a test's reset).
+    pub fn clear(&self) {
+        self.entries.lock().clear();
+    }
+
     /// Checks an alteration: known entity types, no mixing of ip with others, known keys.
     pub fn validate(
         entity: &Entity,

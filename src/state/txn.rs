@@ -510,6 +510,13 @@ impl TxnCoordinator {
         }
     }
 
+    /// Forgets every transactional id and its transaction (a test's reset). Producer ids keep
+    /// counting up, so a producer from before is never mistaken for a new one.
+    pub fn clear(&self) {
+        *self.table.lock() = TxnTable::default();
+        self.deadlines_changed.notify_one();
+    }
+
     /// A producer id for an idempotent producer without a transactional id, epoch 0.
     pub fn new_producer_id(&self) -> i64 {
         self.producer_ids.next()
