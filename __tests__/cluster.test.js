@@ -238,6 +238,21 @@ describe('a three-broker cluster', () => {
     assert.deepEqual(kafka.messages('single-replica').map((m) => m.value.toString()), ['y'])
   })
 
+  test('a transaction spans partitions led by different brokers and commits through its coordinator', async () => {
+    await admin.createTopics({ topics: [{ topic: 'txn-spread', numPartitions: 3, replicationFactor: 2 }] })
+    const p = await producer({ transactionalId: 'spread-tx', maxInFlightRequests: 1, idempotent: true })
+    const txn = await p.transaction()
+    await txn.send({ topic: 'txn-spread', messages: [0, 1, 2].map((partition) => ({ partition, value: `v${partition}` })) })
+    await txn.commit()
+
+    const txnRequests = kafka.requests().filter((r) => ['AddPartitionsToTxn', 'EndTxn'].includes(r.api))
+    assert.ok(txnRequests.length >= 2 && txnRequests.every((r) => r.error === null), JSON.stringify(txnRequests))
+    assert.equal(new Set(txnRequests.map((r) => r.broker)).size, 1, 'one transaction coordinator')
+    const produced = kafka.requests().filter((r) => r.api === 'Produce' && r.clientId === 'cluster-test')
+    assert.ok(new Set(produced.slice(-3).map((r) => r.broker)).size >= 2, 'written to several leaders')
+    assert.deepEqual(kafka.messages('txn-spread').map((m) => `${m.partition}:${m.value}`), ['0:v0', '1:v1', '2:v2'])
+  })
+
   test('a consumer group survives the stop of its coordinator', async () => {
     await admin.createTopics({ topics: [{ topic: 'coordinated', numPartitions: 3, replicationFactor: 3 }] })
     const group = 'survivor-group'
