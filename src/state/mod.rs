@@ -2,9 +2,11 @@
 //! No socket code lives here, so all of it can be unit-tested without a network.
 
 pub mod acls;
+pub mod assignor;
 pub mod batch;
 pub mod cleaner;
 pub mod configs;
+pub mod consumer_group;
 pub mod coordinator;
 pub mod fetch_sessions;
 pub mod group;
