@@ -893,6 +893,10 @@ impl ConsumerGroup {
         if member_epoch < 0 && self.members.is_empty() {
             return Ok(());
         }
+        // TxnOffsetCommit does not have to name a member (before v3 it cannot).
+        if transactional && member_epoch == -1 && member_id.is_empty() {
+            return Ok(());
+        }
         let member = self.members.get(member_id).ok_or_else(|| {
             GroupError::new(
                 ResponseError::UnknownMemberId,

@@ -6,6 +6,7 @@ pub mod assignor;
 pub mod batch;
 pub mod cleaner;
 pub mod configs;
+pub mod consumer_coordinator;
 pub mod consumer_group;
 pub mod coordinator;
 pub mod fetch_sessions;
