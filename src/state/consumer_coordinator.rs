@@ -197,3 +197,168 @@ impl GroupCoordinator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::state::assignor::Assignment;
+    use crate::state::group::{CommittedOffset, GroupSettings, JoinRequest, JoinResult, Reply};
+
+    fn topics() -> TopicsImage {
+        TopicsImage::from([("t".to_string(), (Uuid::from_bytes([7; 16]), 2))])
+    }
+
+    fn join(member_id: &str) -> HeartbeatRequest {
+        HeartbeatRequest {
+            member_id: member_id.into(),
+            member_epoch: 0,
+            rebalance_timeout_ms: 30_000,
+            subscribed_topic_names: Some(vec!["t".into()]),
+            owned_partitions: Some(Assignment::new()),
+            ..Default::default()
+        }
+    }
+
+    fn classic_join(coordinator: &GroupCoordinator, group_id: &str) -> JoinResult {
+        let req = JoinRequest {
+            member_id: String::new(),
+            group_instance_id: None,
+            client_id: "kafkajs".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout: Duration::from_secs(10),
+            rebalance_timeout: Duration::from_secs(10),
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), Bytes::new())],
+            require_known_member_id: false,
+            supports_skip_assignment: false,
+        };
+        match coordinator.join(group_id, req) {
+            Reply::Now(result) => result,
+            Reply::Later(mut rx) => rx.try_recv().expect("join completes at once"),
+        }
+    }
+
+    fn offset(offset: i64) -> CommittedOffset {
+        CommittedOffset {
+            offset,
+            leader_epoch: -1,
+            metadata: None,
+        }
+    }
+
+    #[test]
+    fn classic_and_consumer_groups_share_the_id_space() {
+        let coordinator = GroupCoordinator::new(GroupSettings::default());
+        // A classic group with a member refuses consumer protocol members, and vice versa.
+        assert_eq!(classic_join(&coordinator, "c").error, None);
+        let err = coordinator
+            .consumer_heartbeat("c", join("m"), 1, &topics())
+            .unwrap_err();
+        assert_eq!(err.error, ResponseError::GroupIdNotFound);
+        assert!(coordinator.consumer_describe("c").is_err());
+
+        coordinator
+            .consumer_heartbeat("k", join("m"), 1, &topics())
+            .unwrap();
+        assert_eq!(
+            classic_join(&coordinator, "k").error,
+            Some(ResponseError::InconsistentGroupProtocol)
+        );
+        assert_eq!(coordinator.delete("k"), Err(ResponseError::NonEmptyGroup));
+        assert_eq!(
+            coordinator.list_consumer_groups(),
+            vec![("k".to_string(), ConsumerGroupState::Stable)]
+        );
+        assert!(coordinator.describe("k").is_none(), "DescribeGroups: Dead");
+    }
+
+    #[test]
+    fn an_empty_group_changes_protocol_with_its_offsets() {
+        let coordinator = GroupCoordinator::new(GroupSettings::default());
+        // A simple commit creates an empty classic group; a consumer member takes it over.
+        coordinator
+            .commit_offsets("g", "", None, -1, vec![(("t".into(), 0), offset(5))], 9)
+            .unwrap();
+        let joined = coordinator
+            .consumer_heartbeat("g", join("m"), 1, &topics())
+            .unwrap();
+        assert_eq!(joined.member_epoch, 1);
+        assert_eq!(
+            coordinator.fetch_offsets("g", None),
+            vec![(("t".to_string(), 0), Some(offset(5)))]
+        );
+        // Commits carry the member epoch.
+        let commit = |epoch, member: &str| {
+            coordinator.commit_offsets(
+                "g",
+                member,
+                None,
+                epoch,
+                vec![(("t".into(), 1), offset(9))],
+                9,
+            )
+        };
+        assert_eq!(commit(0, "m"), Err(ResponseError::StaleMemberEpoch));
+        assert_eq!(commit(1, "x"), Err(ResponseError::UnknownMemberId));
+        assert_eq!(commit(-1, ""), Err(ResponseError::UnknownMemberId));
+        assert_eq!(commit(1, "m"), Ok(()));
+        assert_eq!(
+            coordinator.validate_offset_fetch("g", Some("m"), 2),
+            Err(ResponseError::StaleMemberEpoch)
+        );
+        assert_eq!(coordinator.validate_offset_fetch("g", None, -1), Ok(()));
+
+        // The member leaves; a classic member takes the empty group back, offsets and all.
+        let mut leave = join("m");
+        leave.member_epoch = -1;
+        coordinator
+            .consumer_heartbeat("g", leave, 1, &topics())
+            .unwrap();
+        assert_eq!(classic_join(&coordinator, "g").error, None);
+        assert!(coordinator.list_consumer_groups().is_empty());
+        assert_eq!(coordinator.fetch_offsets("g", None).len(), 2);
+        // Heartbeats for a group that is not (or no longer) a consumer group.
+        let mut beat = join("m");
+        beat.member_epoch = 3;
+        assert_eq!(
+            coordinator
+                .consumer_heartbeat("nope", beat, 1, &topics())
+                .unwrap_err()
+                .error,
+            ResponseError::GroupIdNotFound
+        );
+    }
+
+    #[test]
+    fn deleting_an_empty_consumer_group_drops_its_offsets() {
+        let coordinator = GroupCoordinator::new(GroupSettings::default());
+        coordinator
+            .consumer_heartbeat("g", join("m"), 1, &topics())
+            .unwrap();
+        coordinator
+            .commit_offsets("g", "m", None, 1, vec![(("t".into(), 0), offset(3))], 9)
+            .unwrap();
+        assert_eq!(
+            coordinator
+                .delete_offsets("g", vec![("t".into(), 0)])
+                .unwrap(),
+            vec![(
+                ("t".to_string(), 0),
+                Some(ResponseError::GroupSubscribedToTopic)
+            )]
+        );
+        let mut leave = join("m");
+        leave.member_epoch = -1;
+        coordinator
+            .consumer_heartbeat("g", leave, 1, &topics())
+            .unwrap();
+        assert_eq!(coordinator.delete("g"), Ok(()));
+        assert_eq!(coordinator.delete("g"), Err(ResponseError::GroupIdNotFound));
+        assert_eq!(coordinator.fetch_offsets("g", None), vec![]);
+    }
+}
