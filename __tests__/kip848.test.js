@@ -170,7 +170,7 @@ let producer
 let clients
 
 before(async () => {
-  broker = await startKafka({ groupConsumerHeartbeatIntervalMs: 200 })
+  broker = await startKafka({ groupConsumerHeartbeatIntervalMs: 200, groupConsumerSessionTimeoutMs: 3000 })
   kafka = new Kafka({ brokers: broker.brokers, clientId: 'kip848-test', logLevel: logLevel.NOTHING })
   admin = kafka.admin()
   await admin.connect()
@@ -353,4 +353,48 @@ test('a classic group with members and a consumer protocol group cannot share a 
     await classic.disconnect()
     await intruder.disconnect()
   }
+})
+
+test('a static member keeps its partitions across a quick restart and loses them once its session times out', { skip, timeout: 120000 }, async () => {
+  requireJava()
+  const topic = 'static-848'
+  const group = 'static-group'
+  await admin.createTopics({ topics: [{ topic, numPartitions: 4 }] })
+  const ownership = trackOwnership(clients)
+  clients.send(`consumer s1 ${group} ${topic} group.instance.id=i1`)
+  await clients.until(() => ownership.owned('s1').length === 4, 's1 to own the 4 partitions')
+  clients.send(`consumer s2 ${group} ${topic} group.instance.id=i2`)
+  await clients.until(() => ownership.owned('s1').length === 2 && ownership.owned('s2').length === 2, 'a 2+2 split')
+  const s1Partitions = ownership.owned('s1')
+
+  // The instance id is taken: a second process with it is refused.
+  let from = clients.events.length
+  clients.send(`consumer dup ${group} ${topic} group.instance.id=i1`)
+  const refused = await clients.event((e) => e.event === 'error' && e.consumer === 'dup', 'dup to fail', from)
+  assert.equal(refused.type, 'UnreleasedInstanceIdException')
+
+  // s1 restarts (its close leaves with epoch -2): s2 is not given s1's partitions, and the new
+  // process gets them back.
+  from = clients.events.length
+  clients.send('close s1')
+  await clients.event((e) => e.event === 'closed' && e.consumer === 's1', 's1 to close', from)
+  clients.send(`consumer s1b ${group} ${topic} group.instance.id=i1`)
+  await clients.until(() => ownership.owned('s1b').length === 2, 's1b to own 2 partitions')
+  assert.deepEqual(ownership.owned('s1b'), s1Partitions)
+  assert.ok(
+    !clients.events.slice(from).some((e) => e.consumer === 's2' && (e.event === 'assigned' || e.event === 'revoked') && e.partitions.length),
+    's2 kept its partitions, no more, no fewer',
+  )
+
+  // s1b goes away for good: s2 gets everything once the 3 s session timeout fences it.
+  from = clients.events.length
+  clients.send('close s1b')
+  const closed = await clients.event((e) => e.event === 'closed' && e.consumer === 's1b', 's1b to close', from)
+  await clients.until(() => ownership.owned('s2').length === 4, 's2 to own the 4 partitions', 15000)
+  const handover = clients.events.slice(from).find((e) => e.event === 'assigned' && e.consumer === 's2' && e.partitions.length)
+  assert.ok(handover.at - closed.at >= 2000, `fenced after the session timeout, not at once (${handover.at - closed.at} ms)`)
+  from = clients.events.length
+  clients.send('close s2')
+  await clients.event((e) => e.event === 'closed' && e.consumer === 's2', 's2 to close', from)
+  assert.deepEqual(ownership.violations, [])
 })
