@@ -354,6 +354,18 @@ export interface StartOptions {
   groupMinSessionTimeoutMs?: number
   /** `group.max.session.timeout.ms` (default 1800000). */
   groupMaxSessionTimeoutMs?: number
+  /**
+   * `group.consumer.heartbeat.interval.ms`: how often members of consumer protocol groups
+   * (KIP-848) heartbeat, so how soon they see a rebalance (default 5000).
+   */
+  groupConsumerHeartbeatIntervalMs?: number
+  /**
+   * `group.consumer.session.timeout.ms`: how long a silent consumer protocol member stays in
+   * its group (default 45000).
+   */
+  groupConsumerSessionTimeoutMs?: number
+  /** `group.consumer.max.size`: members a consumer protocol group admits (default unlimited). */
+  groupConsumerMaxSize?: number
   /** `log.retention.ms`: retention of topics that do not set `retention.ms` (default 7 days). */
   logRetentionMs?: number
   /**

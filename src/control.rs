@@ -712,6 +712,7 @@ mod tests {
                         metadata: None,
                     },
                 )],
+                9,
             )
             .unwrap();
         c.faults.fail_next(crate::faults::Fault {

@@ -29,6 +29,7 @@ use napi_derive::napi;
 use control::{ControlError, ErrorSpec, FaultSpec, NewRecord, StoredRecord};
 use server::{ConnectionFilter, ListenerSpec, Server, ServerOptions};
 use state::brokers::SecurityProtocol;
+use state::consumer_group::ConsumerGroupSettings;
 use state::group::GroupSettings;
 use state::BrokerConfig;
 
@@ -66,6 +67,14 @@ pub struct StartOptions {
     pub group_min_session_timeout_ms: Option<u32>,
     /// `group.max.session.timeout.ms` (default 1800000).
     pub group_max_session_timeout_ms: Option<u32>,
+    /// `group.consumer.heartbeat.interval.ms`: how often members of consumer protocol groups
+    /// (KIP-848) heartbeat, so how soon they see a rebalance (default 5000).
+    pub group_consumer_heartbeat_interval_ms: Option<u32>,
+    /// `group.consumer.session.timeout.ms`: how long a silent consumer protocol member stays in
+    /// its group (default 45000).
+    pub group_consumer_session_timeout_ms: Option<u32>,
+    /// `group.consumer.max.size`: members a consumer protocol group admits (default unlimited).
+    pub group_consumer_max_size: Option<u32>,
     /// `log.retention.ms`: retention of topics that do not set `retention.ms` (default 7 days).
     pub log_retention_ms: Option<i64>,
     /// `log.retention.check.interval.ms`: how often retention and compaction run on their own
@@ -243,6 +252,18 @@ pub fn start_kafka(
         "group.max.session.timeout.ms",
         options.group_max_session_timeout_ms.is_some(),
     );
+    given(
+        "group.consumer.heartbeat.interval.ms",
+        options.group_consumer_heartbeat_interval_ms.is_some(),
+    );
+    given(
+        "group.consumer.session.timeout.ms",
+        options.group_consumer_session_timeout_ms.is_some(),
+    );
+    given(
+        "group.consumer.max.size",
+        options.group_consumer_max_size.is_some(),
+    );
     let ms = |value: Option<u32>, default: Duration| {
         value.map_or(default, |v| Duration::from_millis(v as u64))
     };
@@ -259,6 +280,20 @@ pub fn start_kafka(
             options.group_max_session_timeout_ms,
             defaults.groups.max_session_timeout,
         ),
+        consumer: ConsumerGroupSettings {
+            heartbeat_interval: ms(
+                options.group_consumer_heartbeat_interval_ms,
+                defaults.groups.consumer.heartbeat_interval,
+            ),
+            session_timeout: ms(
+                options.group_consumer_session_timeout_ms,
+                defaults.groups.consumer.session_timeout,
+            ),
+            max_size: options
+                .group_consumer_max_size
+                .map_or(defaults.groups.consumer.max_size, |n| n as usize),
+            ..defaults.groups.consumer.clone()
+        },
     };
     let default_replication_factor = match options.default_replication_factor {
         None => defaults.default_replication_factor,

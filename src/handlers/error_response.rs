@@ -60,6 +60,8 @@ pub const FAILABLE_APIS: &[ApiKey] = &[
     ApiKey::DescribeUserScramCredentials,
     ApiKey::AlterUserScramCredentials,
     ApiKey::DescribeTopicPartitions,
+    ApiKey::ConsumerGroupHeartbeat,
+    ApiKey::ConsumerGroupDescribe,
 ];
 
 fn message(error: ResponseError) -> Option<StrBytes> {
@@ -804,6 +806,27 @@ pub fn build(
                 ),
             )
         }
+        RequestKind::ConsumerGroupHeartbeat(_) => ResponseKind::ConsumerGroupHeartbeat(
+            ConsumerGroupHeartbeatResponse::default()
+                .with_error_code(code)
+                .with_error_message(message(error)),
+        ),
+        RequestKind::ConsumerGroupDescribe(req) => {
+            use consumer_group_describe_response::DescribedGroup;
+            ResponseKind::ConsumerGroupDescribe(
+                ConsumerGroupDescribeResponse::default().with_groups(
+                    req.group_ids
+                        .iter()
+                        .map(|g| {
+                            DescribedGroup::default()
+                                .with_group_id(g.clone())
+                                .with_error_code(code)
+                                .with_error_message(message(error))
+                        })
+                        .collect(),
+                ),
+            )
+        }
         _ => return None,
     };
     Some(response)
@@ -1035,6 +1058,8 @@ pub fn error_code(response: &ResponseKind) -> i16 {
         ResponseKind::DescribeTopicPartitions(r) => first(r.topics.iter().flat_map(|t| {
             std::iter::once(t.error_code).chain(t.partitions.iter().map(|p| p.error_code))
         })),
+        ResponseKind::ConsumerGroupHeartbeat(r) => r.error_code,
+        ResponseKind::ConsumerGroupDescribe(r) => first(r.groups.iter().map(|g| g.error_code)),
         _ => 0,
     }
 }

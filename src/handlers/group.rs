@@ -1,5 +1,6 @@
 //! The classic group protocol: JoinGroup, SyncGroup, Heartbeat, LeaveGroup, and the group admin
-//! APIs DescribeGroups, ListGroups, DeleteGroups. The state machine is `state::group`.
+//! APIs DescribeGroups, ListGroups, DeleteGroups (which also see consumer groups). The state
+//! machine is `state::group`.
 
 use std::time::Duration;
 
@@ -246,35 +247,43 @@ pub fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGro
 pub fn list(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
     let version = ctx.version();
     let states: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
-    // Every group here is a classic group.
-    let classic_wanted = req.types_filter.is_empty()
-        || req
-            .types_filter
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case("classic"));
-    let groups = ctx
+    // Types by Kafka's names, case-insensitively; an unknown type matches no group.
+    let types: Vec<String> = req.types_filter.iter().map(|t| t.to_lowercase()).collect();
+    // (group id, protocol type, state, group type)
+    let classic = ctx
         .cluster
         .groups
         .list()
         .into_iter()
-        .filter(|(group_id, _, _)| {
+        .map(|(id, protocol, state)| (id, protocol, state.name(), "classic"));
+    let consumer = ctx
+        .cluster
+        .groups
+        .list_consumer_groups()
+        .into_iter()
+        .map(|(id, state)| (id, "consumer".to_string(), state.name(), "consumer"));
+    let mut all: Vec<_> = classic.chain(consumer).collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let groups = all
+        .into_iter()
+        .filter(|(group_id, ..)| {
             ctx.cluster
                 .coordinator_for(group_id)
                 .is_some_and(|n| n.node_id == ctx.broker_id)
         })
-        .filter(|(_, _, state)| states.is_empty() || states.contains(&state.name().to_lowercase()))
-        .filter(|_| classic_wanted)
-        .map(|(group_id, protocol_type, state)| {
+        .filter(|(_, _, state, _)| states.is_empty() || states.contains(&state.to_lowercase()))
+        .filter(|(_, _, _, group_type)| types.is_empty() || types.iter().any(|t| t == group_type))
+        .map(|(group_id, protocol_type, state, group_type)| {
             let listed = ListedGroup::default()
                 .with_group_id(GroupId(text(group_id)))
                 .with_protocol_type(text(protocol_type));
             let listed = if version >= 4 {
-                listed.with_group_state(text(state.name()))
+                listed.with_group_state(text(state))
             } else {
                 listed
             };
             if version >= 5 {
-                listed.with_group_type(text("classic"))
+                listed.with_group_type(text(group_type))
             } else {
                 listed
             }

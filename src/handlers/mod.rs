@@ -5,6 +5,7 @@ mod acls;
 mod api_versions;
 mod cluster;
 mod configs;
+mod consumer_group;
 pub mod error_response;
 mod fetch;
 mod find_coordinator;
@@ -77,6 +78,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
     (ApiKey::DescribeTopicPartitions, 0, 0),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<(i16, i16)> {
@@ -206,6 +209,12 @@ pub async fn handle(ctx: &RequestContext, body: RequestKind) -> Option<ResponseK
         }
         RequestKind::AlterUserScramCredentials(req) => {
             ResponseKind::AlterUserScramCredentials(acls::alter_scram(ctx, req))
+        }
+        RequestKind::ConsumerGroupHeartbeat(req) => {
+            ResponseKind::ConsumerGroupHeartbeat(consumer_group::heartbeat(ctx, req))
+        }
+        RequestKind::ConsumerGroupDescribe(req) => {
+            ResponseKind::ConsumerGroupDescribe(consumer_group::describe(ctx, req))
         }
         // decode_request only decodes the APIs in SUPPORTED_APIS.
         _ => unreachable!("request for an API that is not advertised"),
@@ -497,6 +506,18 @@ pub(crate) mod tests {
                     .with_topics(vec![
                         describe_topic_partitions_request::TopicRequest::default().with_name(topic),
                     ]),
+            ),
+            ApiKey::ConsumerGroupHeartbeat => RequestKind::ConsumerGroupHeartbeat(
+                ConsumerGroupHeartbeatRequest::default()
+                    .with_group_id(group)
+                    .with_member_id(StrBytes::from_static_str("m"))
+                    .with_rebalance_timeout_ms(30_000)
+                    .with_subscribed_topic_names(Some(vec![topic]))
+                    .with_topic_partitions(Some(vec![])),
+            ),
+            ApiKey::ConsumerGroupDescribe => RequestKind::ConsumerGroupDescribe(
+                ConsumerGroupDescribeRequest::default()
+                    .with_group_ids(vec![group, GroupId(StrBytes::from_static_str("missing"))]),
             ),
             other => panic!("no sample request for {other:?}: add one when advertising it"),
         }

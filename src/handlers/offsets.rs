@@ -85,6 +85,7 @@ pub fn commit(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitRes
             req.group_instance_id.as_deref(),
             req.generation_id_or_member_epoch,
             valid,
+            ctx.version(),
         )
     });
     // A group-level refusal applies to every partition of the request.
@@ -173,7 +174,17 @@ pub fn fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchRespon
                 });
                 let response =
                     OffsetFetchResponseGroup::default().with_group_id(group.group_id.clone());
-                match fetch_group(ctx, &group.group_id, requested, require_stable) {
+                // v9: a consumer group member names itself and its epoch.
+                let fetched = check_coordinator(ctx, &group.group_id)
+                    .and_then(|()| {
+                        ctx.cluster.groups.validate_offset_fetch(
+                            &group.group_id,
+                            group.member_id.as_deref(),
+                            group.member_epoch,
+                        )
+                    })
+                    .and_then(|()| fetch_group(ctx, &group.group_id, requested, require_stable));
+                match fetched {
                     Err(error) => response.with_error_code(error.code()),
                     Ok(offsets) => response.with_topics(
                         offsets

@@ -420,6 +420,28 @@ impl BrokerConfig {
             self.groups.max_session_timeout.as_millis().to_string(),
             ConfigType::Int,
         );
+        let consumer = &self.groups.consumer;
+        set(
+            "group.consumer.heartbeat.interval.ms",
+            consumer.heartbeat_interval.as_millis().to_string(),
+            ConfigType::Int,
+        );
+        set(
+            "group.consumer.session.timeout.ms",
+            consumer.session_timeout.as_millis().to_string(),
+            ConfigType::Int,
+        );
+        set(
+            "group.consumer.max.size",
+            consumer.max_size.to_string(),
+            ConfigType::Int,
+        );
+        let assignors: Vec<&str> = consumer.assignors.iter().map(|a| a.name()).collect();
+        set(
+            "group.consumer.assignors",
+            assignors.join(","),
+            ConfigType::List,
+        );
         set(
             "offsets.topic.replication.factor",
             "1".into(),

@@ -9,6 +9,7 @@ use kafka_protocol::error::ResponseError;
 use parking_lot::Mutex;
 use tokio::sync::{watch, Notify};
 
+use super::consumer_group::ConsumerGroup;
 use super::group::{
     CommittedOffset, Group, GroupSettings, GroupState, JoinRequest, JoinResult, Reply, SyncResult,
 };
@@ -39,10 +40,13 @@ pub struct GroupDescription {
 
 #[derive(Debug, Default)]
 pub struct GroupCoordinator {
-    groups: Mutex<HashMap<String, Group>>,
-    settings: GroupSettings,
+    pub(super) groups: Mutex<HashMap<String, Group>>,
+    /// Groups of the consumer group protocol (KIP-848, `consumer_coordinator.rs`). A group id is
+    /// in one map at most; lock `groups` first when both are needed.
+    pub(super) consumer_groups: Mutex<HashMap<String, ConsumerGroup>>,
+    pub(super) settings: GroupSettings,
     /// Wakes the timer task when a request may have moved a deadline.
-    deadlines_changed: Notify,
+    pub(super) deadlines_changed: Notify,
 }
 
 impl GroupCoordinator {
@@ -56,6 +60,9 @@ impl GroupCoordinator {
     pub fn join(&self, group_id: &str, req: JoinRequest) -> Reply<JoinResult> {
         let reply = {
             let mut groups = self.groups.lock();
+            if let Err(error) = self.claim_for_classic(&mut groups, group_id) {
+                return Reply::Now(JoinResult::error(error, &req.member_id));
+            }
             let group = groups
                 .entry(group_id.to_string())
                 .or_insert_with(|| Group::new(group_id));
@@ -134,14 +141,27 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         generation_id: i32,
         offsets: Vec<(TopicPartition, CommittedOffset)>,
+        api_version: i16,
     ) -> Result<(), ResponseError> {
         let mut groups = self.groups.lock();
+        if !groups.contains_key(group_id) {
+            // A consumer group's generation is the member epoch.
+            if let Some(group) = self.consumer_groups.lock().get_mut(group_id) {
+                group
+                    .validate_offset_commit(member_id, generation_id, false, api_version)
+                    .map_err(|e| e.error)?;
+                group.offsets.extend(offsets);
+                return Ok(());
+            }
+        }
         let simple = generation_id < 0 && member_id.is_empty();
         let group = match groups.get_mut(group_id) {
             Some(group) => group,
             None if simple => groups
                 .entry(group_id.to_string())
                 .or_insert_with(|| Group::new(group_id)),
+            // From v9 an unknown group is named as such, for both protocols.
+            None if api_version >= 9 => return Err(ResponseError::GroupIdNotFound),
             None => return Err(ResponseError::UnknownMemberId),
         };
         group.check_commit(member_id, instance_id, generation_id)?;
@@ -160,6 +180,23 @@ impl GroupCoordinator {
         offsets: Vec<(TopicPartition, CommittedOffset)>,
     ) -> Result<(), ResponseError> {
         let mut groups = self.groups.lock();
+        if !groups.contains_key(group_id) {
+            if let Some(group) = self.consumer_groups.lock().get_mut(group_id) {
+                // A stale member epoch is ILLEGAL_GENERATION here, as in Kafka.
+                group
+                    .validate_offset_commit(member_id, generation_id, true, 0)
+                    .map_err(|e| match e.error {
+                        ResponseError::StaleMemberEpoch => ResponseError::IllegalGeneration,
+                        error => error,
+                    })?;
+                group
+                    .pending_txn_offsets
+                    .entry(producer_id)
+                    .or_default()
+                    .extend(offsets);
+                return Ok(());
+            }
+        }
         let group = groups
             .entry(group_id.to_string())
             .or_insert_with(|| Group::new(group_id));
@@ -180,6 +217,12 @@ impl GroupCoordinator {
                     group.offsets.extend(pending);
                 }
             }
+        } else if let Some(group) = self.consumer_groups.lock().get_mut(group_id) {
+            if let Some(pending) = group.pending_txn_offsets.remove(&producer_id) {
+                if commit {
+                    group.offsets.extend(pending);
+                }
+            }
         }
     }
 
@@ -188,16 +231,19 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
     ) -> std::collections::BTreeSet<TopicPartition> {
-        self.groups
+        let pending = self
+            .groups
             .lock()
             .get(group_id)
-            .map(|g| {
-                g.pending_txn_offsets
-                    .values()
-                    .flat_map(|o| o.keys().cloned())
-                    .collect()
+            .map(|g| g.pending_txn_offsets.clone())
+            .or_else(|| {
+                self.consumer_groups
+                    .lock()
+                    .get(group_id)
+                    .map(|g| g.pending_txn_offsets.clone())
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        pending.values().flat_map(|o| o.keys().cloned()).collect()
     }
 
     /// Committed offsets of `partitions`, or of every partition the group has committed.
@@ -207,18 +253,22 @@ impl GroupCoordinator {
         partitions: Option<Vec<TopicPartition>>,
     ) -> Vec<(TopicPartition, Option<CommittedOffset>)> {
         let groups = self.groups.lock();
-        let group = groups.get(group_id);
+        let consumer_groups = self.consumer_groups.lock();
+        let group = groups
+            .get(group_id)
+            .map(|g| &g.offsets)
+            .or_else(|| consumer_groups.get(group_id).map(|g| &g.offsets));
         match partitions {
             Some(partitions) => partitions
                 .into_iter()
                 .map(|tp| {
-                    let offset = group.and_then(|g| g.offsets.get(&tp).cloned());
+                    let offset = group.and_then(|offsets| offsets.get(&tp).cloned());
                     (tp, offset)
                 })
                 .collect(),
             None => group
-                .map(|g| {
-                    g.offsets
+                .map(|offsets| {
+                    offsets
                         .iter()
                         .map(|(tp, o)| (tp.clone(), Some(o.clone())))
                         .collect()
@@ -279,6 +329,9 @@ impl GroupCoordinator {
     /// Deletes an Empty group and its offsets: GROUP_ID_NOT_FOUND, or NON_EMPTY_GROUP.
     pub fn delete(&self, group_id: &str) -> Result<(), ResponseError> {
         let mut groups = self.groups.lock();
+        if !groups.contains_key(group_id) {
+            return self.delete_consumer_group(group_id);
+        }
         let group = groups
             .get_mut(group_id)
             .ok_or(ResponseError::GroupIdNotFound)?;
@@ -298,6 +351,9 @@ impl GroupCoordinator {
         partitions: Vec<TopicPartition>,
     ) -> Result<Vec<(TopicPartition, Option<ResponseError>)>, ResponseError> {
         let mut groups = self.groups.lock();
+        if !groups.contains_key(group_id) {
+            return self.delete_consumer_offsets(group_id, partitions);
+        }
         let group = groups
             .get_mut(group_id)
             .ok_or(ResponseError::GroupIdNotFound)?;
@@ -315,10 +371,15 @@ impl GroupCoordinator {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.groups
+        let classic = self
+            .groups
             .lock()
             .values()
             .filter_map(|g| g.next_deadline())
+            .min();
+        classic
+            .into_iter()
+            .chain(self.next_consumer_deadline())
             .min()
     }
 
@@ -326,6 +387,7 @@ impl GroupCoordinator {
         for group in self.groups.lock().values_mut() {
             group.expire(now, &self.settings);
         }
+        self.expire_consumer_groups(now);
     }
 
     /// Applies session timeouts and rebalance deadlines as they fall due, until shutdown. It

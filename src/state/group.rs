@@ -45,6 +45,8 @@ pub struct GroupSettings {
     pub min_session_timeout: Duration,
     /// `group.max.session.timeout.ms`
     pub max_session_timeout: Duration,
+    /// `group.consumer.*`: the consumer group protocol (KIP-848).
+    pub consumer: super::consumer_group::ConsumerGroupSettings,
 }
 
 impl Default for GroupSettings {
@@ -53,6 +55,7 @@ impl Default for GroupSettings {
             initial_rebalance_delay: Duration::ZERO,
             min_session_timeout: Duration::from_millis(6_000),
             max_session_timeout: Duration::from_millis(1_800_000),
+            consumer: Default::default(),
         }
     }
 }
@@ -80,7 +83,7 @@ pub struct JoinResult {
 }
 
 impl JoinResult {
-    fn error(error: ResponseError, member_id: &str) -> Self {
+    pub fn error(error: ResponseError, member_id: &str) -> Self {
         JoinResult {
             error: Some(error),
             generation_id: -1,

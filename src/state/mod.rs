@@ -2,10 +2,13 @@
 //! No socket code lives here, so all of it can be unit-tested without a network.
 
 pub mod acls;
+pub mod assignor;
 pub mod batch;
 pub mod brokers;
 pub mod cleaner;
 pub mod configs;
+pub mod consumer_coordinator;
+pub mod consumer_group;
 pub mod coordinator;
 pub mod fetch_sessions;
 pub mod group;

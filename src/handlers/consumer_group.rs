@@ -1,0 +1,179 @@
+//! The consumer group protocol (KIP-848): ConsumerGroupHeartbeat and ConsumerGroupDescribe. The
+//! state machine is `state::consumer_group`; the group id space shared with classic groups is
+//! `state::consumer_coordinator`.
+
+use std::collections::BTreeSet;
+
+use kafka_protocol::messages::consumer_group_describe_response::{
+    self as describe_response, DescribedGroup,
+};
+use kafka_protocol::messages::consumer_group_heartbeat_response::{
+    self as heartbeat_response, Assignment as ResponseAssignment,
+};
+use kafka_protocol::messages::{
+    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::group::check_coordinator;
+use super::RequestContext;
+use crate::state::assignor::Assignment;
+use crate::state::consumer_group::{GroupError, HeartbeatRequest, TopicsImage};
+
+/// ConsumerGroupDescribe v1 `member_type` of a member using the consumer protocol (KIP-1099).
+const MEMBER_TYPE_CONSUMER: i8 = 1;
+
+fn text(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
+
+/// Every topic by name, with its id and partition count: what subscriptions resolve against.
+fn topics_image(ctx: &RequestContext) -> TopicsImage {
+    ctx.cluster
+        .topics
+        .all()
+        .into_iter()
+        .map(|t| (t.name.clone(), (t.id, t.partition_count() as i32)))
+        .collect()
+}
+
+pub fn heartbeat(
+    ctx: &RequestContext,
+    req: ConsumerGroupHeartbeatRequest,
+) -> ConsumerGroupHeartbeatResponse {
+    // An empty group id is INVALID_REQUEST, found by the request checks.
+    let routed = if req.group_id.is_empty() {
+        Ok(())
+    } else {
+        check_coordinator(ctx, &req.group_id).map_err(GroupError::from)
+    };
+    let result = routed.and_then(|()| {
+        let owned_partitions = req.topic_partitions.map(|topics| {
+            let mut owned = Assignment::new();
+            for t in topics {
+                owned
+                    .entry(t.topic_id)
+                    .or_default()
+                    .extend(t.partitions.iter().copied());
+            }
+            owned
+        });
+        let request = HeartbeatRequest {
+            member_id: req.member_id.to_string(),
+            member_epoch: req.member_epoch,
+            instance_id: req.instance_id.map(|s| s.to_string()),
+            rack_id: req.rack_id.map(|s| s.to_string()),
+            rebalance_timeout_ms: req.rebalance_timeout_ms,
+            subscribed_topic_names: req
+                .subscribed_topic_names
+                .map(|names| names.iter().map(|n| n.to_string()).collect()),
+            subscribed_topic_regex: req.subscribed_topic_regex.map(|s| s.to_string()),
+            server_assignor: req.server_assignor.map(|s| s.to_string()),
+            owned_partitions,
+            client_id: ctx.client_id().to_string(),
+            client_host: ctx.client_host.clone(),
+        };
+        ctx.cluster.groups.consumer_heartbeat(
+            &req.group_id,
+            request,
+            ctx.version(),
+            &topics_image(ctx),
+        )
+    });
+    match result {
+        Err(e) => ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(e.error.code())
+            .with_error_message(e.message.map(text)),
+        Ok(r) => ConsumerGroupHeartbeatResponse::default()
+            .with_member_id(Some(text(r.member_id)))
+            .with_member_epoch(r.member_epoch)
+            .with_heartbeat_interval_ms(r.heartbeat_interval_ms)
+            .with_assignment(r.assignment.map(|a| {
+                ResponseAssignment::default().with_topic_partitions(
+                    a.into_iter()
+                        .map(|(topic_id, partitions)| {
+                            heartbeat_response::TopicPartitions::default()
+                                .with_topic_id(topic_id)
+                                .with_partitions(partitions.into_iter().collect())
+                        })
+                        .collect(),
+                )
+            })),
+    }
+}
+
+/// A member's assignment as ConsumerGroupDescribe reports it: topics by id and name (topics
+/// deleted since are left out, as Kafka does).
+fn described_assignment(ctx: &RequestContext, a: Assignment) -> describe_response::Assignment {
+    describe_response::Assignment::default().with_topic_partitions(
+        a.into_iter()
+            .filter_map(|(topic_id, partitions)| {
+                let topic = ctx.cluster.topics.get_by_id(&topic_id)?;
+                Some(
+                    describe_response::TopicPartitions::default()
+                        .with_topic_id(topic_id)
+                        .with_topic_name(TopicName(text(topic.name.clone())))
+                        .with_partitions(partitions.into_iter().collect()),
+                )
+            })
+            .collect(),
+    )
+}
+
+pub fn describe(
+    ctx: &RequestContext,
+    req: ConsumerGroupDescribeRequest,
+) -> ConsumerGroupDescribeResponse {
+    let version = ctx.version();
+    let groups = req
+        .group_ids
+        .into_iter()
+        .map(|group_id| {
+            let described = DescribedGroup::default().with_group_id(group_id.clone());
+            if let Err(error) = check_coordinator(ctx, &group_id) {
+                return described.with_error_code(error.code());
+            }
+            let group = match ctx.cluster.groups.consumer_describe(&group_id) {
+                Err(e) => {
+                    return described
+                        .with_error_code(e.error.code())
+                        .with_error_message(e.message.map(text))
+                }
+                Ok(group) => group,
+            };
+            let members = group
+                .members
+                .into_iter()
+                .map(|m| {
+                    let names: BTreeSet<String> = m.subscribed_topic_names.into_iter().collect();
+                    let member = describe_response::Member::default()
+                        .with_member_id(text(m.member_id))
+                        .with_instance_id(m.instance_id.map(text))
+                        .with_rack_id(m.rack_id.map(text))
+                        .with_member_epoch(m.member_epoch)
+                        .with_client_id(text(m.client_id))
+                        .with_client_host(text(m.client_host))
+                        .with_subscribed_topic_names(
+                            names.into_iter().map(|n| TopicName(text(n))).collect(),
+                        )
+                        .with_subscribed_topic_regex(m.subscribed_topic_regex.map(text))
+                        .with_assignment(described_assignment(ctx, m.assignment))
+                        .with_target_assignment(described_assignment(ctx, m.target_assignment));
+                    if version >= 1 {
+                        member.with_member_type(MEMBER_TYPE_CONSUMER)
+                    } else {
+                        member
+                    }
+                })
+                .collect();
+            described
+                .with_group_state(text(group.state.name()))
+                .with_group_epoch(group.group_epoch)
+                .with_assignment_epoch(group.assignment_epoch)
+                .with_assignor_name(text(group.assignor_name))
+                .with_members(members)
+        })
+        .collect();
+    ConsumerGroupDescribeResponse::default().with_groups(groups)
+}
