@@ -550,6 +550,7 @@ async fn serve_requests(
     let peer_addr = conn.peer_addr();
     let peer = peer_addr.map_or_else(|| "unknown peer".to_string(), |a| a.to_string());
     let client_host = peer_addr.map_or_else(String::new, |a| format!("/{}", a.ip()));
+    let principal: Arc<str> = handlers::ANONYMOUS.into();
     let mut shutdown = listening.shutdown.clone();
     while !*shutdown.borrow() {
         let frame = tokio::select! {
@@ -573,6 +574,7 @@ async fn serve_requests(
                         broker_id: listening.broker_id,
                         header: request.header,
                         client_host: client_host.clone(),
+                        principal: principal.clone(),
                         listener: listening.listener.clone(),
                         connection_id: entry.id,
                         shutdown: shutdown.clone(),

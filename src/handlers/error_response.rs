@@ -1092,6 +1092,7 @@ mod tests {
                 .with_request_api_key(api_key as i16)
                 .with_request_api_version(version),
             client_host: "/127.0.0.1".into(),
+            principal: crate::handlers::ANONYMOUS.into(),
             listener: "PLAINTEXT".into(),
             connection_id: 0,
             shutdown: watch::channel(false).1,

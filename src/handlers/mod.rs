@@ -89,6 +89,9 @@ pub fn supported_versions(api_key: ApiKey) -> Option<(i16, i16)> {
         .map(|&(_, min, max)| (min, max))
 }
 
+/// The principal of a client that did not authenticate, as Kafka names it.
+pub const ANONYMOUS: &str = "User:ANONYMOUS";
+
 /// What a handler knows about the request beyond its body: which broker of the cluster received
 /// it, from which client, at which version.
 pub struct RequestContext {
@@ -97,6 +100,9 @@ pub struct RequestContext {
     pub header: RequestHeader,
     /// The client's address as Kafka reports it in DescribeGroups (`/127.0.0.1`).
     pub client_host: String,
+    /// Who sends the request, as Kafka's authorizer names it (`User:alice`): the SASL user, the
+    /// TLS client certificate's subject, or `User:ANONYMOUS` on an unauthenticated listener.
+    pub principal: Arc<str>,
     /// The name of the listener the request came through: brokers are advertised at their
     /// address on it.
     pub listener: Arc<str>,
@@ -560,6 +566,7 @@ pub(crate) mod tests {
                     broker_id: 0,
                     header: request.header,
                     client_host: "/127.0.0.1".into(),
+                    principal: crate::handlers::ANONYMOUS.into(),
                     listener: "PLAINTEXT".into(),
                     connection_id: 0,
                     shutdown: shutdown.clone(),
