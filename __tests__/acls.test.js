@@ -2,14 +2,14 @@
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { Kafka, logLevel, AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = require('kafkajs')
-const { startKafka } = require('..')
+const { startBroker, uniqueName } = require('./helpers')
 
 describe('ACL administration', () => {
   let broker
   let admin
 
   before(async () => {
-    broker = await startKafka()
+    broker = await startBroker()
     admin = new Kafka({ clientId: 'acls-test', brokers: broker.brokers, logLevel: logLevel.NOTHING }).admin()
     await admin.connect()
   })
@@ -37,36 +37,38 @@ describe('ACL administration', () => {
   }
 
   test('created ACLs are described by filter and deleted by filter', async () => {
+    // Names of this run only, so the counts hold on a broker other tests share.
+    const run = uniqueName('acl')
+    const orders = `${run}-orders`
+    const [alice, bob, carol] = ['alice', 'bob', 'carol'].map((name) => `User:${run}-${name}`)
     await admin.createAcls({
       acl: [
-        acl('orders', 'User:alice', AclOperationTypes.WRITE),
-        acl('orders', 'User:bob', AclOperationTypes.READ),
-        acl('ord', 'User:carol', AclOperationTypes.READ, ResourcePatternTypes.PREFIXED),
+        acl(orders, alice, AclOperationTypes.WRITE),
+        acl(orders, bob, AclOperationTypes.READ),
+        acl(`${run}-ord`, carol, AclOperationTypes.READ, ResourcePatternTypes.PREFIXED),
       ],
     })
-    const all = await admin.describeAcls(anyFilter)
-    assert.equal(all.resources.reduce((n, r) => n + r.acls.length, 0), 3)
-
-    const matching = await admin.describeAcls({
+    const matchingOrders = {
       ...anyFilter,
       resourceType: AclResourceTypes.TOPIC,
-      resourceName: 'orders',
+      resourceName: orders,
       resourcePatternType: ResourcePatternTypes.MATCH,
-    })
+    }
+    const matching = await admin.describeAcls(matchingOrders)
     const principals = matching.resources.flatMap((r) => r.acls.map((a) => a.principal)).sort()
-    assert.deepEqual(principals, ['User:alice', 'User:bob', 'User:carol'], 'MATCH includes the prefixed ACL')
+    assert.deepEqual(principals, [alice, bob, carol], 'MATCH includes the prefixed ACL')
 
-    const onlyBob = await admin.describeAcls({ ...anyFilter, principal: 'User:bob' })
+    const onlyBob = await admin.describeAcls({ ...anyFilter, principal: bob })
     assert.deepEqual(onlyBob.resources, [{
       resourceType: AclResourceTypes.TOPIC,
-      resourceName: 'orders',
+      resourceName: orders,
       resourcePatternType: ResourcePatternTypes.LITERAL,
-      acls: [{ principal: 'User:bob', host: '*', operation: AclOperationTypes.READ, permissionType: AclPermissionTypes.ALLOW }],
+      acls: [{ principal: bob, host: '*', operation: AclOperationTypes.READ, permissionType: AclPermissionTypes.ALLOW }],
     }])
 
-    const deleted = await admin.deleteAcls({ filters: [{ ...anyFilter, principal: 'User:alice' }] })
+    const deleted = await admin.deleteAcls({ filters: [{ ...anyFilter, principal: alice }] })
     assert.equal(deleted.filterResponses[0].matchingAcls.length, 1)
-    const left = await admin.describeAcls(anyFilter)
+    const left = await admin.describeAcls(matchingOrders)
     assert.equal(left.resources.reduce((n, r) => n + r.acls.length, 0), 2)
   })
 

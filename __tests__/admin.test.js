@@ -4,7 +4,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { Kafka, logLevel } = require('kafkajs')
-const { startKafka } = require('..')
+const { startBroker, emulatorOnly, uniqueName, waitUntil, withDeadline, DEADLINE_MS } = require('./helpers')
 
 /** Config sources as kafkajs reports them (Kafka's DescribeConfigs enum). */
 const SOURCE = { TOPIC: 1, STATIC_BROKER: 4, DEFAULT: 5 }
@@ -17,7 +17,7 @@ describe('admin', () => {
   let producer
 
   before(async () => {
-    broker = await startKafka({ logRetentionMs: 3600000, numPartitions: 2 })
+    broker = await startBroker({ logRetentionMs: 3600000, numPartitions: 2 })
     kafka = new Kafka({ clientId: 'admin-test', brokers: broker.brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } })
     admin = kafka.admin()
     await admin.connect()
@@ -40,35 +40,37 @@ describe('admin', () => {
   }
 
   test('createTopics keeps configs, refuses bad ones, and validateOnly creates nothing', async () => {
+    const withConfigs = uniqueName('with-configs')
+    const onlyValidated = uniqueName('only-validated')
     assert.equal(
       await admin.createTopics({
-        topics: [{ topic: 'with-configs', numPartitions: 3, configEntries: [{ name: 'retention.ms', value: '60000' }] }],
+        topics: [{ topic: withConfigs, numPartitions: 3, configEntries: [{ name: 'retention.ms', value: '60000' }] }],
       }),
       true,
     )
-    const retention = await configOf('with-configs', 'retention.ms')
+    const retention = await configOf(withConfigs, 'retention.ms')
     assert.equal(retention.configValue, '60000')
     assert.equal(retention.configSource, SOURCE.TOPIC)
 
     // validateOnly creates nothing, so there are no leaders to wait for.
     assert.equal(
-      await admin.createTopics({ validateOnly: true, waitForLeaders: false, topics: [{ topic: 'only-validated' }] }),
+      await admin.createTopics({ validateOnly: true, waitForLeaders: false, topics: [{ topic: onlyValidated }] }),
       true,
     )
-    assert.ok(!(await admin.listTopics()).includes('only-validated'))
+    assert.ok(!(await admin.listTopics()).includes(onlyValidated))
 
     await assert.rejects(
-      admin.createTopics({ topics: [{ topic: 'bad-config', configEntries: [{ name: 'retention.ms', value: 'forever' }] }] }),
+      admin.createTopics({ topics: [{ topic: uniqueName('bad-config'), configEntries: [{ name: 'retention.ms', value: 'forever' }] }] }),
       (err) => err.errors?.[0]?.type === 'INVALID_CONFIG' || /INVALID_CONFIG|Invalid value/.test(String(err.errors?.[0]?.message ?? err.message)),
     )
     await assert.rejects(
       admin.createTopics({ topics: [{ topic: 'bad name!' }] }),
       (err) => err.errors?.[0]?.type === 'INVALID_TOPIC_EXCEPTION',
     )
-    assert.equal(await admin.createTopics({ topics: [{ topic: 'with-configs' }] }), false, 'already exists')
+    assert.equal(await admin.createTopics({ topics: [{ topic: withConfigs }] }), false, 'already exists')
   })
 
-  test('fetchTopicMetadata and listTopics describe partitions; defaults come from broker options', async () => {
+  test('fetchTopicMetadata and listTopics describe partitions; defaults come from broker options', emulatorOnly('startKafka options (numPartitions)'), async () => {
     await admin.createTopics({ topics: [{ topic: 'meta' }] })
     const { topics } = await admin.fetchTopicMetadata({ topics: ['meta'] })
     assert.equal(topics[0].name, 'meta')
@@ -82,43 +84,53 @@ describe('admin', () => {
   })
 
   test('createPartitions only increases the count', async () => {
-    await admin.createTopics({ topics: [{ topic: 'grow', numPartitions: 1 }] })
-    await admin.createPartitions({ topicPartitions: [{ topic: 'grow', count: 4 }] })
-    const { topics } = await admin.fetchTopicMetadata({ topics: ['grow'] })
+    const grow = uniqueName('grow')
+    await admin.createTopics({ topics: [{ topic: grow, numPartitions: 1 }] })
+    await admin.createPartitions({ topicPartitions: [{ topic: grow, count: 4 }] })
+    const { topics } = await admin.fetchTopicMetadata({ topics: [grow] })
     assert.deepEqual(topics[0].partitions.map((p) => p.partitionId).sort(), [0, 1, 2, 3])
-    await producer.send({ topic: 'grow', messages: [{ partition: 3, value: 'new partition works' }] })
+    // Kafka's broker serves a new partition a moment after Metadata lists it (this client does
+    // not retry): send until it is taken.
+    await waitUntil(
+      () => producer.send({ topic: grow, messages: [{ partition: 3, value: 'new partition works' }] }),
+      'the new partition to take a record',
+    )
     await assert.rejects(
-      admin.createPartitions({ topicPartitions: [{ topic: 'grow', count: 2 }] }),
+      admin.createPartitions({ topicPartitions: [{ topic: grow, count: 2 }] }),
       (err) => err.type === 'INVALID_PARTITIONS',
     )
   })
 
   test('fetchTopicOffsets and fetchTopicOffsetsByTimestamp', async () => {
-    await admin.createTopics({ topics: [{ topic: 'offsets', numPartitions: 1 }] })
+    const topic = uniqueName('offsets')
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })
     const base = Date.now() - 100000
     for (let i = 0; i < 5; i++) {
-      await producer.send({ topic: 'offsets', messages: [{ value: `v${i}`, timestamp: String(base + i * 1000) }] })
+      await producer.send({ topic, messages: [{ value: `v${i}`, timestamp: String(base + i * 1000) }] })
     }
-    const [offsets] = await admin.fetchTopicOffsets('offsets')
+    const [offsets] = await admin.fetchTopicOffsets(topic)
     assert.deepEqual([offsets.low, offsets.high], ['0', '5'])
-    const [byTime] = await admin.fetchTopicOffsetsByTimestamp('offsets', base + 2500)
+    const [byTime] = await admin.fetchTopicOffsetsByTimestamp(topic, base + 2500)
     assert.equal(byTime.offset, '3', 'first record at or after the timestamp')
-    const [future] = await admin.fetchTopicOffsetsByTimestamp('offsets', Date.now() + 100000)
+    const [future] = await admin.fetchTopicOffsetsByTimestamp(topic, Date.now() + 100000)
     assert.equal(future.offset, '5', 'kafkajs falls back to the high watermark when none is that late')
   })
 
   test('deleteTopicRecords moves the low watermark and consumers start there', async () => {
-    await admin.createTopics({ topics: [{ topic: 'truncate', numPartitions: 1 }] })
-    await producer.send({ topic: 'truncate', messages: Array.from({ length: 10 }, (_, i) => ({ value: `r${i}` })) })
+    const topic = uniqueName('truncate')
+    const groupId = uniqueName('truncate-reader')
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })
+    await producer.send({ topic, messages: Array.from({ length: 10 }, (_, i) => ({ value: `r${i}` })) })
     // kafkajs finds partition leaders in its metadata cache: load the topic into it first.
-    await admin.fetchTopicMetadata({ topics: ['truncate'] })
-    await admin.deleteTopicRecords({ topic: 'truncate', partitions: [{ partition: 0, offset: '6' }] })
-    const [offsets] = await admin.fetchTopicOffsets('truncate')
+    await admin.fetchTopicMetadata({ topics: [topic] })
+    await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '6' }] })
+    const [offsets] = await admin.fetchTopicOffsets(topic)
     assert.deepEqual([offsets.low, offsets.high], ['6', '10'])
 
-    const consumer = kafka.consumer({ groupId: 'truncate-reader', maxWaitTimeInMs: 100 })
+    // Retries (this client has none): Kafka's group coordinator may still be loading.
+    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, retry: { retries: 10, initialRetryTime: 100 } })
     await consumer.connect()
-    await consumer.subscribe({ topic: 'truncate', fromBeginning: true })
+    await consumer.subscribe({ topic, fromBeginning: true })
     const seen = []
     const done = new Promise((resolve) =>
       consumer.run({
@@ -128,12 +140,11 @@ describe('admin', () => {
         },
       }),
     )
-    await done
-    await consumer.disconnect()
+    await withDeadline(done, DEADLINE_MS, 'the 4 records after the low watermark').finally(() => consumer.disconnect())
     assert.deepEqual(seen, ['6', '7', '8', '9'])
   })
 
-  test('describeConfigs reports values with their sources and synonyms; alterConfigs replaces them', async () => {
+  test('describeConfigs reports values with their sources and synonyms; alterConfigs replaces them', emulatorOnly('startKafka options (logRetentionMs, numPartitions)'), async () => {
     await admin.createTopics({ topics: [{ topic: 'configs', configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] })
     const { resources } = await admin.describeConfigs({
       resources: [{ type: RESOURCE.TOPIC, name: 'configs' }],
@@ -188,18 +199,19 @@ describe('admin', () => {
   })
 
   test('deleteTopics removes a topic; recreating it starts from offset 0', async () => {
-    await admin.createTopics({ topics: [{ topic: 'short-lived', numPartitions: 1 }] })
-    await producer.send({ topic: 'short-lived', messages: [{ value: 'a' }, { value: 'b' }] })
-    await admin.deleteTopics({ topics: ['short-lived'] })
-    assert.ok(!(await admin.listTopics()).includes('short-lived'))
-    await assert.rejects(admin.deleteTopics({ topics: ['short-lived'] }), (err) =>
+    const topic = uniqueName('short-lived')
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })
+    await producer.send({ topic, messages: [{ value: 'a' }, { value: 'b' }] })
+    await admin.deleteTopics({ topics: [topic] })
+    assert.ok(!(await admin.listTopics()).includes(topic))
+    await assert.rejects(admin.deleteTopics({ topics: [topic] }), (err) =>
       [err.type, err.originalError?.type, err.cause?.type].includes('UNKNOWN_TOPIC_OR_PARTITION'))
-    await admin.createTopics({ topics: [{ topic: 'short-lived', numPartitions: 1 }] })
-    const [offsets] = await admin.fetchTopicOffsets('short-lived')
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })
+    const [offsets] = await admin.fetchTopicOffsets(topic)
     assert.deepEqual([offsets.low, offsets.high], ['0', '0'])
   })
 
-  test('a compacted topic keeps only the latest value per key after compaction', async () => {
+  test('a compacted topic keeps only the latest value per key after compaction', emulatorOnly('the applyRetention() test helper'), async () => {
     await admin.createTopics({ topics: [{ topic: 'compacted', numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] })
     for (let round = 0; round < 3; round++) {
       await producer.send({
@@ -230,7 +242,7 @@ describe('admin', () => {
     )
   })
 
-  test('a topic with retention.ms drops old data', async () => {
+  test('a topic with retention.ms drops old data', emulatorOnly('the applyRetention() test helper'), async () => {
     await admin.createTopics({ topics: [{ topic: 'retained', numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '60000' }] }] })
     await producer.send({ topic: 'retained', messages: [{ value: 'old', timestamp: String(Date.now() - 120000) }] })
     await producer.send({ topic: 'retained', messages: [{ value: 'new' }] })
@@ -240,11 +252,12 @@ describe('admin', () => {
   })
 
   test('a record over max.message.bytes is refused with MESSAGE_TOO_LARGE', async () => {
-    await admin.createTopics({ topics: [{ topic: 'small', numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '1024' }] }] })
+    const topic = uniqueName('small')
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '1024' }] }] })
     await assert.rejects(
-      producer.send({ topic: 'small', messages: [{ value: Buffer.alloc(2048, 1) }] }),
+      producer.send({ topic, messages: [{ value: Buffer.alloc(2048, 1) }] }),
       (err) => err.type === 'MESSAGE_TOO_LARGE' || err.cause?.type === 'MESSAGE_TOO_LARGE',
     )
-    await producer.send({ topic: 'small', messages: [{ value: Buffer.alloc(512, 1) }] })
+    await producer.send({ topic, messages: [{ value: Buffer.alloc(512, 1) }] })
   })
 })

@@ -9,6 +9,7 @@ const path = require('node:path')
 const { spawn } = require('node:child_process')
 const {
   startKafka,
+  emulatorOnly,
   client,
   defer,
   startConsumer,
@@ -63,7 +64,7 @@ function refused(port) {
   })
 }
 
-test('the CLI on --port 0 prints its address, serves kafkajs, and exits 0 on SIGINT', async (t) => {
+test('the CLI on --port 0 prints its address, serves kafkajs, and exits 0 on SIGINT', emulatorOnly('the kafka-emulator CLI'), async (t) => {
   const cli = spawnCli(['--port', '0', '--num-partitions', '3'])
   defer(t, () => cli.kill())
   const { host, port } = await cli.listening()
@@ -99,7 +100,7 @@ test('the CLI on --port 0 prints its address, serves kafkajs, and exits 0 on SIG
   assert.ok(await refused(port), 'the port still accepts connections after the CLI exited')
 })
 
-test('the CLI exits 0 on SIGTERM, even with a client still connected', async (t) => {
+test('the CLI exits 0 on SIGTERM, even with a client still connected', emulatorOnly('the kafka-emulator CLI'), async (t) => {
   const cli = spawnCli(['--port', '0'])
   defer(t, () => cli.kill())
   const { port } = await cli.listening()
@@ -114,7 +115,7 @@ test('the CLI exits 0 on SIGTERM, even with a client still connected', async (t)
   assert.equal(exitCode, 0, stderr)
 })
 
-test('the CLI with --no-auto-create-topics refuses unknown topics', async (t) => {
+test('the CLI with --no-auto-create-topics refuses unknown topics', emulatorOnly('the kafka-emulator CLI'), async (t) => {
   const cli = spawnCli(['--port', '0', '--no-auto-create-topics'])
   defer(t, () => cli.kill())
   const { port } = await cli.listening()
@@ -130,7 +131,7 @@ test('the CLI with --no-auto-create-topics refuses unknown topics', async (t) =>
   assert.equal((await cli.exited()).exitCode, 0)
 })
 
-test('the CLI on a busy port exits 1 and says the port is in use', async (t) => {
+test('the CLI on a busy port exits 1 and says the port is in use', emulatorOnly('the kafka-emulator CLI'), async (t) => {
   const broker = await startKafka()
   defer(t, () => broker.stop())
   const cli = spawnCli(['--port', String(broker.port)])
@@ -141,7 +142,7 @@ test('the CLI on a busy port exits 1 and says the port is in use', async (t) => 
   assert.match(stderr, new RegExp(`port ${broker.port} is already in use`))
 })
 
-test('the CLI prints usage for --help, and exits 2 with usage on a bad option', async (t) => {
+test('the CLI prints usage for --help, and exits 2 with usage on a bad option', emulatorOnly('the kafka-emulator CLI'), async (t) => {
   const help = spawnCli(['--help'])
   defer(t, () => help.kill())
   const shown = await help.exited()

@@ -6,7 +6,7 @@ const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const net = require('node:net')
 const { Kafka, logLevel } = require('kafkajs')
-const { startKafka } = require('..')
+const { startKafka, emulatorOnly } = require('./helpers')
 
 /** Resolves with `promise`, or rejects naming `what` once `ms` have passed. */
 function within(ms, what, promise) {
@@ -62,7 +62,7 @@ async function freePorts(n) {
   return ports
 }
 
-describe('a three-broker cluster', () => {
+describe('a three-broker cluster', emulatorOnly('multi-broker cluster'), () => {
   let kafka
   let client
   let admin
@@ -308,7 +308,7 @@ describe('a three-broker cluster', () => {
   })
 })
 
-describe('a cluster laid out as server.properties describes it', () => {
+describe('a cluster laid out as server.properties describes it', emulatorOnly('multi-broker cluster and startKafka listener options'), () => {
   test('each listener advertises its own addresses to the clients that use it, on fixed ports', async () => {
     const ports = await freePorts(6)
     const kafka = await startKafka({

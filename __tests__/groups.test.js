@@ -6,7 +6,7 @@ const assert = require('node:assert/strict')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const { Kafka, logLevel } = require('kafkajs')
-const { startKafka } = require('..')
+const { startBroker, uniqueName } = require('./helpers')
 
 /** Resolves with `promise`, or rejects naming `what` once `ms` have passed. */
 function within(ms, what, promise) {
@@ -69,7 +69,7 @@ describe('consumer groups', () => {
 
   before(async () => {
     // Short session timeouts are allowed so eviction can be tested quickly.
-    broker = await startKafka({ groupMinSessionTimeoutMs: 200 })
+    broker = await startBroker({ groupMinSessionTimeoutMs: 200 })
     kafka = new Kafka({ clientId: 'groups-test', brokers: broker.brokers, logLevel: logLevel.NOTHING })
     admin = kafka.admin()
     await admin.connect()
@@ -94,7 +94,9 @@ describe('consumer groups', () => {
     return p
   }
 
-  async function topic(name, numPartitions) {
+  /** A new topic named after `prefix` (unique, so tests can share an external broker). */
+  async function topic(prefix, numPartitions) {
+    const name = uniqueName(prefix)
     await admin.createTopics({ topics: [{ topic: name, numPartitions }] })
     return name
   }
@@ -107,7 +109,8 @@ describe('consumer groups', () => {
     const p = await producer()
     await p.send({ topic: t, messages: messages(30) })
 
-    const c = consumer('readme-group')
+    const group = uniqueName('readme-group')
+    const c = consumer(group)
     await c.connect()
     await c.subscribe({ topic: t, fromBeginning: true })
     const seen = []
@@ -129,7 +132,7 @@ describe('consumer groups', () => {
     await progress.until(() => [...committed.values()].reduce((a, b) => a + b, 0) === 30, 10000, 'the commit of all 30')
     assert.deepEqual(seen.sort(), messages(30).map((m) => m.value).sort())
 
-    const [offsets] = await admin.fetchOffsets({ groupId: 'readme-group', topics: [t] })
+    const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [t] })
     const high = await admin.fetchTopicOffsets(t)
     for (const { partition, offset } of offsets.partitions) {
       assert.equal(offset, high.find((h) => h.partition === partition).high, `partition ${partition}`)
@@ -138,7 +141,7 @@ describe('consumer groups', () => {
 
   test('three consumers share a 6-partition topic and take over when one leaves', async () => {
     const t = await topic('shared-6', 6)
-    const group = 'share-group'
+    const group = uniqueName('share-group')
     const consumers = [consumer(group), consumer(group), consumer(group)]
     const seenBy = new Map() // "partition:offset" -> consumer index
     const duplicates = []
@@ -197,7 +200,7 @@ describe('consumer groups', () => {
 
   test('a consumer that stops heartbeating is evicted after its session timeout and its partitions move', async () => {
     const t = await topic('eviction', 4)
-    const group = 'eviction-group'
+    const group = uniqueName('eviction-group')
     // The doomed member lives in a child process that is killed without leaving the group.
     const child = spawn(process.execPath, ['-e', `
       const { Kafka, logLevel } = require(${JSON.stringify(require.resolve('kafkajs'))})
@@ -250,7 +253,8 @@ describe('consumer groups', () => {
     const p = await producer()
     await p.send({ topic: t, messages: messages(5, 'first') })
 
-    const first = consumer('resume-group')
+    const group = uniqueName('resume-group')
+    const first = consumer(group)
     await first.connect()
     await first.subscribe({ topic: t, fromBeginning: true })
     const firstDone = signal()
@@ -263,7 +267,7 @@ describe('consumer groups', () => {
     await first.disconnect()
 
     await p.send({ topic: t, messages: messages(3, 'second') })
-    const second = consumer('resume-group')
+    const second = consumer(group)
     await second.connect()
     await second.subscribe({ topic: t, fromBeginning: true })
     const seen = []
@@ -283,7 +287,7 @@ describe('consumer groups', () => {
     const t = await topic('seek', 1)
     const p = await producer()
     await p.send({ topic: t, messages: messages(6, 'seek') })
-    const c = consumer('seek-group')
+    const c = consumer(uniqueName('seek-group'))
     await c.connect()
     await c.subscribe({ topic: t, fromBeginning: true })
     const offsets = []
@@ -306,7 +310,7 @@ describe('consumer groups', () => {
 
   test('a paused partition delivers nothing until resumed', async () => {
     const t = await topic('pause', 2)
-    const c = consumer('pause-group')
+    const c = consumer(uniqueName('pause-group'))
     await c.connect()
     await c.subscribe({ topic: t, fromBeginning: true })
     const seen = []
@@ -339,7 +343,7 @@ describe('consumer groups', () => {
     const t = await topic('fanout', 2)
     const p = await producer()
     await p.send({ topic: t, messages: messages(20, 'fan') })
-    const results = await Promise.all(['fan-a', 'fan-b'].map(async (group) => {
+    const results = await Promise.all([uniqueName('fan-a'), uniqueName('fan-b')].map(async (group) => {
       const c = consumer(group)
       await c.connect()
       await c.subscribe({ topic: t, fromBeginning: true })
@@ -357,7 +361,8 @@ describe('consumer groups', () => {
     const t = await topic('admin-groups', 2)
     const p = await producer()
     await p.send({ topic: t, messages: messages(10, 'adm') })
-    const c = consumer('admin-group')
+    const group = uniqueName('admin-group')
+    const c = consumer(group)
     await c.connect()
     await c.subscribe({ topic: t, fromBeginning: true })
     const done = signal()
@@ -367,7 +372,7 @@ describe('consumer groups', () => {
     await within(10000, 'the join', joined)
     await within(10000, 'ten messages', done.promise)
 
-    const { groups: [described] } = await admin.describeGroups(['admin-group'])
+    const { groups: [described] } = await admin.describeGroups([group])
     assert.equal(described.state, 'Stable')
     assert.equal(described.protocolType, 'consumer')
     assert.equal(described.members.length, 1)
@@ -375,24 +380,26 @@ describe('consumer groups', () => {
     assert.ok(described.members[0].memberAssignment.length > 0, 'assignment bytes present')
 
     const listed = await admin.listGroups()
-    assert.ok(listed.groups.some((g) => g.groupId === 'admin-group' && g.protocolType === 'consumer'))
+    assert.ok(listed.groups.some((g) => g.groupId === group && g.protocolType === 'consumer'))
 
-    await assert.rejects(admin.deleteGroups(['admin-group']), (err) => {
+    await assert.rejects(admin.deleteGroups([group]), (err) => {
       assert.equal(err.groups[0].error.type, 'NON_EMPTY_GROUP')
       return true
     })
     await assert.rejects(
-      admin.setOffsets({ groupId: 'admin-group', topic: t, partitions: [{ partition: 0, offset: '1' }] }),
+      admin.setOffsets({ groupId: group, topic: t, partitions: [{ partition: 0, offset: '1' }] }),
       /UNKNOWN_MEMBER_ID|not empty|running/i,
     )
     await c.disconnect()
 
     // kafkajs sets offsets through a paused consumer that waits out one fetch (maxWaitTimeInMs,
     // 5 s by default): run the three operations on three groups at once.
+    const earliest = uniqueName('reset-earliest')
+    const latest = uniqueName('reset-latest')
     const [setGroup, earliestGroup, latestGroup] = await Promise.all([
-      admin.setOffsets({ groupId: 'admin-group', topic: t, partitions: [{ partition: 0, offset: '1' }, { partition: 1, offset: '2' }] }).then(() => 'admin-group'),
-      admin.resetOffsets({ groupId: 'reset-earliest', topic: t, earliest: true }).then(() => 'reset-earliest'),
-      admin.resetOffsets({ groupId: 'reset-latest', topic: t }).then(() => 'reset-latest'),
+      admin.setOffsets({ groupId: group, topic: t, partitions: [{ partition: 0, offset: '1' }, { partition: 1, offset: '2' }] }).then(() => group),
+      admin.resetOffsets({ groupId: earliest, topic: t, earliest: true }).then(() => earliest),
+      admin.resetOffsets({ groupId: latest, topic: t }).then(() => latest),
     ])
     const offsetsOf = async (groupId) => {
       const [offsets] = await admin.fetchOffsets({ groupId, topics: [t] })
@@ -402,15 +409,15 @@ describe('consumer groups', () => {
     assert.deepEqual(await offsetsOf(earliestGroup), [[0, '-2'], [1, '-2']], 'kafkajs commits -2 for earliest')
     assert.deepEqual(await offsetsOf(latestGroup), [[0, '-1'], [1, '-1']], 'kafkajs commits -1 for latest')
 
-    const { groups: [empty] } = await admin.describeGroups(['admin-group'])
+    const { groups: [empty] } = await admin.describeGroups([group])
     assert.equal(empty.state, 'Empty')
 
-    assert.deepEqual(await admin.deleteGroups(['admin-group']), [{ groupId: 'admin-group', errorCode: 0 }])
-    await assert.rejects(admin.deleteGroups(['admin-group']), (err) => {
+    assert.deepEqual(await admin.deleteGroups([group]), [{ groupId: group, errorCode: 0 }])
+    await assert.rejects(admin.deleteGroups([group]), (err) => {
       assert.equal(err.groups[0].error.type, 'GROUP_ID_NOT_FOUND')
       return true
     })
     const after = await admin.listGroups()
-    assert.ok(!after.groups.some((g) => g.groupId === 'admin-group'))
+    assert.ok(!after.groups.some((g) => g.groupId === group))
   })
 })

@@ -5,7 +5,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { Kafka, logLevel } = require('kafkajs')
-const { startKafka } = require('..')
+const { startKafka, emulatorOnly } = require('./helpers')
 
 /** Resolves with `promise`, or rejects naming `what` once `ms` have passed. */
 function within(ms, what, promise) {
@@ -16,7 +16,7 @@ function within(ms, what, promise) {
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer))
 }
 
-describe('test helpers', () => {
+describe('test helpers', emulatorOnly('the test helpers (messages(), reset(), requests()...)'), () => {
   let kafka
   let client
   let admin

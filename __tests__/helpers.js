@@ -9,10 +9,91 @@ const { Kafka, logLevel } = require('kafkajs')
 
 /** The package root, so child processes can require it by absolute path. */
 const PACKAGE_DIR = path.resolve(__dirname, '..')
-const { startKafka } = require(PACKAGE_DIR)
+/** The package's startKafka, loaded on first use: external mode runs without the native addon. */
+function startKafka(...args) {
+  return require(PACKAGE_DIR).startKafka(...args)
+}
 
 /** How long any single wait may take before the test fails with what it was waiting for. */
 const DEADLINE_MS = 15_000
+
+/**
+ * External mode: with KAFKA_BROKERS=host:port[,host:port...] set (`npm run test:external`), the
+ * tests run against that already-running broker (Apache Kafka, scripts/apache-kafka.sh) instead
+ * of starting emulators, to check that the emulator behaves as Kafka does.
+ *
+ * - Start brokers with `startBroker(options)`, never `startKafka` directly: in external mode it
+ *   returns `{ brokers, host, port, stop() }` for the external broker (stop() does nothing) and
+ *   ignores `options`, so a test must not depend on them (or be emulator-only).
+ * - Every test shares that one broker, across files and runs: name topics and groups with
+ *   `uniqueName`, never assume an empty cluster, and wait on conditions with deadlines (Kafka is
+ *   slower to propagate topics and settle groups than the emulator).
+ * - Mark what needs the emulator with `emulatorOnly(reason)`, which gives node:test options that
+ *   skip the test or suite in external mode and run it otherwise:
+ *     test('drops a connection', emulatorOnly('fault injection'), async () => { ... })
+ *     describe('three brokers', emulatorOnly('multi-broker cluster'), () => { ... })
+ *   Where the emulator knowingly differs from Kafka, mark the test `knownDifference(what)`
+ *   instead, and add the difference to docs/compatibility.md.
+ *   Emulator-only: fault injection, the request log, killing connections, multi-broker
+ *   clusters, startKafka options, the test helpers (messages(), reset(), applyRetention()...),
+ *   the CLI, lifecycle, malformed frames.
+ */
+const EXTERNAL_BROKERS = process.env.KAFKA_BROKERS
+  ? process.env.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter(Boolean)
+  : null
+const external = EXTERNAL_BROKERS !== null
+
+/** node:test options: skip in external mode, saying why; run against the emulator. */
+function emulatorOnly(reason) {
+  return { skip: external ? `emulator only: ${reason}` : false }
+}
+
+/**
+ * node:test options for a test of emulator behaviour that Apache Kafka does not share (each one
+ * recorded in docs/compatibility.md): skipped in external mode, saying what differs.
+ */
+function knownDifference(what) {
+  return { skip: external ? `differs from Apache Kafka: ${what} (docs/compatibility.md)` : false }
+}
+
+/**
+ * A broker for a test: a new emulator (`startKafka(options)`), or in external mode the external
+ * broker, whose `stop()` leaves it running.
+ */
+async function startBroker(options) {
+  if (!external) return startKafka(options)
+  const [host, port] = EXTERNAL_BROKERS[0].split(':')
+  return {
+    external: true,
+    brokers: [...EXTERNAL_BROKERS],
+    host,
+    port: Number(port),
+    stop: async () => {},
+  }
+}
+
+/**
+ * Polls `check` (sync or async; truthy = done) every `intervalMs` until it holds, and returns its
+ * value; fails with `what` and the last error once `ms` have passed. For state that has no event
+ * to wait on, such as metadata a real broker propagates asynchronously.
+ */
+async function waitUntil(check, what, { ms = DEADLINE_MS, intervalMs = 50 } = {}) {
+  const deadline = Date.now() + ms
+  let lastError = null
+  for (;;) {
+    try {
+      const value = await check()
+      if (value) return value
+    } catch (err) {
+      lastError = err
+    }
+    if (Date.now() >= deadline) {
+      const cause = lastError ? `; last error: ${lastError.message}` : ''
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${cause}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs))
+  }
+}
 
 let counter = 0
 /** A name no other test in this process uses (topics, groups). */
@@ -193,6 +274,11 @@ module.exports = {
   PACKAGE_DIR,
   DEADLINE_MS,
   startKafka,
+  external,
+  emulatorOnly,
+  knownDifference,
+  startBroker,
+  waitUntil,
   logLevel,
   uniqueName,
   client,

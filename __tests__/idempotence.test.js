@@ -4,9 +4,9 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { Kafka, logLevel } = require('kafkajs')
-const { startKafka } = require('..')
+const { startKafka, emulatorOnly } = require('./helpers')
 
-describe('idempotent producer', () => {
+describe('idempotent producer', emulatorOnly('fault injection (dropNextResponse)'), () => {
   let broker
   let kafka
   let admin

@@ -10,7 +10,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const readline = require('node:readline')
 const { Kafka, logLevel } = require('kafkajs')
-const { startKafka } = require('..')
+const { startBroker, uniqueName, knownDifference } = require('./helpers')
 
 const JAVA_DIR = path.join(__dirname, '..', 'conformance', 'java')
 const LIB = path.join(JAVA_DIR, 'target', 'lib')
@@ -170,7 +170,8 @@ let producer
 let clients
 
 before(async () => {
-  broker = await startKafka({ groupConsumerHeartbeatIntervalMs: 200, groupConsumerSessionTimeoutMs: 3000 })
+  // scripts/apache-kafka.sh configures the reference broker with the same two settings.
+  broker = await startBroker({ groupConsumerHeartbeatIntervalMs: 200, groupConsumerSessionTimeoutMs: 3000 })
   kafka = new Kafka({ brokers: broker.brokers, clientId: 'kip848-test', logLevel: logLevel.NOTHING })
   admin = kafka.admin()
   await admin.connect()
@@ -206,8 +207,8 @@ function recordsRead(consumer) {
 
 test('two consumers using the consumer protocol share a topic, hand partitions over without overlap, and commit offsets', { skip, timeout: 180000 }, async (t) => {
   requireJava()
-  const topic = 'orders-848'
-  const group = 'group-848'
+  const topic = uniqueName('orders-848')
+  const group = uniqueName('group-848')
   await admin.createTopics({ topics: [{ topic, numPartitions: 4 }] })
   await produce(topic, 'a', 20)
   const ownership = trackOwnership(clients)
@@ -294,15 +295,20 @@ test('two consumers using the consumer protocol share a topic, hand partitions o
   assert.ok(!clients.events.some((e) => e.event === 'error'), 'no consumer failed')
 })
 
-test('a classic group with members and a consumer protocol group cannot share a group id', { skip, timeout: 120000 }, async () => {
+// Kafka 4.1 converts a non-empty group between the protocols (group.consumer.migration.policy,
+// bidirectional by default); the emulator refuses, as Kafka does with the policy disabled.
+const migration = knownDifference('non-empty groups do not migrate between the classic and consumer protocols').skip
+test('a classic group with members and a consumer protocol group cannot share a group id', { skip: skip || migration, timeout: 120000 }, async () => {
   requireJava()
-  const topic = 'shared-848'
+  const topic = uniqueName('shared-848')
   await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] })
   await produce(topic, 'x', 2, 2)
+  const classicGroup = uniqueName('classic-group')
+  const consumerGroup = uniqueName('consumer-group')
 
   // A kafkajs (classic protocol) member holds "classic-group": the Java consumer is refused.
-  const classic = kafka.consumer({ groupId: 'classic-group' })
-  const intruder = kafka.consumer({ groupId: 'consumer-group', retry: { retries: 0 } })
+  const classic = kafka.consumer({ groupId: classicGroup })
+  const intruder = kafka.consumer({ groupId: consumerGroup, retry: { retries: 0 } })
   try {
     await classic.connect()
     await classic.subscribe({ topic, fromBeginning: true })
@@ -318,7 +324,7 @@ test('a classic group with members and a consumer protocol group cannot share a 
     })
     await joined
     let from = clients.events.length
-    clients.send(`consumer j1 classic-group ${topic}`)
+    clients.send(`consumer j1 ${classicGroup} ${topic}`)
     const refused = await clients.event((e) => e.event === 'error' && e.consumer === 'j1', 'j1 to fail', from)
     assert.equal(refused.type, 'GroupIdNotFoundException')
 
@@ -328,7 +334,7 @@ test('a classic group with members and a consumer protocol group cannot share a 
     await classic.disconnect()
     from = clients.events.length
     await produce(topic, 'y', 2, 2)
-    clients.send(`consumer j2 classic-group ${topic}`)
+    clients.send(`consumer j2 ${classicGroup} ${topic}`)
     const records = await clients.until(() => {
       const got = clients.events.slice(from).filter((e) => e.event === 'record' && e.consumer === 'j2')
       return got.length === 2 && got
@@ -338,7 +344,7 @@ test('a classic group with members and a consumer protocol group cannot share a 
 
     // A Java member holds "consumer-group": a kafkajs member's JoinGroup is refused.
     from = clients.events.length
-    clients.send(`consumer j3 consumer-group ${topic}`)
+    clients.send(`consumer j3 ${consumerGroup} ${topic}`)
     await clients.event((e) => e.event === 'assigned' && e.consumer === 'j3' && e.partitions.length === 2, 'j3 assignment', from)
     await intruder.connect()
     await intruder.subscribe({ topic, fromBeginning: true })
@@ -357,8 +363,8 @@ test('a classic group with members and a consumer protocol group cannot share a 
 
 test('a static member keeps its partitions across a quick restart and loses them once its session times out', { skip, timeout: 120000 }, async () => {
   requireJava()
-  const topic = 'static-848'
-  const group = 'static-group'
+  const topic = uniqueName('static-848')
+  const group = uniqueName('static-group')
   await admin.createTopics({ topics: [{ topic, numPartitions: 4 }] })
   const ownership = trackOwnership(clients)
   clients.send(`consumer s1 ${group} ${topic} group.instance.id=i1`)

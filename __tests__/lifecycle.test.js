@@ -8,6 +8,7 @@ const net = require('node:net')
 const { spawn } = require('node:child_process')
 const {
   startKafka,
+  emulatorOnly,
   client,
   defer,
   withDeadline,
@@ -53,7 +54,7 @@ function runNode(code, timeoutMs = DEADLINE_MS) {
 
 const requirePackage = `const { startKafka } = require(${JSON.stringify(PACKAGE_DIR)});`
 
-test('startKafka() listens on a free port and says where', async () => {
+test('startKafka() listens on a free port and says where', emulatorOnly('startKafka lifecycle'), async () => {
   const broker = await startKafka()
   try {
     assert.ok(Number.isInteger(broker.port) && broker.port > 0, `port ${broker.port}`)
@@ -65,7 +66,7 @@ test('startKafka() listens on a free port and says where', async () => {
   }
 })
 
-test('two brokers in one process are independent: a topic created in one is not in the other', async (t) => {
+test('two brokers in one process are independent: a topic created in one is not in the other', emulatorOnly('startKafka lifecycle'), async (t) => {
   const a = await startKafka()
   defer(t, () => a.stop())
   const b = await startKafka(0)
@@ -92,7 +93,7 @@ test('two brokers in one process are independent: a topic created in one is not 
   assert.notEqual(clusterA.clusterId, clusterB.clusterId)
 })
 
-test('stop() frees the port: connections are refused, and a new broker starts on the same port', async (t) => {
+test('stop() frees the port: connections are refused, and a new broker starts on the same port', emulatorOnly('startKafka lifecycle'), async (t) => {
   const first = await startKafka()
   const { port } = first
   await first.stop()
@@ -108,7 +109,7 @@ test('stop() frees the port: connections are refused, and a new broker starts on
   assert.deepEqual(await admin.listTopics(), [])
 })
 
-test('stop() resolves promptly while clients are still connected', async () => {
+test('stop() resolves promptly while clients are still connected', emulatorOnly('startKafka lifecycle'), async () => {
   const broker = await startKafka()
   const kafka = client(broker, { retry: { retries: 0 } })
   const producer = kafka.producer()
@@ -122,7 +123,7 @@ test('stop() resolves promptly while clients are still connected', async () => {
   }
 })
 
-test('starting on a busy port rejects with err.code EADDRINUSE', async (t) => {
+test('starting on a busy port rejects with err.code EADDRINUSE', emulatorOnly('startKafka lifecycle'), async (t) => {
   const broker = await startKafka()
   defer(t, () => broker.stop())
   await assert.rejects(startKafka(broker.port), (err) => {
@@ -143,7 +144,7 @@ test('starting on a busy port rejects with err.code EADDRINUSE', async (t) => {
   assert.equal(await tryConnect(broker.port), 'connected')
 })
 
-test('stop() twice is harmless', async () => {
+test('stop() twice is harmless', emulatorOnly('startKafka lifecycle'), async () => {
   const broker = await startKafka()
   await broker.stop()
   await broker.stop()
@@ -152,6 +153,7 @@ test('stop() twice is harmless', async () => {
 
 test(
   'while stop() is in flight, a second stop() and the port/host/brokers getters still work',
+  emulatorOnly('startKafka lifecycle'),
   async () => {
     const broker = await startKafka()
     const first = broker.stop()
@@ -166,7 +168,7 @@ test(
   },
 )
 
-test('a process that starts a broker and never stops it exits by itself', async () => {
+test('a process that starts a broker and never stops it exits by itself', emulatorOnly('startKafka lifecycle'), async () => {
   const { exitCode, signal, stdout, stderr } = await runNode(`${requirePackage}
     startKafka(0).then((kafka) => console.log('listening on', kafka.port));`)
   assert.equal(signal, null)
@@ -174,7 +176,7 @@ test('a process that starts a broker and never stops it exits by itself', async 
   assert.match(stdout, /^listening on \d+\n$/)
 })
 
-test('ref() keeps the process alive until unref()', async () => {
+test('ref() keeps the process alive until unref()', emulatorOnly('startKafka lifecycle'), async () => {
   // The timer is unref'd: only the broker can keep the process alive until it fires.
   const { exitCode, stdout, stderr } = await runNode(`${requirePackage}
     startKafka(0).then((kafka) => {
@@ -186,7 +188,7 @@ test('ref() keeps the process alive until unref()', async () => {
   assert.equal(stdout, 'ref\nstill alive\n')
 })
 
-test('ref() keeps the process alive until stop()', async () => {
+test('ref() keeps the process alive until stop()', emulatorOnly('startKafka lifecycle'), async () => {
   const { exitCode, stdout, stderr } = await runNode(`${requirePackage}
     startKafka(0).then((kafka) => {
       kafka.ref();

@@ -7,6 +7,8 @@ const assert = require('node:assert/strict')
 const { Partitioners, CompressionTypes } = require('kafkajs')
 const {
   startKafka,
+  startBroker,
+  emulatorOnly,
   client,
   defer,
   startConsumer,
@@ -24,7 +26,7 @@ let kafka
 let admin
 let producer
 before(async () => {
-  broker = await startKafka()
+  broker = await startBroker()
   kafka = client(broker)
   admin = kafka.admin()
   await admin.connect()
@@ -179,7 +181,7 @@ test('a 1 MiB message is refused with MESSAGE_TOO_LARGE under the default messag
   assert.deepEqual(offsets.map((o) => o.high), ['0'])
 })
 
-test('a 1 MiB message round-trips on a broker started with a larger messageMaxBytes', async (t) => {
+test('a 1 MiB message round-trips on a broker started with a larger messageMaxBytes', emulatorOnly('startKafka options'), async (t) => {
   const big = await startKafka({ messageMaxBytes: 2 * MiB })
   defer(t, () => big.stop())
   const bigKafka = client(big)

@@ -4,14 +4,14 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { startKafka, client, defer, startConsumer, uniqueName } = require('./helpers')
+const { startBroker, client, defer, startConsumer, uniqueName } = require('./helpers')
 
 let broker
 let kafka
 let admin
 let producer
 before(async () => {
-  broker = await startKafka()
+  broker = await startBroker()
   kafka = client(broker)
   admin = kafka.admin()
   await admin.connect()

@@ -4,11 +4,11 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { startKafka, client, defer, startConsumer, DEADLINE_MS } = require('./helpers')
+const { startBroker, client, defer, startConsumer, uniqueName, DEADLINE_MS } = require('./helpers')
 
 let broker
 before(async () => {
-  broker = await startKafka()
+  broker = await startBroker()
 })
 after(async () => {
   await broker.stop()
@@ -17,15 +17,17 @@ after(async () => {
 // The kafkajs example in README.md, step for step, with assertions on what it prints.
 test('the README example: a 3-partition topic, a producer, a consumer group reads every message back', async (t) => {
   const kafka = client(broker)
+  // The README's names, made unique so the test can share a broker (npm run test:external).
+  const topic = uniqueName('greetings')
 
   const admin = kafka.admin()
   await admin.connect()
   defer(t, () => admin.disconnect())
   assert.equal(
-    await admin.createTopics({ topics: [{ topic: 'greetings', numPartitions: 3 }] }),
+    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }] }),
     true,
   )
-  const [metadata] = (await admin.fetchTopicMetadata({ topics: ['greetings'] })).topics
+  const [metadata] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics
   assert.deepEqual(metadata.partitions.map((p) => p.partitionId).sort(), [0, 1, 2])
 
   const producer = kafka.producer()
@@ -35,11 +37,11 @@ test('the README example: a 3-partition topic, a producer, a consumer group read
     key: name,
     value: `hello from ${name}`,
   }))
-  await producer.send({ topic: 'greetings', messages: sent })
+  await producer.send({ topic, messages: sent })
 
   const consumer = await startConsumer(kafka, {
-    topics: ['greetings'],
-    groupId: 'readme',
+    topics: [topic],
+    groupId: uniqueName('readme'),
     fromBeginning: true,
   })
   defer(t, () => consumer.disconnect())

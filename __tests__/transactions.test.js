@@ -6,7 +6,7 @@ const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawn } = require('node:child_process')
 const { Kafka, logLevel } = require('kafkajs')
-const { startKafka } = require('..')
+const { startBroker, uniqueName, external } = require('./helpers')
 
 /** Resolves with `promise`, or rejects naming `what` once `ms` have passed. */
 function within(ms, what, promise) {
@@ -71,7 +71,7 @@ describe('transactions', () => {
 
   before(async () => {
     // Short sessions are allowed so a crashed processor's group member expires quickly.
-    broker = await startKafka({ groupMinSessionTimeoutMs: 100 })
+    broker = await startBroker({ groupMinSessionTimeoutMs: 100 })
     kafka = new Kafka({
       clientId: 'transactions-test',
       brokers: broker.brokers,
@@ -99,11 +99,15 @@ describe('transactions', () => {
     return p
   }
 
-  function transactional(transactionalId, options = {}) {
+  /** A transactional producer; its id is made unique from `prefix`, as topic names are. */
+  function transactional(prefix, options = {}) {
+    const transactionalId = uniqueName(prefix)
     return producer({ transactionalId, maxInFlightRequests: 1, idempotent: true, ...options })
   }
 
-  async function topic(name, numPartitions = 1) {
+  /** A new topic named after `prefix` (unique, so tests can share an external broker). */
+  async function topic(prefix, numPartitions = 1) {
+    const name = uniqueName(prefix)
     await admin.createTopics({ topics: [{ topic: name, numPartitions }] })
     return name
   }
@@ -197,8 +201,8 @@ describe('transactions', () => {
   test('consume-transform-produce: after a crash mid-transaction each input is in the output once', async () => {
     const input = await topic('ctp-in')
     const output = await topic('ctp-out')
-    const groupId = 'ctp-group'
-    const transactionalId = 'ctp-processor'
+    const groupId = uniqueName('ctp-group')
+    const transactionalId = uniqueName('ctp-processor')
     const total = 10
     const crashAt = 4
     const plain = await producer()
@@ -245,11 +249,12 @@ describe('transactions', () => {
 
   test('a second producer with the same transactional id fences the first', async () => {
     const t = await topic('txn-fencing')
-    const zombie = await transactional('fenced-id')
+    const transactionalId = uniqueName('fenced-id')
+    const zombie = await producer({ transactionalId, maxInFlightRequests: 1, idempotent: true })
     const zombieTxn = await zombie.transaction()
     await zombieTxn.send({ topic: t, messages: [{ value: 'zombie-1' }] })
 
-    const successor = await transactional('fenced-id')
+    const successor = await producer({ transactionalId, maxInFlightRequests: 1, idempotent: true })
     const txn = await successor.transaction()
     await txn.send({ topic: t, messages: [{ value: 'successor' }] })
     await txn.commit()
@@ -277,13 +282,16 @@ describe('transactions', () => {
     await plain.send({ topic: t, messages: [{ value: 'after' }] })
 
     // The consumer long-polls for 5 s: delivery soon after the timeout means the abort woke it.
+    // Kafka looks for timed-out transactions every 10 s
+    // (transaction.abort.timed.out.transaction.cleanup.interval.ms); the emulator at the timeout.
+    const lateness = external ? 10_000 : 0
     const r = await reader(t, { maxWaitTimeInMs: 5000 })
-    await r.until(1, timeout + 5000)
+    await r.until(1, timeout + lateness + 5000)
     const elapsed = Date.now() - started
     ctx.diagnostic(`abandoned transaction unblocked consumers after ${elapsed} ms (timeout ${timeout} ms)`)
     assert.deepEqual(r.seen, ['after'])
     assert.ok(elapsed >= timeout - 50, `unblocked after ${elapsed} ms, before the timeout`)
-    assert.ok(elapsed < timeout + 2500, `unblocked only after ${elapsed} ms`)
+    assert.ok(elapsed < timeout + lateness + 2500, `unblocked only after ${elapsed} ms`)
     const [{ offset }] = await admin.fetchTopicOffsets(t)
     assert.equal(offset, '3', 'the abort marker moved the last stable offset to the end')
     // The coordinator fenced the abandoned producer when it aborted.

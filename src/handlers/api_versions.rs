@@ -2,6 +2,7 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
 use super::{RequestContext, SUPPORTED_APIS};
@@ -23,9 +24,15 @@ pub fn handle(_ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersionsRes
 }
 
 /// The answer to an ApiVersions request at a version newer than ours: UNSUPPORTED_VERSION with
-/// our ranges, to be encoded as v0 so any client can read it and retry at a version we know.
+/// the range of ApiVersions alone, as Kafka answers (KIP-511), encoded as v0 so any client can
+/// read it and retry at a version we know; the retry gets the full list.
 pub fn unsupported_version_response() -> ApiVersionsResponse {
     ApiVersionsResponse::default()
         .with_error_code(ResponseError::UnsupportedVersion.code())
-        .with_api_keys(api_keys())
+        .with_api_keys(
+            api_keys()
+                .into_iter()
+                .filter(|api| api.api_key == ApiKey::ApiVersions as i16)
+                .collect(),
+        )
 }
