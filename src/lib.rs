@@ -324,7 +324,7 @@ pub fn start_kafka(
         cluster_id: options
             .cluster_id
             .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+            .unwrap_or_else(state::random_cluster_id),
         config,
         listeners: listener_specs(&options)?,
         request_log_capacity: options

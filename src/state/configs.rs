@@ -339,6 +339,24 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<String, String> 
     Ok(trimmed.to_string())
 }
 
+/// The broker config (and its default) that Kafka lists as a topic config's DEFAULT_CONFIG
+/// synonym. Some broker configs have no default in Kafka: the topic default then comes from a
+/// coarser synonym (`log.retention.hours` for `log.retention.ms`), or from nowhere.
+fn broker_default_synonym(def: &ConfigDef) -> Option<(&'static str, &'static str)> {
+    match def.broker_name {
+        "log.retention.ms" => Some(("log.retention.hours", "168")),
+        "log.roll.ms" => Some(("log.roll.hours", "168")),
+        "log.roll.jitter.ms" => Some(("log.roll.jitter.hours", "0")),
+        // No broker synonym in Kafka (remote.storage.enable, the throttled replica lists) or
+        // one without a default (log.flush.interval.ms).
+        "log.flush.interval.ms"
+        | "remote.log.storage.system.enable"
+        | "leader.replication.throttled.replicas"
+        | "follower.replication.throttled.replicas" => None,
+        name => Some((name, def.default)),
+    }
+}
+
 /// A config as DescribeConfigs reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribedConfig {
@@ -500,18 +518,29 @@ impl BrokerConfig {
                         ConfigSource::TopicConfig,
                     ));
                 }
+                let mut broker = Vec::new();
                 if default_source == ConfigSource::StaticBrokerConfig {
-                    synonyms.push((
+                    broker.push((
                         def.broker_name.to_string(),
                         default.clone(),
                         ConfigSource::StaticBrokerConfig,
                     ));
                 }
-                synonyms.push((
-                    def.broker_name.to_string(),
-                    def.default.to_string(),
-                    ConfigSource::DefaultConfig,
-                ));
+                if let Some((name, value)) = broker_default_synonym(def) {
+                    broker.push((
+                        name.to_string(),
+                        value.to_string(),
+                        ConfigSource::DefaultConfig,
+                    ));
+                }
+                // Kafka lists the broker synonyms from the first one named like the topic
+                // config's own broker config: none at all while that one has no value.
+                if broker
+                    .first()
+                    .is_some_and(|(name, ..)| name == def.broker_name)
+                {
+                    synonyms.extend(broker);
+                }
                 let (value, source) = match overrides.get(def.name) {
                     Some(value) => (value.clone(), ConfigSource::TopicConfig),
                     None => (default, default_source),
@@ -598,5 +627,46 @@ mod tests {
             ConfigSource::StaticBrokerConfig
         );
         assert_eq!(broker["num.partitions"].2, ConfigSource::DefaultConfig);
+    }
+
+    #[test]
+    fn synonyms_are_the_ones_kafka_lists() {
+        let synonyms_of = |config: &BrokerConfig, name: &str| {
+            let described = config.describe_topic_configs(&BTreeMap::new());
+            let found = described.into_iter().find(|c| c.name == name).unwrap();
+            found
+                .synonyms
+                .into_iter()
+                .map(|(n, v, source)| format!("{n}={v} {source:?}"))
+                .collect::<Vec<_>>()
+        };
+        let defaults = BrokerConfig::default();
+        assert_eq!(
+            synonyms_of(&defaults, "segment.bytes"),
+            ["log.segment.bytes=1073741824 DefaultConfig"]
+        );
+        // Kafka has no default for log.retention.ms, log.roll.ms ...: no synonym at all.
+        for name in [
+            "retention.ms",
+            "segment.ms",
+            "segment.jitter.ms",
+            "flush.ms",
+            "remote.storage.enable",
+            "leader.replication.throttled.replicas",
+        ] {
+            assert!(synonyms_of(&defaults, name).is_empty(), "{name}");
+        }
+        let retention_set = BrokerConfig {
+            log_retention_ms: 3_600_000,
+            set_by_user: ["log.retention.ms".to_string()].into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            synonyms_of(&retention_set, "retention.ms"),
+            [
+                "log.retention.ms=3600000 StaticBrokerConfig",
+                "log.retention.hours=168 DefaultConfig"
+            ]
+        );
     }
 }

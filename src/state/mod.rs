@@ -96,6 +96,20 @@ pub struct Cluster {
     pub credentials: sasl::Credentials,
 }
 
+/// A new cluster id as Kafka makes them (`kafka-storage random-uuid`): 16 random bytes in
+/// URL-safe base64 without padding, 22 characters, never starting with '-' (which command
+/// lines would take for an option).
+pub fn random_cluster_id() -> String {
+    use base64::Engine;
+    loop {
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(uuid::Uuid::new_v4().as_bytes());
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
+}
+
 impl Cluster {
     pub fn new(cluster_id: String, config: BrokerConfig) -> Self {
         Cluster {
@@ -311,6 +325,20 @@ fn java_string_hash(s: &str) -> i32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cluster_ids_look_like_kafkas() {
+        for _ in 0..100 {
+            let id = super::random_cluster_id();
+            assert_eq!(id.len(), 22, "{id}");
+            assert!(!id.starts_with('-'), "{id}");
+            assert!(
+                id.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                "{id}"
+            );
+        }
+    }
+
     use super::*;
 
     fn cluster(brokers: &[i32]) -> Cluster {
