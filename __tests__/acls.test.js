@@ -2,7 +2,7 @@
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { Kafka, logLevel, AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes } = require('kafkajs')
-const { startBroker, uniqueName } = require('./helpers')
+const { startBroker, uniqueName, waitUntil } = require('./helpers')
 
 describe('ACL administration', () => {
   let broker
@@ -54,8 +54,15 @@ describe('ACL administration', () => {
       resourceName: orders,
       resourcePatternType: ResourcePatternTypes.MATCH,
     }
-    const matching = await admin.describeAcls(matchingOrders)
-    const principals = matching.resources.flatMap((r) => r.acls.map((a) => a.principal)).sort()
+    const principalsOf = async (filter) => {
+      const { resources } = await admin.describeAcls(filter)
+      return resources.flatMap((r) => r.acls.map((a) => a.principal)).sort()
+    }
+    // Kafka's brokers learn of new ACLs from the metadata log a moment after CreateAcls answers.
+    const principals = await waitUntil(async () => {
+      const found = await principalsOf(matchingOrders)
+      return found.length >= 3 && found
+    }, 'the three ACLs to be described')
     assert.deepEqual(principals, [alice, bob, carol], 'MATCH includes the prefixed ACL')
 
     const onlyBob = await admin.describeAcls({ ...anyFilter, principal: bob })
@@ -68,8 +75,8 @@ describe('ACL administration', () => {
 
     const deleted = await admin.deleteAcls({ filters: [{ ...anyFilter, principal: alice }] })
     assert.equal(deleted.filterResponses[0].matchingAcls.length, 1)
-    const left = await admin.describeAcls(matchingOrders)
-    assert.equal(left.resources.reduce((n, r) => n + r.acls.length, 0), 2)
+    await waitUntil(async () => !(await principalsOf(matchingOrders)).includes(alice), 'the deleted ACL to go')
+    assert.deepEqual(await principalsOf(matchingOrders), [bob, carol])
   })
 
   test('an ACL Kafka would not store is refused', async () => {

@@ -4,7 +4,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { Kafka, logLevel } = require('kafkajs')
-const { startBroker, emulatorOnly, uniqueName, waitUntil, withDeadline, DEADLINE_MS } = require('./helpers')
+const { startBroker, emulatorOnly, uniqueName, waitUntil, withDeadline, partitionsServed, DEADLINE_MS } = require('./helpers')
 
 /** Config sources as kafkajs reports them (Kafka's DescribeConfigs enum). */
 const SOURCE = { TOPIC: 1, STATIC_BROKER: 4, DEFAULT: 5 }
@@ -104,6 +104,7 @@ describe('admin', () => {
   test('fetchTopicOffsets and fetchTopicOffsetsByTimestamp', async () => {
     const topic = uniqueName('offsets')
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })
+    await partitionsServed(admin, topic)
     const base = Date.now() - 100000
     for (let i = 0; i < 5; i++) {
       await producer.send({ topic, messages: [{ value: `v${i}`, timestamp: String(base + i * 1000) }] })
@@ -120,6 +121,7 @@ describe('admin', () => {
     const topic = uniqueName('truncate')
     const groupId = uniqueName('truncate-reader')
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })
+    await partitionsServed(admin, topic)
     await producer.send({ topic, messages: Array.from({ length: 10 }, (_, i) => ({ value: `r${i}` })) })
     // kafkajs finds partition leaders in its metadata cache: load the topic into it first.
     await admin.fetchTopicMetadata({ topics: [topic] })
@@ -201,12 +203,14 @@ describe('admin', () => {
   test('deleteTopics removes a topic; recreating it starts from offset 0', async () => {
     const topic = uniqueName('short-lived')
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })
+    await partitionsServed(admin, topic)
     await producer.send({ topic, messages: [{ value: 'a' }, { value: 'b' }] })
     await admin.deleteTopics({ topics: [topic] })
     assert.ok(!(await admin.listTopics()).includes(topic))
     await assert.rejects(admin.deleteTopics({ topics: [topic] }), (err) =>
       [err.type, err.originalError?.type, err.cause?.type].includes('UNKNOWN_TOPIC_OR_PARTITION'))
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })
+    await partitionsServed(admin, topic)
     const [offsets] = await admin.fetchTopicOffsets(topic)
     assert.deepEqual([offsets.low, offsets.high], ['0', '0'])
   })
@@ -254,6 +258,7 @@ describe('admin', () => {
   test('a record over max.message.bytes is refused with MESSAGE_TOO_LARGE', async () => {
     const topic = uniqueName('small')
     await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '1024' }] }] })
+    await partitionsServed(admin, topic)
     await assert.rejects(
       producer.send({ topic, messages: [{ value: Buffer.alloc(2048, 1) }] }),
       (err) => err.type === 'MESSAGE_TOO_LARGE' || err.cause?.type === 'MESSAGE_TOO_LARGE',

@@ -6,7 +6,7 @@ const assert = require('node:assert/strict')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const { Kafka, logLevel } = require('kafkajs')
-const { startBroker, uniqueName } = require('./helpers')
+const { startBroker, uniqueName, partitionsServed } = require('./helpers')
 
 /** Resolves with `promise`, or rejects naming `what` once `ms` have passed. */
 function within(ms, what, promise) {
@@ -98,6 +98,7 @@ describe('consumer groups', () => {
   async function topic(prefix, numPartitions) {
     const name = uniqueName(prefix)
     await admin.createTopics({ topics: [{ topic: name, numPartitions }] })
+    await partitionsServed(admin, name)
     return name
   }
 

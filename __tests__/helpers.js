@@ -73,6 +73,17 @@ async function startBroker(options) {
 }
 
 /**
+ * In external mode, waits until the broker serves every partition of `topic` (ListOffsets on
+ * each answers): Kafka's broker takes a moment after CreateTopics to host new partitions, and a
+ * produce to several partitions that is refused for one is retried whole by kafkajs, writing
+ * the others twice. Call it after creating a topic that a test produces to. No-op otherwise.
+ */
+async function partitionsServed(admin, topic) {
+  if (!external) return
+  await waitUntil(() => admin.fetchTopicOffsets(topic).then(() => true), `the partitions of ${topic}`)
+}
+
+/**
  * Polls `check` (sync or async; truthy = done) every `intervalMs` until it holds, and returns its
  * value; fails with `what` and the last error once `ms` have passed. For state that has no event
  * to wait on, such as metadata a real broker propagates asynchronously.
@@ -279,6 +290,7 @@ module.exports = {
   knownDifference,
   startBroker,
   waitUntil,
+  partitionsServed,
   logLevel,
   uniqueName,
   client,

@@ -13,6 +13,7 @@ const {
   defer,
   startConsumer,
   uniqueName,
+  partitionsServed,
   byPartition,
   DEADLINE_MS,
 } = require('./helpers')
@@ -42,6 +43,7 @@ after(async () => {
 async function createTopic(numPartitions) {
   const topic = uniqueName('messages')
   assert.equal(await admin.createTopics({ topics: [{ topic, numPartitions }] }), true)
+  await partitionsServed(admin, topic)
   return topic
 }
 

@@ -4,7 +4,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { startBroker, client, defer, startConsumer, uniqueName } = require('./helpers')
+const { startBroker, client, defer, startConsumer, uniqueName, partitionsServed } = require('./helpers')
 
 let broker
 let kafka
@@ -27,6 +27,7 @@ after(async () => {
 async function createTopic(numPartitions) {
   const topic = uniqueName('offsets')
   assert.equal(await admin.createTopics({ topics: [{ topic, numPartitions }] }), true)
+  await partitionsServed(admin, topic)
   return topic
 }
 
@@ -114,6 +115,7 @@ test('a deleted topic created again starts at offset 0 with none of the old mess
   assert.ok(!(await admin.listTopics()).includes(topic), 'the topic is still listed after delete')
 
   assert.equal(await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] }), true)
+  await partitionsServed(admin, topic)
   assert.deepEqual(sortByPartition(await admin.fetchTopicOffsets(topic)), [
     { partition: 0, offset: '0', high: '0', low: '0' },
     { partition: 1, offset: '0', high: '0', low: '0' },

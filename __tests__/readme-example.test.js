@@ -4,7 +4,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { startBroker, client, defer, startConsumer, uniqueName, DEADLINE_MS } = require('./helpers')
+const { startBroker, client, defer, startConsumer, uniqueName, partitionsServed, DEADLINE_MS } = require('./helpers')
 
 let broker
 before(async () => {
@@ -27,6 +27,7 @@ test('the README example: a 3-partition topic, a producer, a consumer group read
     await admin.createTopics({ topics: [{ topic, numPartitions: 3 }] }),
     true,
   )
+  await partitionsServed(admin, topic)
   const [metadata] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics
   assert.deepEqual(metadata.partitions.map((p) => p.partitionId).sort(), [0, 1, 2])
 

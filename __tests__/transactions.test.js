@@ -6,7 +6,7 @@ const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawn } = require('node:child_process')
 const { Kafka, logLevel } = require('kafkajs')
-const { startBroker, uniqueName, external } = require('./helpers')
+const { startBroker, uniqueName, external, partitionsServed } = require('./helpers')
 
 /** Resolves with `promise`, or rejects naming `what` once `ms` have passed. */
 function within(ms, what, promise) {
@@ -109,6 +109,7 @@ describe('transactions', () => {
   async function topic(prefix, numPartitions = 1) {
     const name = uniqueName(prefix)
     await admin.createTopics({ topics: [{ topic: name, numPartitions }] })
+    await partitionsServed(admin, name)
     return name
   }
 

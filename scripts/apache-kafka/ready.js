@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 'use strict'
 
-// Waits until a Kafka broker answers on HOST:PORT: an ApiVersions request gets error 0 and a
+// Waits until a Kafka broker answers on HOST:PORT: an ApiVersions request gets error 0, a
 // Metadata request lists at least one broker (a KRaft broker opens its listener only once it has
-// caught up with the metadata log and been unfenced, so this is when clients can use it).
+// caught up with the metadata log and been unfenced, so this is when clients can use it), and
+// FindCoordinator for a group gets error 0. Kafka creates __consumer_offsets (50 partitions) on
+// the first FindCoordinator and answers COORDINATOR_NOT_AVAILABLE / NOT_COORDINATOR until it is
+// loaded; doing that here keeps the first test's group from racing it.
 // Polls until DEADLINE_MS passes; gives up early if process PID (optional) has exited.
 // Usage: node ready.js HOST PORT DEADLINE_MS [PID]. Exit 0 when ready, 1 otherwise.
 // Raw frames on purpose: this runs before `npm install` may have brought any Kafka client.
@@ -17,6 +20,7 @@ const pid = pidArg ? Number(pidArg) : null
 
 const API_VERSIONS = 18
 const METADATA = 3
+const FIND_COORDINATOR = 10
 
 function request(apiKey, apiVersion, correlationId, body) {
   const clientId = Buffer.from('apache-kafka-ready')
@@ -30,7 +34,7 @@ function request(apiKey, apiVersion, correlationId, body) {
   return Buffer.concat([size, header, clientId, body])
 }
 
-/** One connection: ApiVersions v0 then Metadata v4 (all topics); resolves true if both say ready. */
+/** One connection: ApiVersions v0, Metadata v4 (all topics), FindCoordinator v0; true if all say ready. */
 function probe() {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port })
@@ -59,9 +63,18 @@ function probe() {
         const body = Buffer.alloc(5)
         body.writeInt32BE(-1, 0)
         socket.write(request(METADATA, 4, 2, body))
-      } else {
+      } else if (step === 1) {
         // correlation id, throttle_time_ms, then the brokers array's length
-        done(frame.readInt32BE(0) === 2 && frame.readInt32BE(8) >= 1)
+        if (frame.readInt32BE(0) !== 2 || frame.readInt32BE(8) < 1) return done(false)
+        step = 2
+        // FindCoordinator v0: the group id
+        const group = Buffer.from('apache-kafka-ready')
+        const body = Buffer.alloc(2)
+        body.writeInt16BE(group.length, 0)
+        socket.write(request(FIND_COORDINATOR, 0, 3, Buffer.concat([body, group])))
+      } else {
+        // correlation id, then error_code
+        done(frame.readInt32BE(0) === 3 && frame.readInt16BE(4) === 0)
       }
     })
   })
