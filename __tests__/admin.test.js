@@ -4,7 +4,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { Kafka, logLevel } = require('kafkajs')
-const { startBroker, emulatorOnly, uniqueName, waitUntil, withDeadline, partitionsServed, DEADLINE_MS } = require('./helpers')
+const { startBroker, emulatorOnly, external, uniqueName, waitUntil, withDeadline, partitionsServed, DEADLINE_MS } = require('./helpers')
 
 /** Config sources as kafkajs reports them (Kafka's DescribeConfigs enum). */
 const SOURCE = { TOPIC: 1, STATIC_BROKER: 4, DEFAULT: 5 }
@@ -18,7 +18,10 @@ describe('admin', () => {
 
   before(async () => {
     broker = await startBroker({ logRetentionMs: 3600000, numPartitions: 2 })
-    kafka = new Kafka({ clientId: 'admin-test', brokers: broker.brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } })
+    // No retries on the emulator, so any error shows at once; Kafka answers retriable errors
+    // (UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER) while a new topic propagates.
+    const retry = external ? { retries: 8, initialRetryTime: 100 } : { retries: 0 }
+    kafka = new Kafka({ clientId: 'admin-test', brokers: broker.brokers, logLevel: logLevel.NOTHING, retry })
     admin = kafka.admin()
     await admin.connect()
     producer = kafka.producer()
@@ -87,8 +90,12 @@ describe('admin', () => {
     const grow = uniqueName('grow')
     await admin.createTopics({ topics: [{ topic: grow, numPartitions: 1 }] })
     await admin.createPartitions({ topicPartitions: [{ topic: grow, count: 4 }] })
-    const { topics } = await admin.fetchTopicMetadata({ topics: [grow] })
-    assert.deepEqual(topics[0].partitions.map((p) => p.partitionId).sort(), [0, 1, 2, 3])
+    // Kafka's Metadata shows the new partitions a moment after CreatePartitions answers.
+    const partitions = await waitUntil(async () => {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [grow] })
+      return topics[0].partitions.length === 4 && topics[0].partitions
+    }, 'Metadata to list 4 partitions')
+    assert.deepEqual(partitions.map((p) => p.partitionId).sort(), [0, 1, 2, 3])
     // Kafka's broker serves a new partition a moment after Metadata lists it (this client does
     // not retry): send until it is taken.
     await waitUntil(

@@ -41,7 +41,15 @@ resolve() {
     return
   fi
   rm -rf "$LIB"
-  (cd "$MODULE" && mvn -q -B -Dstyle.color=never dependency:copy-dependencies)
+  echo "apache-kafka: resolving Kafka's jars with Maven ($MODULE/pom.xml)"
+  local log
+  log="$(mktemp)"
+  if ! (cd "$MODULE" && mvn -q -B -Dstyle.color=never dependency:copy-dependencies) >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
   echo "$sum" >"$LIB/.pom.sha256"
 }
 
