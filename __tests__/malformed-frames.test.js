@@ -175,6 +175,14 @@ test('an unknown API key (9999) closes that connection only', async () => {
   await assertClosedWithoutAnswer(frame(Buffer.concat([header(9999, 0, 1), Buffer.alloc(8)])))
 })
 
+test('Produce v2, advertised but removed by KIP-896, closes that connection only', async () => {
+  // acks, timeout, an empty topic array: a well-formed v2 body.
+  const body = Buffer.alloc(10)
+  body.writeInt16BE(1, 0)
+  body.writeInt32BE(1000, 2)
+  await assertClosedWithoutAnswer(frame(Buffer.concat([header(0, 2, 1), body])))
+})
+
 test('Produce at unsupported version 99 closes that connection only', async () => {
   await assertClosedWithoutAnswer(
     frame(Buffer.concat([header(0, 99, 1, { flexible: true }), Buffer.alloc(16)])),
@@ -206,6 +214,8 @@ test('ApiVersions v99 is answered with UNSUPPORTED_VERSION and the ApiVersions r
     for (const key of [0, 1, 2, 3, 19, 20]) {
       assert.ok(accepted.apis.has(key), `api key ${key} is missing from the supported ranges`)
     }
+    // As Kafka 4 does, for librdkafka's sake, though v0-v2 requests are refused (test above).
+    assert.equal(accepted.apis.get(0).min, 0, 'Produce advertised from v0')
     for (const [key, { min, max }] of accepted.apis) {
       assert.ok(min >= 0 && min <= max, `api key ${key}: min ${min} max ${max}`)
     }
