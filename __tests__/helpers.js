@@ -25,9 +25,10 @@ const DEADLINE_MS = 15_000
  * - Start brokers with `startBroker(options)`, never `startKafka` directly: in external mode it
  *   returns `{ brokers, host, port, stop() }` for the external broker (stop() does nothing) and
  *   ignores `options`, so a test must not depend on them (or be emulator-only).
- * - Every test shares that one broker, across files and runs: name topics and groups with
- *   `uniqueName`, never assume an empty cluster, and wait on conditions with deadlines (Kafka is
- *   slower to propagate topics and settle groups than the emulator).
+ * - Every test shares that one broker, across files and runs: name topics, groups and
+ *   transactional ids with `uniqueName`, never assume an empty cluster, and wait on conditions
+ *   with deadlines (`waitUntil`): Kafka propagates new topics, partitions, ACLs and commit markers
+ *   a moment after it answers. After creating a topic to produce to, `partitionsServed()`.
  * - Mark what needs the emulator with `emulatorOnly(reason)`, which gives node:test options that
  *   skip the test or suite in external mode and run it otherwise:
  *     test('drops a connection', emulatorOnly('fault injection'), async () => { ... })
@@ -35,8 +36,9 @@ const DEADLINE_MS = 15_000
  *   Where the emulator knowingly differs from Kafka, mark the test `knownDifference(what)`
  *   instead, and add the difference to docs/compatibility.md.
  *   Emulator-only: fault injection, the request log, killing connections, multi-broker
- *   clusters, startKafka options, the test helpers (messages(), reset(), applyRetention()...),
- *   the CLI, lifecycle, malformed frames.
+ *   clusters, startKafka options a test depends on, the test helpers (messages(), reset(),
+ *   applyRetention()...), the CLI, the lifecycle of startKafka. (Malformed frames are not: Kafka
+ *   closes the connection too, and those tests pass on both.)
  */
 const EXTERNAL_BROKERS = process.env.KAFKA_BROKERS
   ? process.env.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter(Boolean)
@@ -107,10 +109,12 @@ async function waitUntil(check, what, { ms = DEADLINE_MS, intervalMs = 50 } = {}
 }
 
 let counter = 0
-/** A name no other test in this process uses (topics, groups). */
+/** When this process started, so names stay unique across runs on one external broker. */
+const RUN = Date.now().toString(36)
+/** A name no other test uses, in this process or another run (topics, groups). */
 function uniqueName(prefix) {
   counter += 1
-  return `${prefix}-${process.pid}-${counter}`
+  return `${prefix}-${process.pid}-${RUN}-${counter}`
 }
 
 /** A kafkajs client for a running broker; quiet, and quick to give up so failures surface fast. */

@@ -7,9 +7,9 @@ use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
 use super::{RequestContext, SUPPORTED_APIS};
 
-/// Produce is advertised from v0, as Kafka 4 does although it refuses v0-v2 (KIP-896): older
-/// librdkafka releases disable features, compression among them, when Produce v0 is missing
-/// (KAFKA-18659). A request at v0-v2 still closes the connection, as on Kafka.
+/// Produce is advertised from v0, as Kafka 4 does although it refuses v0-v2 (KIP-896):
+/// librdkafka sends batches uncompressed when Produce v0 is missing (KAFKA-18659). A request
+/// at v0-v2 still closes the connection, as on Kafka.
 const PRODUCE_ADVERTISED_MIN: i16 = 0;
 
 fn api_keys() -> Vec<ApiVersion> {
