@@ -110,7 +110,7 @@ for (const client of CLIENTS) {
     assert.equal(client.missing, null, `${client.name} is required under CI: ${client.missing}`)
     // num.partitions=3 so kcat's first produce auto-creates the 3-partition topic; the other
     // clients create theirs through their admin API.
-    const broker = await startKafka({ numPartitions: 3 })
+    const broker = await startKafka({ numPartitions: 3, requestLogSize: 10_000 })
     t.after(() => broker.stop())
     const started = process.hrtime.bigint()
     const result = await runScenario(client.command, broker.brokers[0])
@@ -121,6 +121,16 @@ for (const client of CLIENTS) {
       assert.match(result.stdout, new RegExp(`^step ${step}: `, 'm'), `step ${step} did not run: ${report}`)
     }
     assert.match(result.stdout, /^scenario passed in \d+ ms$/m, report)
+    // A client must not have had to fall back from a version the broker advertised.
+    const requests = broker.requests()
+    assert.deepEqual(
+      requests.filter((r) => r.error === 'UNSUPPORTED_VERSION').map((r) => `${r.api} v${r.version}`),
+      [],
+      'no request was refused as UNSUPPORTED_VERSION',
+    )
+    const versions = new Map()
+    for (const r of requests) versions.set(r.api, new Set([...(versions.get(r.api) ?? []), r.version]))
+    t.diagnostic(`${client.name} used ${[...versions].map(([api, vs]) => `${api} v${[...vs].join('/')}`).join(', ')}`)
     if (client.version) t.diagnostic(`${client.name}: ${client.version}`)
     t.diagnostic(`${client.name} scenario took ${elapsedMs} ms (process start to exit)`)
   })

@@ -27,8 +27,13 @@ const kafka = new Kafka({
   retry: { retries: 5, initialRetryTime: 100 },
 })
 
+const START = Date.now()
+let last = START
+/** Prints a step with how long it took and the time since the scenario started. */
 function step(name, detail) {
-  console.log(`step ${name}: ${detail}`)
+  const now = Date.now()
+  console.log(`step ${name}: ${detail} (${now - last} ms, at ${now - START} ms)`)
+  last = now
 }
 
 function text(buffer) {
@@ -83,7 +88,6 @@ function nextOffsets(records) {
 }
 
 async function main() {
-  const started = Date.now()
   const admin = kafka.admin()
   await admin.connect()
 
@@ -234,7 +238,7 @@ async function main() {
 
   await producer.disconnect()
   await admin.disconnect()
-  console.log(`scenario passed in ${Date.now() - started} ms`)
+  console.log(`scenario passed in ${Date.now() - START} ms`)
 }
 
 main().catch((err) => {

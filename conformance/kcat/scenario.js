@@ -36,9 +36,18 @@ const STEP_DEADLINE_MS = 20_000
 // KCAT_DEBUG=eos,protocol passes -d to every kcat run.
 const DEBUG = process.env.KCAT_DEBUG ? ['-d', process.env.KCAT_DEBUG] : []
 
+const START = Date.now()
+let last = START
+/** Prints a step with how long it took and the time since the scenario started. */
 function step(name, detail) {
-  console.log(`step ${name}: ${detail}`)
+  const now = Date.now()
+  console.log(`step ${name}: ${detail} (${now - last} ms, at ${now - START} ms)`)
+  last = now
 }
+
+/** -e exits at the end of the partitions, which a consumer learns from a fetch that waited its
+ * fetch.wait.max.ms (500 ms by default) for more. */
+const QUICK_EOF = ['-X', 'fetch.wait.max.ms=50']
 
 /** Runs kcat to completion; fails with its stderr unless it exits 0. */
 function kcat(args, input) {
@@ -71,12 +80,12 @@ function records(output) {
 /** A balanced-consumer (-G) member that reads to the end of every assigned partition (-e), then
  * leaves; enable.auto.commit (librdkafka's default) commits what it consumed when it closes. */
 function consumeGroup(group, topic) {
-  return records(kcat(['-G', group, '-X', 'auto.offset.reset=earliest', '-e', '-J', '-q', topic]))
+  return records(kcat(['-G', group, '-X', 'auto.offset.reset=earliest', ...QUICK_EOF, '-e', '-J', '-q', topic]))
 }
 
 /** Reads partition 0 of `topic` from the beginning to its end with an isolation level. */
 function readPartition(topic, isolation) {
-  return kcat(['-C', '-t', topic, '-p', '0', '-o', 'beginning', '-e', '-q', '-X', `isolation.level=${isolation}`])
+  return kcat(['-C', '-t', topic, '-p', '0', '-o', 'beginning', ...QUICK_EOF, '-e', '-q', '-X', `isolation.level=${isolation}`])
     .split('\n')
     .filter((line) => line !== '')
 }
@@ -111,7 +120,6 @@ async function produceOpenTransaction(values) {
 }
 
 async function main() {
-  const started = Date.now()
   const version = spawnSync('kcat', ['-V'], { encoding: 'utf8' }).stdout.split('\n').find((l) => l.includes('librdkafka'))
   console.log(version.trim())
 
@@ -174,7 +182,7 @@ async function main() {
   )
   step('transactions', `read_committed saw ${JSON.stringify(readCommitted)}`)
 
-  console.log(`scenario passed in ${Date.now() - started} ms`)
+  console.log(`scenario passed in ${Date.now() - START} ms`)
 }
 
 main().catch((err) => {

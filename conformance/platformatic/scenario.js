@@ -28,8 +28,13 @@ const GROUP = `conformance-platformatic-group-${run}`
 const STEP_DEADLINE_MS = 20_000
 const base = { clientId: 'conformance-platformatic', bootstrapBrokers: [bootstrap], retries: 5, retryDelay: 100 }
 
+const START = Date.now()
+let last = START
+/** Prints a step with how long it took and the time since the scenario started. */
 function step(name, detail) {
-  console.log(`step ${name}: ${detail}`)
+  const now = Date.now()
+  console.log(`step ${name}: ${detail} (${now - last} ms, at ${now - START} ms)`)
+  last = now
 }
 
 /** A group member reads `topic` from its committed offsets (or the beginning) until
@@ -86,7 +91,6 @@ async function commit(consumer, topic, offsets) {
 }
 
 async function main() {
-  const started = Date.now()
   const admin = new Admin(base)
 
   // 1. A three-partition topic (and a one-partition topic for the transactions).
@@ -227,7 +231,7 @@ async function main() {
 
   await producer.close()
   await admin.close()
-  console.log(`scenario passed in ${Date.now() - started} ms`)
+  console.log(`scenario passed in ${Date.now() - START} ms`)
 }
 
 main().catch((err) => {

@@ -24,8 +24,15 @@ from confluent_kafka.admin import AdminClient, NewTopic
 STEP_DEADLINE_S = 20.0
 
 
+START = time.monotonic()
+_last = [START]
+
+
 def step(name, detail):
-    print(f"step {name}: {detail}", flush=True)
+    """Prints a step with how long it took and the time since the scenario started."""
+    now = time.monotonic()
+    print(f"step {name}: {detail} ({int((now - _last[0]) * 1000)} ms, at {int((now - START) * 1000)} ms)", flush=True)
+    _last[0] = now
 
 
 def check(condition, what):
@@ -104,7 +111,6 @@ def commit(consumer, topic, offsets):
 
 def main():
     bootstrap = sys.argv[1]
-    started = time.monotonic()
     run = f"{os.getpid()}-{int(time.time() * 1000)}"
     topic = f"conformance-python-{run}"
     txn_topic = f"conformance-python-txn-{run}"
@@ -240,7 +246,7 @@ def main():
     check_equal(sum(watermarks.values()), len(first) + len(second), "every message produced is in the log once")
     step("admin", f"listed {len(metadata.topics)} topics, described {topic} (3 partitions), group {group} Empty with offsets at the high watermarks")
 
-    print(f"scenario passed in {int((time.monotonic() - started) * 1000)} ms", flush=True)
+    print(f"scenario passed in {int((time.monotonic() - START) * 1000)} ms", flush=True)
 
 
 if __name__ == "__main__":
