@@ -132,6 +132,8 @@ for (const client of CLIENTS) {
     for (const r of requests) versions.set(r.api, new Set([...(versions.get(r.api) ?? []), r.version]))
     t.diagnostic(`${client.name} used ${[...versions].map(([api, vs]) => `${api} v${[...vs].join('/')}`).join(', ')}`)
     if (client.version) t.diagnostic(`${client.name}: ${client.version}`)
-    t.diagnostic(`${client.name} scenario took ${elapsedMs} ms (process start to exit)`)
+    const inside = result.stdout.match(/^scenario passed in (\d+) ms$/m)[1]
+    t.diagnostic(`${client.name} scenario took ${inside} ms (${elapsedMs} ms from process start to exit)`)
+    for (const line of result.stdout.split('\n').filter((l) => l.startsWith('step '))) t.diagnostic(`  ${line}`)
   })
 }
