@@ -3,7 +3,8 @@
 // create a 3-partition topic, produce keyed messages with headers, consume them with a group and
 // commit, restart the consumer and resume from the commit, a committed and an aborted transaction
 // read with read_committed, and list/describe topics and groups through the client's admin API
-// (kcat does what it can; conformance/kcat/scenario.js says what it cannot and why).
+// (kcat does what it can; conformance/kcat/scenario.js says what it cannot and why). The clients
+// that speak the consumer group protocol of KIP-848 run the scenario a second time with it.
 //
 // A client that is not installed skips here with the reason; under CI=true it fails instead
 // (.ci/run installs them all).
@@ -64,10 +65,26 @@ const CLIENTS = [
     steps: ['create-topic', ...STEPS, 'admin'],
   },
   {
+    name: '@platformatic/kafka (consumer group protocol, KIP-848)',
+    missing: nodeModule('@platformatic/kafka'),
+    command: [process.execPath, path.join(CONFORMANCE, 'platformatic', 'scenario.js')],
+    args: ['consumer'],
+    kip848: true,
+    steps: ['create-topic', ...STEPS, 'admin'],
+  },
+  {
     name: 'confluent-kafka (Python, librdkafka)',
     missing: python.missing ?? null,
     version: python.version,
     command: [python.python, path.join(CONFORMANCE, 'python', 'scenario.py')],
+    steps: ['create-topic', ...STEPS, 'admin'],
+  },
+  {
+    name: 'confluent-kafka (Python, librdkafka; consumer group protocol, KIP-848)',
+    missing: python.missing ?? null,
+    command: [python.python, path.join(CONFORMANCE, 'python', 'scenario.py')],
+    args: ['consumer'],
+    kip848: true,
     steps: ['create-topic', ...STEPS, 'admin'],
   },
   {
@@ -81,9 +98,9 @@ const CLIENTS = [
 ]
 
 /** Runs a scenario program against `bootstrap`; resolves with its exit and output. */
-function runScenario(command, bootstrap) {
+function runScenario(command, bootstrap, args = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(command[0], [...command.slice(1), bootstrap], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(command[0], [...command.slice(1), bootstrap, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
@@ -113,7 +130,7 @@ for (const client of CLIENTS) {
     const broker = await startKafka({ numPartitions: 3, requestLogSize: 10_000 })
     t.after(() => broker.stop())
     const started = process.hrtime.bigint()
-    const result = await runScenario(client.command, broker.brokers[0])
+    const result = await runScenario(client.command, broker.brokers[0], client.args)
     const elapsedMs = Number((process.hrtime.bigint() - started) / 1_000_000n)
     const report = `exit ${result.code} (signal ${result.signal})\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`
     assert.equal(result.code, 0, `the ${client.name} scenario failed: ${report}`)
@@ -130,6 +147,11 @@ for (const client of CLIENTS) {
     )
     const versions = new Map()
     for (const r of requests) versions.set(r.api, new Set([...(versions.get(r.api) ?? []), r.version]))
+    if (client.kip848) {
+      // The members joined through ConsumerGroupHeartbeat, never through JoinGroup.
+      assert.ok(versions.has('ConsumerGroupHeartbeat'), `no ConsumerGroupHeartbeat: ${[...versions.keys()]}`)
+      assert.ok(!versions.has('JoinGroup'), 'a member joined with the classic protocol')
+    }
     t.diagnostic(`${client.name} used ${[...versions].map(([api, vs]) => `${api} v${[...vs].join('/')}`).join(', ')}`)
     if (client.version) t.diagnostic(`${client.name}: ${client.version}`)
     const inside = result.stdout.match(/^scenario passed in (\d+) ms$/m)[1]

@@ -1,6 +1,7 @@
 """The conformance scenario with confluent-kafka (librdkafka inside).
 
-Usage: python scenario.py <bootstrap host:port>
+Usage: python scenario.py <bootstrap host:port> [classic|consumer]
+The consumers join with the given group protocol: classic (the default) or consumer (KIP-848).
 Every step asserts what it saw and prints one line; any mismatch exits non-zero.
 """
 
@@ -11,6 +12,7 @@ import time
 from confluent_kafka import (
     Consumer,
     ConsumerGroupState,
+    ConsumerGroupType,
     ConsumerGroupTopicPartitions,
     KafkaException,
     Producer,
@@ -22,6 +24,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic
 
 STEP_DEADLINE_S = 20.0
+GROUP_PROTOCOL = sys.argv[2] if len(sys.argv) > 2 else "classic"
 
 
 START = time.monotonic()
@@ -61,6 +64,7 @@ def consume_until(bootstrap, group, topic, done, what, isolation="read_committed
         {
             "bootstrap.servers": bootstrap,
             "group.id": group,
+            "group.protocol": GROUP_PROTOCOL,
             "client.id": "conformance-python",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -114,8 +118,8 @@ def main():
     run = f"{os.getpid()}-{int(time.time() * 1000)}"
     topic = f"conformance-python-{run}"
     txn_topic = f"conformance-python-txn-{run}"
-    group = f"conformance-python-group-{run}"
-    print(f"confluent-kafka {version()}, librdkafka {libversion()[0]}", flush=True)
+    group = f"conformance-python-{GROUP_PROTOCOL}-group-{run}"
+    print(f"confluent-kafka {version()}, librdkafka {libversion()[0]}, group protocol {GROUP_PROTOCOL}", flush=True)
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "client.id": "conformance-python"})
 
@@ -228,10 +232,13 @@ def main():
     mine = [g for g in listed.valid if g.group_id == group]
     check(mine, f"list_consumer_groups includes {group}: {[g.group_id for g in listed.valid]}")
     check_equal(mine[0].state, ConsumerGroupState.EMPTY, "listed group state")
+    group_type = ConsumerGroupType.CONSUMER if GROUP_PROTOCOL == "consumer" else ConsumerGroupType.CLASSIC
+    check_equal(mine[0].type, group_type, "listed group type")
     [described] = result(admin.describe_consumer_groups([group], request_timeout=10)).values()
     check_equal(described.group_id, group, "described group")
     check_equal(described.state, ConsumerGroupState.EMPTY, "every member left")
     check_equal(described.members, [], "members")
+    check_equal(described.type, group_type, "described group type")
     [offsets] = result(admin.list_consumer_group_offsets(
         [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(3)])], request_timeout=10
     )).values()
@@ -250,8 +257,8 @@ def main():
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        print("usage: python scenario.py <host:port>", file=sys.stderr)
+    if len(sys.argv) not in (2, 3) or GROUP_PROTOCOL not in ("classic", "consumer"):
+        print("usage: python scenario.py <host:port> [classic|consumer]", file=sys.stderr)
         sys.exit(2)
     try:
         main()
