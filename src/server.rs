@@ -17,13 +17,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::{mpsc, watch, Notify};
 
-use crate::connection::Connection;
+use crate::connection::{Connection, Stream};
 use crate::handlers::{self, intercept, RequestContext};
 use crate::protocol::{self, DecodeError};
 use crate::state::brokers::{Broker, Endpoint, LeaderChange, SecurityProtocol};
+use crate::state::sasl::{Admit, Credentials, Mechanism, Session};
 use crate::state::{BrokerConfig, Cluster};
+use crate::tls::TlsSettings;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{ApiKey, ResponseKind};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 /// A listener to open, as server.properties' `listeners` and `advertised.listeners` describe
 /// one. Port 0 asks the OS for one (kept when the broker restarts).
@@ -57,19 +59,22 @@ impl ListenerSpec {
         }
     }
 
-    fn endpoint(&self, bound_port: u16) -> Endpoint {
-        let host = self
-            .advertised_host
+    /// The host clients are given.
+    pub fn advertised_host(&self) -> String {
+        self.advertised_host
             .clone()
             .unwrap_or_else(|| match self.host.as_str() {
                 "0.0.0.0" | "" => "127.0.0.1".into(),
                 "::" | "[::]" => "::1".into(),
                 host => host.into(),
-            });
+            })
+    }
+
+    fn endpoint(&self, bound_port: u16) -> Endpoint {
         Endpoint {
             listener: self.name.clone(),
             security: self.security,
-            host,
+            host: self.advertised_host(),
             port: self.advertised_port.unwrap_or(bound_port),
         }
     }
@@ -84,6 +89,21 @@ pub struct ServerOptions {
     pub request_log_capacity: usize,
     /// `log.retention.check.interval.ms`
     pub log_retention_check_interval: Duration,
+    /// Certificates of the SSL and SASL_SSL listeners.
+    pub tls: Option<TlsSettings>,
+    /// Mechanisms and users of the SASL_PLAINTEXT and SASL_SSL listeners.
+    pub sasl: Option<SaslSettings>,
+}
+
+/// `sasl.enabled.mechanisms`, the users, and `connections.max.reauth.ms`.
+#[derive(Debug, Clone)]
+pub struct SaslSettings {
+    pub mechanisms: Vec<Mechanism>,
+    /// (username, password): a PLAIN password and a SCRAM credential for each enabled SCRAM
+    /// mechanism.
+    pub users: Vec<(String, String)>,
+    /// Sessions last this long unless the client re-authenticates (KIP-368); none: for ever.
+    pub connections_max_reauth_ms: Option<i64>,
 }
 
 impl ServerOptions {
@@ -103,16 +123,32 @@ impl ServerOptions {
                     l.broker_id, l.name
                 ));
             }
-            // TLS and SASL are not implemented yet: refuse rather than serve them in clear.
-            if l.security != SecurityProtocol::Plaintext {
-                return Err(format!(
-                    "listener {} of broker {} (port {}) uses {}, which kafka-emulator does not support yet: only PLAINTEXT listeners can be served",
-                    l.name,
-                    l.broker_id,
-                    l.port,
-                    l.security.name()
-                ));
+            // Refuse rather than serve in clear what the listener promises to protect.
+            let needs_tls = matches!(
+                l.security,
+                SecurityProtocol::Ssl | SecurityProtocol::SaslSsl
+            );
+            let needs_sasl = matches!(
+                l.security,
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+            );
+            for (needed, given, what, option) in [
+                (needs_tls, self.tls.is_some(), "TLS", "tls"),
+                (needs_sasl, self.sasl.is_some(), "SASL", "sasl"),
+            ] {
+                if needed && !given {
+                    return Err(format!(
+                        "listener {} of broker {} (port {}) uses {}, which needs {what} settings: start the cluster with the {option} option",
+                        l.name,
+                        l.broker_id,
+                        l.port,
+                        l.security.name()
+                    ));
+                }
             }
+        }
+        if self.sasl.as_ref().is_some_and(|s| s.mechanisms.is_empty()) {
+            return Err("sasl.mechanisms is empty: enable at least one mechanism".into());
         }
         // Clients are told of every broker on the listener they connected through, so every
         // broker needs the same listeners.
@@ -175,6 +211,8 @@ pub struct Server {
     done: Mutex<Option<mpsc::Receiver<()>>>,
     brokers: Mutex<Vec<BrokerHandle>>,
     connections: Arc<Connections>,
+    tls: Option<TlsSettings>,
+    max_reauth_ms: Option<i64>,
 }
 
 /// How long stopping waits for connections to finish their current request.
@@ -192,10 +230,14 @@ impl Server {
             .thread_name("kafka-emulator")
             .enable_all()
             .build()?;
-        let cluster = Arc::new(Cluster::new(
-            options.cluster_id.clone(),
-            options.config.clone(),
-        ));
+        let mut cluster = Cluster::new(options.cluster_id.clone(), options.config.clone());
+        if let Some(sasl) = &options.sasl {
+            cluster.credentials = Credentials::new(sasl.mechanisms.clone());
+            for (username, password) in &sasl.users {
+                cluster.credentials.add_user(username, password);
+            }
+        }
+        let cluster = Arc::new(cluster);
         cluster
             .faults
             .set_log_capacity(options.request_log_capacity);
@@ -264,6 +306,11 @@ impl Server {
             done: Mutex::new(Some(done_rx)),
             brokers: Mutex::new(Vec::new()),
             connections: Arc::default(),
+            tls: options.tls.clone(),
+            max_reauth_ms: options
+                .sasl
+                .as_ref()
+                .and_then(|s| s.connections_max_reauth_ms),
         };
         for (mut broker, sockets) in brokers.into_iter().zip(bound) {
             server.register(&broker);
@@ -275,6 +322,11 @@ impl Server {
 
     pub fn cluster(&self) -> &Arc<Cluster> {
         &self.cluster
+    }
+
+    /// The TLS settings of the SSL and SASL_SSL listeners, if any.
+    pub fn tls(&self) -> Option<&TlsSettings> {
+        self.tls.as_ref()
     }
 
     /// The runtime the cluster runs on, for tasks started from outside (waits for records).
@@ -330,6 +382,14 @@ impl Server {
                     cluster: self.cluster.clone(),
                     broker_id: broker.id,
                     listener: Arc::from(spec.name.as_str()),
+                    security: spec.security,
+                    tls: match spec.security {
+                        SecurityProtocol::Ssl | SecurityProtocol::SaslSsl => {
+                            self.tls.as_ref().map(TlsSettings::acceptor)
+                        }
+                        _ => None,
+                    },
+                    max_reauth_ms: self.max_reauth_ms,
                     shutdown: self.shutdown.subscribe(),
                     down: down.subscribe(),
                     connections: self.connections.clone(),
@@ -495,6 +555,10 @@ struct Listening {
     cluster: Arc<Cluster>,
     broker_id: i32,
     listener: Arc<str>,
+    security: SecurityProtocol,
+    /// Set on SSL and SASL_SSL listeners.
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    max_reauth_ms: Option<i64>,
     shutdown: watch::Receiver<bool>,
     down: watch::Receiver<bool>,
     connections: Arc<Connections>,
@@ -528,8 +592,30 @@ async fn accept_loop(listener: TcpListener, listening: Listening) {
 /// purpose; the last two reset it.
 async fn serve(stream: TcpStream, listening: Listening) {
     let entry = listening.connections.register(listening.broker_id);
-    let mut conn = Connection::new(stream);
     let mut down = listening.down.clone();
+    let mut shutdown = listening.shutdown.clone();
+    let stream = match &listening.tls {
+        None => Stream::Plain(stream),
+        Some(acceptor) => {
+            let peer = stream
+                .peer_addr()
+                .map_or_else(|_| "unknown peer".to_string(), |a| a.to_string());
+            let accepted = tokio::select! {
+                accepted = acceptor.accept(stream) => accepted,
+                _ = entry.kill.notified() => return,
+                _ = down.wait_for(|down| *down) => return,
+                _ = shutdown.changed() => return,
+            };
+            match accepted {
+                Ok(tls) => Stream::Tls(Box::new(tls)),
+                Err(e) => {
+                    eprintln!("kafka-emulator: TLS handshake with {peer} failed: {e}");
+                    return;
+                }
+            }
+        }
+    };
+    let mut conn = Connection::new(stream);
     let reset = tokio::select! {
         reset = serve_requests(&mut conn, &listening, &entry) => reset,
         _ = entry.kill.notified() => true,
@@ -550,7 +636,18 @@ async fn serve_requests(
     let peer_addr = conn.peer_addr();
     let peer = peer_addr.map_or_else(|| "unknown peer".to_string(), |a| a.to_string());
     let client_host = peer_addr.map_or_else(String::new, |a| format!("/{}", a.ip()));
-    let principal: Arc<str> = handlers::ANONYMOUS.into();
+    let sasl = matches!(
+        listening.security,
+        SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+    );
+    // SASL listeners name the SASL user once authenticated; SSL ones the client certificate's
+    // subject, if the client presented one.
+    let mut principal: Arc<str> = match conn.peer_certificate().filter(|_| !sasl) {
+        Some(cert) => crate::tls::principal(cert)
+            .map_or_else(|| handlers::ANONYMOUS.into(), |p| Arc::from(p.as_str())),
+        None => handlers::ANONYMOUS.into(),
+    };
+    let mut session = sasl.then(|| Session::new(listening.max_reauth_ms));
     let mut shutdown = listening.shutdown.clone();
     while !*shutdown.borrow() {
         let frame = tokio::select! {
@@ -566,9 +663,32 @@ async fn serve_requests(
                 return false;
             }
         };
+        if let Some(session) = session.as_mut().filter(|s| s.expects_raw_token()) {
+            let now = crate::state::now_ms();
+            let cluster = &listening.cluster;
+            match handlers::sasl::raw_token(cluster, session, &frame, now) {
+                Some(token) => {
+                    if conn.write_token(&token).await.is_err() {
+                        return false;
+                    }
+                    if let Some(user) = session.user() {
+                        principal = Arc::from(format!("User:{user}").as_str());
+                    }
+                    continue;
+                }
+                None => return false,
+            }
+        }
         let (api_key, header, served) =
             match protocol::decode_request(frame, handlers::supported_versions) {
                 Ok(request) => {
+                    let admit = session.as_ref().map_or(Admit::Serve, |s| {
+                        s.admit(request.api_key, crate::state::now_ms())
+                    });
+                    if let Admit::Close(reason) = admit {
+                        eprintln!("kafka-emulator: closing connection from {peer}: {reason}");
+                        return false;
+                    }
                     let ctx = RequestContext {
                         cluster: listening.cluster.clone(),
                         broker_id: listening.broker_id,
@@ -580,6 +700,45 @@ async fn serve_requests(
                         shutdown: shutdown.clone(),
                     };
                     entry.set_client_id(ctx.client_id());
+                    if let (Admit::Exchange, Some(session)) = (admit, session.as_mut()) {
+                        let started = std::time::Instant::now();
+                        let timestamp_ms = crate::state::now_ms();
+                        let (response, close) = sasl_exchange(&ctx, request.body, session);
+                        // The exchange shows in the request log like any request.
+                        listening
+                            .cluster
+                            .faults
+                            .record(crate::faults::RequestRecord {
+                                api: request.api_key,
+                                version: ctx.version(),
+                                correlation_id: ctx.header.correlation_id,
+                                client_id: Arc::from(ctx.client_id()),
+                                broker_id: ctx.broker_id,
+                                connection_id: ctx.connection_id,
+                                error_code: handlers::error_response::error_code(&response),
+                                injected: false,
+                                timestamp_ms,
+                                duration: started.elapsed(),
+                            });
+                        if let Some(user) = session.user() {
+                            principal = Arc::from(format!("User:{user}").as_str());
+                        }
+                        let encoded = protocol::encode_response(
+                            request.api_key,
+                            ctx.version(),
+                            ctx.header.correlation_id,
+                            &response,
+                        );
+                        let Ok(bytes) = encoded else {
+                            return false;
+                        };
+                        // A failed exchange closes the connection once its answer is sent:
+                        // gracefully, so that the client reads why.
+                        if conn.write_frame(&bytes).await.is_err() || close {
+                            return false;
+                        }
+                        continue;
+                    }
                     let served = intercept::serve(&ctx, request.api_key, request.body).await;
                     (request.api_key, ctx.header, served)
                 }
@@ -626,6 +785,35 @@ async fn serve_requests(
         }
     }
     false
+}
+
+/// Serves SaslHandshake or SaslAuthenticate on a SASL listener; true in the second place when
+/// the connection closes once the response is sent.
+fn sasl_exchange(
+    ctx: &RequestContext,
+    body: RequestKind,
+    session: &mut Session,
+) -> (ResponseKind, bool) {
+    match body {
+        RequestKind::SaslHandshake(req) => {
+            let reply = handlers::sasl::handshake(ctx, req, session);
+            (ResponseKind::SaslHandshake(reply.response), reply.close)
+        }
+        RequestKind::SaslAuthenticate(req) => {
+            let reply = handlers::sasl::authenticate(ctx, req, session, crate::state::now_ms());
+            if let Some(message) = reply
+                .response
+                .error_message
+                .as_deref()
+                .filter(|_| reply.close)
+            {
+                eprintln!("kafka-emulator: SASL authentication failed: {message}");
+            }
+            (ResponseKind::SaslAuthenticate(reply.response), reply.close)
+        }
+        // `Session::admit` lets nothing else through as part of the exchange.
+        _ => unreachable!("only SASL requests are exchanged"),
+    }
 }
 
 /// The live connections, so that tests can drop them.
@@ -733,6 +921,8 @@ mod tests {
             listeners,
             request_log_capacity: 10,
             log_retention_check_interval: Duration::from_secs(300),
+            tls: None,
+            sasl: None,
         }
     }
 
@@ -765,15 +955,36 @@ mod tests {
     }
 
     #[test]
-    fn tls_and_sasl_listeners_are_refused_until_supported() {
-        let ssl = ListenerSpec {
-            security: SecurityProtocol::Ssl,
-            ..named(0, "SSL")
+    fn tls_and_sasl_listeners_need_their_settings() {
+        let listener = |security| ListenerSpec {
+            security,
+            ..named(0, security.name())
         };
-        let err = options(vec![named(0, "PLAINTEXT"), ssl])
+        let err = options(vec![named(0, "PLAINTEXT"), listener(SecurityProtocol::Ssl)])
             .validate()
             .unwrap_err();
-        assert!(err.contains("uses SSL"), "{err}");
+        assert!(err.contains("uses SSL, which needs TLS settings"), "{err}");
+        let err = options(vec![listener(SecurityProtocol::SaslPlaintext)])
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("needs SASL settings"), "{err}");
+        let sasl = SaslSettings {
+            mechanisms: vec![Mechanism::Plain],
+            users: vec![],
+            connections_max_reauth_ms: None,
+        };
+        let with_sasl = ServerOptions {
+            sasl: Some(sasl.clone()),
+            ..options(vec![listener(SecurityProtocol::SaslPlaintext)])
+        };
+        assert!(with_sasl.validate().is_ok());
+        let err = ServerOptions {
+            sasl: Some(sasl),
+            ..options(vec![listener(SecurityProtocol::SaslSsl)])
+        }
+        .validate()
+        .unwrap_err();
+        assert!(err.contains("needs TLS settings"), "{err}");
     }
 
     #[test]

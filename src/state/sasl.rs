@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use kafka_protocol::messages::ApiKey;
 use parking_lot::RwLock;
 use sha2::{Digest, Sha256, Sha512};
 
@@ -311,7 +312,8 @@ impl Authenticator {
                         response: Vec::new(),
                     }
                 } else {
-                    failed(self.mechanism)
+                    // Kafka's PLAIN server names the cause itself.
+                    Step::Failed("Authentication failed: Invalid username or password".into())
                 }
             }
             mechanism => match self.scram.take() {
@@ -392,6 +394,232 @@ fn scram_final(mechanism: Mechanism, exchange: ScramExchange, message: &[u8]) ->
         user: exchange.user,
         response: format!("v={}", BASE64.encode(server_signature)).into_bytes(),
     })
+}
+
+/// Where one connection of a SASL listener stands (KIP-43, KIP-152, KIP-368): Kafka serves
+/// nothing but ApiVersions and SaslHandshake until the client has authenticated.
+#[derive(Debug)]
+pub struct Session {
+    phase: Phase,
+    /// `connections.max.reauth.ms`: sessions expire after it unless re-authenticated.
+    max_reauth_ms: Option<i64>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for SaslHandshake.
+    Handshake,
+    /// A mechanism was chosen; SASL tokens follow, in SaslAuthenticate requests or (after a
+    /// v0 handshake) as raw frames.
+    Authenticate {
+        authenticator: Authenticator,
+        raw: bool,
+        reauth: Option<Reauth>,
+    },
+    Authenticated {
+        user: String,
+        mechanism: Mechanism,
+        expires_at_ms: Option<i64>,
+    },
+}
+
+/// The session a re-authentication replaces.
+#[derive(Debug)]
+struct Reauth {
+    user: String,
+    mechanism: Mechanism,
+}
+
+/// What to do with a request, given where its connection's authentication stands.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admit {
+    /// Handle it as usual.
+    Serve,
+    /// It belongs to the SASL exchange: SaslHandshake or SaslAuthenticate.
+    Exchange,
+    /// Close the connection without answering, for this reason.
+    Close(String),
+}
+
+/// Answer to SaslHandshake.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Handshake {
+    Accepted,
+    /// UNSUPPORTED_SASL_MECHANISM, then the connection closes.
+    UnsupportedMechanism,
+}
+
+/// Outcome of one SaslAuthenticate round.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Authenticate {
+    /// Send these bytes; the exchange goes on.
+    Challenge(Vec<u8>),
+    /// Authenticated: send these bytes, and the session lasts `session_lifetime_ms` (0: for ever).
+    Done {
+        response: Vec<u8>,
+        session_lifetime_ms: i64,
+    },
+    /// SASL_AUTHENTICATION_FAILED with this message, then the connection closes.
+    Failed(String),
+}
+
+impl Session {
+    pub fn new(max_reauth_ms: Option<i64>) -> Self {
+        Session {
+            phase: Phase::Handshake,
+            max_reauth_ms: max_reauth_ms.filter(|ms| *ms > 0),
+        }
+    }
+
+    /// The authenticated user, once there is one (kept while re-authenticating).
+    pub fn user(&self) -> Option<&str> {
+        match &self.phase {
+            Phase::Authenticated { user, .. } => Some(user),
+            Phase::Authenticate {
+                reauth: Some(reauth),
+                ..
+            } => Some(&reauth.user),
+            _ => None,
+        }
+    }
+
+    /// Whether the next frame is a raw SASL token rather than a Kafka request (after a v0
+    /// handshake).
+    pub fn expects_raw_token(&self) -> bool {
+        matches!(self.phase, Phase::Authenticate { raw: true, .. })
+    }
+
+    /// Decides how a request of `api` is served at `now_ms`.
+    pub fn admit(&self, api: ApiKey, now_ms: i64) -> Admit {
+        match &self.phase {
+            Phase::Handshake => match api {
+                ApiKey::ApiVersions | ApiKey::SaslHandshake => {
+                    if api == ApiKey::SaslHandshake {
+                        Admit::Exchange
+                    } else {
+                        Admit::Serve
+                    }
+                }
+                _ => Admit::Close(format!(
+                    "Unexpected Kafka request of type {} during SASL handshake.",
+                    api_name(api)
+                )),
+            },
+            Phase::Authenticate { .. } => match api {
+                ApiKey::SaslAuthenticate => Admit::Exchange,
+                _ => Admit::Close(format!(
+                    "Unexpected Kafka request of type {} during SASL authentication.",
+                    api_name(api)
+                )),
+            },
+            Phase::Authenticated { expires_at_ms, .. } => {
+                // A handshake on an authenticated connection starts a re-authentication when
+                // sessions expire; otherwise it is an ordinary (refused) request.
+                if api == ApiKey::SaslHandshake && self.max_reauth_ms.is_some() {
+                    Admit::Exchange
+                } else if expires_at_ms.is_some_and(|at| now_ms >= at) {
+                    Admit::Close("its SASL session expired and was not re-authenticated".into())
+                } else {
+                    Admit::Serve
+                }
+            }
+        }
+    }
+
+    /// SaslHandshake: picks `mechanism` if it is enabled. `version` 0 means the tokens that
+    /// follow come as raw frames.
+    pub fn handshake(
+        &mut self,
+        credentials: &Credentials,
+        mechanism: &str,
+        version: i16,
+    ) -> Handshake {
+        let Some(chosen) =
+            Mechanism::from_name(mechanism).filter(|m| credentials.mechanisms.contains(m))
+        else {
+            return Handshake::UnsupportedMechanism;
+        };
+        let reauth = match std::mem::replace(&mut self.phase, Phase::Handshake) {
+            Phase::Authenticated {
+                user, mechanism, ..
+            } => Some(Reauth { user, mechanism }),
+            _ => None,
+        };
+        self.phase = Phase::Authenticate {
+            authenticator: Authenticator::new(chosen),
+            raw: version == 0,
+            reauth,
+        };
+        Handshake::Accepted
+    }
+
+    /// One SASL token from the client.
+    pub fn authenticate(
+        &mut self,
+        credentials: &Credentials,
+        token: &[u8],
+        now_ms: i64,
+    ) -> Authenticate {
+        let Phase::Authenticate {
+            authenticator,
+            reauth,
+            ..
+        } = &mut self.phase
+        else {
+            return Authenticate::Failed("SASL authentication has not started".into());
+        };
+        if let Some(previous) = reauth.as_ref() {
+            if previous.mechanism != authenticator.mechanism() {
+                return Authenticate::Failed(format!(
+                    "SASL mechanism '{}' requested by client is not supported for re-authentication of mechanism '{}'",
+                    authenticator.mechanism().name(),
+                    previous.mechanism.name()
+                ));
+            }
+        }
+        match authenticator.step(credentials, token) {
+            Step::Challenge(challenge) => Authenticate::Challenge(challenge),
+            Step::Failed(message) => Authenticate::Failed(if reauth.is_some() {
+                message.replace("during authentication", "during re-authentication")
+            } else {
+                message
+            }),
+            Step::Done { user, response } => {
+                if let Some(previous) = reauth.as_ref() {
+                    if previous.user != user {
+                        return Authenticate::Failed(format!(
+                            "Cannot change principals during re-authentication from User.{}: User.{user}",
+                            previous.user
+                        ));
+                    }
+                }
+                let mechanism = authenticator.mechanism();
+                let session_lifetime_ms = self.max_reauth_ms.unwrap_or(0);
+                self.phase = Phase::Authenticated {
+                    user,
+                    mechanism,
+                    expires_at_ms: self.max_reauth_ms.map(|ms| now_ms + ms),
+                };
+                Authenticate::Done {
+                    response,
+                    session_lifetime_ms,
+                }
+            }
+        }
+    }
+}
+
+fn api_name(api: ApiKey) -> String {
+    // Kafka's ApiKeys names, e.g. METADATA, SASL_AUTHENTICATE.
+    let name = format!("{api:?}");
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
 }
 
 #[cfg(test)]
@@ -508,6 +736,107 @@ mod tests {
         assert!(matches!(
             scram_client(Mechanism::ScramSha256, &c, "bob", "new"),
             Step::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn a_session_serves_only_the_handshake_until_authenticated() {
+        let c = credentials();
+        let mut session = Session::new(None);
+        assert_eq!(session.admit(ApiKey::ApiVersions, 0), Admit::Serve);
+        assert_eq!(
+            session.admit(ApiKey::Metadata, 0),
+            Admit::Close("Unexpected Kafka request of type METADATA during SASL handshake.".into())
+        );
+        assert_eq!(session.admit(ApiKey::SaslHandshake, 0), Admit::Exchange);
+        assert_eq!(
+            session.handshake(&c, "GSSAPI", 1),
+            Handshake::UnsupportedMechanism
+        );
+        assert_eq!(session.handshake(&c, "PLAIN", 1), Handshake::Accepted);
+        assert!(!session.expects_raw_token());
+        assert!(matches!(
+            session.admit(ApiKey::Produce, 0),
+            Admit::Close(m) if m.contains("PRODUCE during SASL authentication")
+        ));
+        assert_eq!(
+            session.authenticate(&c, b"\0alice\0alice-secret", 0),
+            Authenticate::Done {
+                response: vec![],
+                session_lifetime_ms: 0
+            }
+        );
+        assert_eq!(session.user(), Some("alice"));
+        assert_eq!(session.admit(ApiKey::Produce, i64::MAX), Admit::Serve);
+        // Without re-authentication a second handshake is an ordinary request (refused by its
+        // handler with ILLEGAL_SASL_STATE).
+        assert_eq!(session.admit(ApiKey::SaslHandshake, 0), Admit::Serve);
+    }
+
+    #[test]
+    fn a_wrong_password_fails_with_kafkas_message() {
+        let c = credentials();
+        let mut session = Session::new(None);
+        session.handshake(&c, "PLAIN", 0);
+        assert!(session.expects_raw_token());
+        assert_eq!(
+            session.authenticate(&c, b"\0alice\0nope", 0),
+            Authenticate::Failed("Authentication failed: Invalid username or password".into())
+        );
+        assert_eq!(session.user(), None);
+    }
+
+    #[test]
+    fn sessions_expire_unless_reauthenticated_as_the_same_user() {
+        let c = credentials();
+        c.add_user("bob", "bob-secret");
+        let mut session = Session::new(Some(1000));
+        session.handshake(&c, "PLAIN", 1);
+        assert_eq!(
+            session.authenticate(&c, b"\0alice\0alice-secret", 5000),
+            Authenticate::Done {
+                response: vec![],
+                session_lifetime_ms: 1000
+            }
+        );
+        assert_eq!(session.admit(ApiKey::Fetch, 5999), Admit::Serve);
+        assert!(matches!(
+            session.admit(ApiKey::Fetch, 6000),
+            Admit::Close(_)
+        ));
+        // Re-authentication renews the session.
+        assert_eq!(session.admit(ApiKey::SaslHandshake, 5500), Admit::Exchange);
+        assert_eq!(session.handshake(&c, "PLAIN", 1), Handshake::Accepted);
+        assert_eq!(session.user(), Some("alice"));
+        assert!(matches!(
+            session.authenticate(&c, b"\0alice\0alice-secret", 5500),
+            Authenticate::Done { .. }
+        ));
+        assert_eq!(session.admit(ApiKey::Fetch, 6000), Admit::Serve);
+        // ... but not as someone else.
+        session.handshake(&c, "PLAIN", 1);
+        assert_eq!(
+            session.authenticate(&c, b"\0bob\0bob-secret", 5600),
+            Authenticate::Failed(
+                "Cannot change principals during re-authentication from User.alice: User.bob"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn reauthentication_keeps_the_mechanism() {
+        let c = credentials();
+        let mut session = Session::new(Some(1000));
+        session.handshake(&c, "PLAIN", 1);
+        session.authenticate(&c, b"\0alice\0alice-secret", 0);
+        assert_eq!(
+            session.handshake(&c, "SCRAM-SHA-256", 1),
+            Handshake::Accepted
+        );
+        assert!(matches!(
+            session.authenticate(&c, b"n,,n=alice,r=x", 0),
+            Authenticate::Failed(m) if m.contains("not supported for re-authentication")
         ));
     }
 }
