@@ -209,3 +209,146 @@ test('an SSL listener without tls settings is refused at start', () => {
     message: /tls.cert and tls.key go together/,
   })
 })
+
+// --- the Java client (kafka-clients 4.1, conformance/java) --------------------------------------
+// It checks what kafkajs does not: SaslAuthenticate v2, the SCRAM server signature, and its own
+// TLS stack with PEM trust and key stores.
+
+const { spawn, spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const JAVA_DIR = path.join(__dirname, '..', 'conformance', 'java')
+const LIB = path.join(JAVA_DIR, 'target', 'lib')
+const CLASSES = path.join(JAVA_DIR, 'target', 'security-classes')
+const DRIVER = path.join(
+  JAVA_DIR,
+  'src/main/java/dev/kafkaemulator/conformance/SecurityDriver.java',
+)
+
+/** Fetches kafka-clients once and compiles the driver; returns why Java cannot run, or null. */
+function prepareJava() {
+  const run = (cmd, args) => {
+    const r = spawnSync(cmd, args, { cwd: JAVA_DIR, encoding: 'utf8' })
+    return r.error ? { ok: false, out: r.error.message } : { ok: r.status === 0, out: `${r.stdout}${r.stderr}` }
+  }
+  for (const tool of ['java', 'javac']) {
+    if (!run(tool, ['-version']).ok) return `${tool} is not installed`
+  }
+  const jars = fs.existsSync(LIB) ? fs.readdirSync(LIB) : []
+  if (!jars.some((f) => f.startsWith('kafka-clients-'))) {
+    if (!run('mvn', ['-v']).ok) return 'mvn is not installed (needed once to fetch kafka-clients)'
+    const args = ['-q', 'dependency:copy-dependencies']
+    if (!run('mvn', ['-o', ...args]).ok) {
+      const copy = run('mvn', args)
+      if (!copy.ok) return `mvn could not fetch the dependencies: ${copy.out}`
+    }
+  }
+  const compiled = path.join(CLASSES, '.compiled')
+  if (!fs.existsSync(compiled) || fs.statSync(compiled).mtimeMs < fs.statSync(DRIVER).mtimeMs) {
+    fs.mkdirSync(CLASSES, { recursive: true })
+    const javac = run('javac', ['-nowarn', '-d', CLASSES, '-cp', path.join(LIB, '*'), DRIVER])
+    if (!javac.ok) return `javac failed: ${javac.out}`
+    fs.writeFileSync(compiled, '')
+  }
+  return null
+}
+
+const javaMissing = prepareJava()
+// Without a JVM these skip locally; CI must have one.
+const skipJava = javaMissing && !process.env.CI ? `Java client unavailable (${javaMissing})` : false
+
+/** Runs SecurityDriver against `bootstrap` with these client properties; its JSON verdict. */
+async function javaRoundTrip(t, bootstrap, properties) {
+  if (javaMissing) assert.fail(`the Java client is needed (CI=true): ${javaMissing}`)
+  const file = path.join(os.tmpdir(), `${uniqueName('java-client')}.properties`)
+  // Properties files read "\n" as a newline: PEM blocks fit on one line.
+  const escape = (v) => String(v).replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
+  fs.writeFileSync(
+    file,
+    Object.entries(properties)
+      .map(([k, v]) => `${k}=${escape(v)}`)
+      .join('\n'),
+  )
+  defer(t, () => fs.rmSync(file, { force: true }))
+  const child = spawn(
+    'java',
+    [
+      '-Dorg.slf4j.simpleLogger.defaultLogLevel=off',
+      '-cp',
+      [CLASSES, path.join(LIB, '*')].join(path.delimiter),
+      'dev.kafkaemulator.conformance.SecurityDriver',
+      bootstrap,
+      uniqueName('java'),
+      file,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d) => (stdout += d))
+  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-5000)))
+  const exited = new Promise((resolve) => child.on('exit', resolve))
+  defer(t, () => child.kill())
+  await withDeadline(exited, 60_000, 'the Java client')
+  const line = stdout.trim().split('\n').pop()
+  try {
+    return JSON.parse(line)
+  } catch {
+    assert.fail(`no verdict from the Java client: ${stdout}\n${stderr}`)
+  }
+}
+
+const jaas = (module, username, password) =>
+  `org.apache.kafka.common.security.${module} required username="${username}" password="${password}";`
+
+test('the Java client authenticates with SCRAM-SHA-512 over TLS (SASL_SSL)', { skip: skipJava }, async (t) => {
+  const kafka = await startKafka({
+    tls: true,
+    sasl: { users: [{ username: 'alice', password: 'alice-secret' }] },
+  })
+  defer(t, () => kafka.stop())
+  const verdict = await javaRoundTrip(t, kafka.brokers[0], {
+    'security.protocol': 'SASL_SSL',
+    'sasl.mechanism': 'SCRAM-SHA-512',
+    'sasl.jaas.config': jaas('scram.ScramLoginModule', 'alice', 'alice-secret'),
+    'ssl.truststore.type': 'PEM',
+    'ssl.truststore.certificates': kafka.tls.ca,
+  })
+  assert.deepEqual(verdict, { ok: true, records: ['a', 'b', 'c'] })
+  // The Java client speaks the newest versions.
+  const versions = kafka
+    .requests()
+    .filter((r) => r.api === 'SaslAuthenticate')
+    .map((r) => r.version)
+  assert.ok(versions.includes(2), `SaslAuthenticate versions ${versions}`)
+})
+
+test('the Java client is told why a wrong PLAIN password fails', { skip: skipJava }, async (t) => {
+  const kafka = await startKafka({ sasl: { users: [{ username: 'alice', password: 'alice-secret' }] } })
+  defer(t, () => kafka.stop())
+  const verdict = await javaRoundTrip(t, kafka.brokers[0], {
+    'security.protocol': 'SASL_PLAINTEXT',
+    'sasl.mechanism': 'PLAIN',
+    'sasl.jaas.config': jaas('plain.PlainLoginModule', 'alice', 'wrong'),
+  })
+  assert.equal(verdict.ok, false)
+  assert.equal(verdict.type, 'SaslAuthenticationException')
+  assert.match(verdict.message, /Authentication failed: Invalid username or password/)
+})
+
+test('the Java client presents a client certificate from PEM (mutual TLS)', { skip: skipJava }, async (t) => {
+  const kafka = await startKafka({ tls: { requestCert: true } })
+  defer(t, () => kafka.stop())
+  const alice = kafka.tls.issueClientCertificate('alice')
+  const verdict = await javaRoundTrip(t, kafka.brokers[0], {
+    'security.protocol': 'SSL',
+    'ssl.truststore.type': 'PEM',
+    'ssl.truststore.certificates': kafka.tls.ca,
+    'ssl.keystore.type': 'PEM',
+    'ssl.keystore.certificate.chain': alice.cert,
+    'ssl.keystore.key': alice.key,
+  })
+  assert.deepEqual(verdict, { ok: true, records: ['a', 'b', 'c'] })
+})
