@@ -647,6 +647,7 @@ async fn serve_requests(
             .map_or_else(|| handlers::ANONYMOUS.into(), |p| Arc::from(p.as_str())),
         None => handlers::ANONYMOUS.into(),
     };
+    entry.set_principal(&principal);
     let mut session = sasl.then(|| Session::new(listening.max_reauth_ms));
     let mut shutdown = listening.shutdown.clone();
     while !*shutdown.borrow() {
@@ -673,6 +674,7 @@ async fn serve_requests(
                     }
                     if let Some(user) = session.user() {
                         principal = Arc::from(format!("User:{user}").as_str());
+                        entry.set_principal(&principal);
                     }
                     continue;
                 }
@@ -722,6 +724,7 @@ async fn serve_requests(
                             });
                         if let Some(user) = session.user() {
                             principal = Arc::from(format!("User:{user}").as_str());
+                            entry.set_principal(&principal);
                         }
                         let encoded = protocol::encode_response(
                             request.api_key,
@@ -829,6 +832,8 @@ struct ConnectionState {
     broker_id: i32,
     /// The client id of its latest request.
     client_id: Mutex<Option<Arc<str>>>,
+    /// Who it authenticated as (`User:ANONYMOUS` until it does).
+    principal: Mutex<Arc<str>>,
     kill: Notify,
 }
 
@@ -847,6 +852,10 @@ impl std::ops::Deref for ConnectionEntry {
 }
 
 impl ConnectionState {
+    fn set_principal(&self, principal: &Arc<str>) {
+        *self.principal.lock() = principal.clone();
+    }
+
     fn set_client_id(&self, client_id: &str) {
         let mut current = self.client_id.lock();
         if current.as_deref() != Some(client_id) {
@@ -868,6 +877,7 @@ impl Connections {
         let state = Arc::new(ConnectionState {
             broker_id,
             client_id: Mutex::new(None),
+            principal: Mutex::new(handlers::ANONYMOUS.into()),
             kill: Notify::new(),
         });
         self.live.lock().insert(id, state.clone());
@@ -1087,6 +1097,124 @@ mod tests {
         let mut buf = [0u8; 1];
         assert!(matches!((&a).read(&mut buf), Ok(0) | Err(_)));
         assert_eq!(registered(), 1);
+        server.stop();
+    }
+
+    /// Writes a request frame and reads the response frame (without its length prefix).
+    fn round_trip(
+        stream: &mut (impl std::io::Read + std::io::Write),
+        api_key: ApiKey,
+        version: i16,
+        body: &RequestKind,
+    ) -> Vec<u8> {
+        use bytes::BufMut;
+        use kafka_protocol::messages::RequestHeader;
+        use kafka_protocol::protocol::{encode_request_header_into_buffer, StrBytes};
+        let header = RequestHeader::default()
+            .with_request_api_key(api_key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(1)
+            .with_client_id(Some(StrBytes::from_static_str("test")));
+        let mut frame = bytes::BytesMut::new();
+        frame.put_i32(0);
+        encode_request_header_into_buffer(&mut frame, &header).unwrap();
+        body.encode(&mut frame, version).unwrap();
+        let len = (frame.len() - 4) as i32;
+        frame[..4].copy_from_slice(&len.to_be_bytes());
+        stream.write_all(&frame).unwrap();
+        stream.flush().unwrap();
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len).unwrap();
+        let mut response = vec![0u8; i32::from_be_bytes(len) as usize];
+        stream.read_exact(&mut response).unwrap();
+        response
+    }
+
+    fn principals(server: &Server) -> Vec<String> {
+        let mut all: Vec<String> = server
+            .connections
+            .live
+            .lock()
+            .values()
+            .map(|c| c.principal.lock().to_string())
+            .collect();
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn a_client_certificate_or_a_sasl_login_names_the_connections_principal() {
+        use kafka_protocol::messages::{
+            ApiVersionsRequest, SaslAuthenticateRequest, SaslHandshakeRequest,
+        };
+        use kafka_protocol::protocol::StrBytes;
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+        let tls = TlsSettings::generate(&["127.0.0.1".into()], true).unwrap();
+        let alice = tls.issue("alice", &[]).unwrap().unwrap();
+        let listener = |security: SecurityProtocol| ListenerSpec {
+            security,
+            ..named(0, security.name())
+        };
+        let server = Server::start(ServerOptions {
+            tls: Some(tls.clone()),
+            sasl: Some(SaslSettings {
+                mechanisms: vec![Mechanism::Plain],
+                users: vec![("bob".into(), "bob-secret".into())],
+                connections_max_reauth_ms: None,
+            }),
+            ..options(vec![
+                listener(SecurityProtocol::Ssl),
+                listener(SecurityProtocol::SaslPlaintext),
+            ])
+        })
+        .unwrap();
+        let endpoints = server.brokers()[0].endpoints.clone();
+
+        // Mutual TLS: the certificate's subject.
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(tls.ca.as_deref().unwrap().as_bytes()).unwrap())
+            .unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(
+            vec![CertificateDer::from_pem_slice(alice.cert.as_bytes()).unwrap()],
+            PrivateKeyDer::from_pem_slice(alice.key.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        let client = rustls::ClientConnection::new(
+            Arc::new(config),
+            ServerName::try_from("127.0.0.1").unwrap(),
+        )
+        .unwrap();
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", endpoints[0].port)).unwrap();
+        let mut tls_stream = rustls::StreamOwned::new(client, tcp);
+        let api_versions = RequestKind::ApiVersions(ApiVersionsRequest::default());
+        round_trip(&mut tls_stream, ApiKey::ApiVersions, 0, &api_versions);
+        assert_eq!(principals(&server), vec!["User:CN=alice"]);
+
+        // SASL: anonymous until authenticated, then the user.
+        let mut sasl = std::net::TcpStream::connect(("127.0.0.1", endpoints[1].port)).unwrap();
+        round_trip(&mut sasl, ApiKey::ApiVersions, 0, &api_versions);
+        assert_eq!(principals(&server), vec!["User:ANONYMOUS", "User:CN=alice"]);
+        let handshake = RequestKind::SaslHandshake(
+            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+        );
+        round_trip(&mut sasl, ApiKey::SaslHandshake, 1, &handshake);
+        let authenticate = RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default()
+                .with_auth_bytes(bytes::Bytes::from_static(b"\0bob\0bob-secret")),
+        );
+        let response = round_trip(&mut sasl, ApiKey::SaslAuthenticate, 2, &authenticate);
+        // correlation id, header tagged fields, then the error code.
+        assert_eq!(i16::from_be_bytes([response[5], response[6]]), 0);
+        assert_eq!(principals(&server), vec!["User:CN=alice", "User:bob"]);
         server.stop();
     }
 }
