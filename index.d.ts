@@ -336,8 +336,11 @@ export interface RequestLogEntry {
 
 /** Options of `startKafka({ sasl })`. */
 export interface SaslOptions {
-  /** `sasl.enabled.mechanisms` (default: all three). */
-  mechanisms?: Array<'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'>
+  /**
+   * `sasl.enabled.mechanisms` (default: PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512). OAUTHBEARER
+   * accepts unsecured JWTs (`alg: none`) as Kafka's default validator does.
+   */
+  mechanisms?: Array<'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'OAUTHBEARER'>
   /** Each user gets a PLAIN password and a SCRAM credential for each enabled SCRAM mechanism. */
   users?: Array<SaslUser>
   /**

@@ -498,3 +498,56 @@ test('sasl options are checked', async () => {
     { code: 'ERR_INVALID_ARG_VALUE', message: /needs SASL settings/ },
   )
 })
+
+// --- OAUTHBEARER with unsecured JWTs ------------------------------------------------------------
+
+/** An unsecured JWS (alg none, no signature), as Kafka's unsecured login module makes them. */
+function unsecuredJwt(claims) {
+  const part = (o) => Buffer.from(JSON.stringify(o)).toString('base64url')
+  return `${part({ alg: 'none' })}.${part(claims)}.`
+}
+const oauthToken = (jwt) => Buffer.from(`n,,\u0001auth=Bearer ${jwt}\u0001\u0001`)
+
+test('kafkajs authenticated with OAUTHBEARER (an unsecured JWT) produces and consumes', async (t) => {
+  const cluster = await startKafka({ sasl: { mechanisms: ['OAUTHBEARER'] } })
+  defer(t, () => cluster.stop())
+  const now = Math.floor(Date.now() / 1000)
+  const kafka = client(cluster, {
+    sasl: {
+      mechanism: 'oauthbearer',
+      oauthBearerProvider: async () => ({ value: unsecuredJwt({ sub: 'carol', iat: now, exp: now + 3600 }) }),
+    },
+  })
+  await roundTrip(t, kafka)
+})
+
+test('an expired OAUTHBEARER token is refused with invalid_token, then SASL_AUTHENTICATION_FAILED', async (t) => {
+  const cluster = await startKafka({ sasl: { mechanisms: ['OAUTHBEARER'] } })
+  defer(t, () => cluster.stop())
+  const now = Math.floor(Date.now() / 1000)
+
+  const conn = await rawConnection(cluster.port)
+  defer(t, () => conn.end())
+  conn.send(handshake('OAUTHBEARER'))
+  assert.deepEqual(parseHandshake(await conn.readFrame()), { errorCode: 0, mechanisms: ['OAUTHBEARER'] })
+  conn.send(authenticate(oauthToken(unsecuredJwt({ sub: 'carol', exp: now - 10 }))))
+  const challenge = await conn.readFrame()
+  assert.equal(parseAuthenticate(challenge).errorCode, 0)
+  assert.ok(challenge.includes(Buffer.from('{"status":"invalid_token"}')))
+  // The client acknowledges the error with a lone 0x01.
+  conn.send(authenticate(Buffer.from([1])))
+  const failed = parseAuthenticate(await conn.readFrame())
+  assert.equal(failed.errorCode, SASL_AUTHENTICATION_FAILED)
+  assert.equal(failed.errorMessage, '{"status":"invalid_token"}')
+  await conn.closed()
+
+  // A valid token's lifetime is the session's.
+  const valid = await rawConnection(cluster.port)
+  defer(t, () => valid.end())
+  valid.send(handshake('OAUTHBEARER'))
+  await valid.readFrame()
+  valid.send(authenticate(oauthToken(unsecuredJwt({ sub: 'carol', exp: now + 60 }))))
+  const done = parseAuthenticate(await valid.readFrame())
+  assert.equal(done.errorCode, 0)
+  assert.ok(done.sessionLifetimeMs > 50_000 && done.sessionLifetimeMs <= 60_000, `${done.sessionLifetimeMs}`)
+})

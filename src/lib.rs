@@ -94,8 +94,9 @@ pub struct StartOptions {
 /// Options of `startKafka({ sasl })`.
 #[napi(object)]
 pub struct SaslOptions {
-    /// `sasl.enabled.mechanisms` (default: all three).
-    #[napi(ts_type = "Array<'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'>")]
+    /// `sasl.enabled.mechanisms` (default: PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512). OAUTHBEARER
+    /// accepts unsecured JWTs (`alg: none`) as Kafka's default validator does.
+    #[napi(ts_type = "Array<'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'OAUTHBEARER'>")]
     pub mechanisms: Option<Vec<String>>,
     /// Each user gets a PLAIN password and a SCRAM credential for each enabled SCRAM mechanism.
     pub users: Option<Vec<SaslUser>>,
@@ -144,7 +145,7 @@ fn security_settings(
                     .iter()
                     .map(|name| {
                         state::sasl::Mechanism::from_name(&name.to_ascii_uppercase()).ok_or_else(
-                            || format!("unsupported SASL mechanism {name}: expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+                            || format!("unsupported SASL mechanism {name}: expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER"),
                         )
                     })
                     .collect::<std::result::Result<_, _>>()?,

@@ -22,6 +22,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * <pre>
  * SecurityDriver BOOTSTRAP TOPIC PROPERTIES_FILE
  * </pre>
+ *
+ * With DRIVER_TRACE set in the environment, a failure's stack trace goes to stderr.
  */
 public final class SecurityDriver {
     public static void main(String[] args) throws Exception {
@@ -69,6 +71,7 @@ public final class SecurityDriver {
             while (cause instanceof java.util.concurrent.ExecutionException && cause.getCause() != null) {
                 cause = cause.getCause();
             }
+            if (System.getenv("DRIVER_TRACE") != null) e.printStackTrace();
             System.out.println("{\"ok\":false,\"type\":" + str(cause.getClass().getSimpleName())
                     + ",\"message\":" + str(String.valueOf(cause.getMessage())) + "}");
         }
