@@ -703,25 +703,8 @@ async fn serve_requests(
                     };
                     entry.set_client_id(ctx.client_id());
                     if let (Admit::Exchange, Some(session)) = (admit, session.as_mut()) {
-                        let started = std::time::Instant::now();
-                        let timestamp_ms = crate::state::now_ms();
-                        let (response, close) = sasl_exchange(&ctx, request.body, session);
-                        // The exchange shows in the request log like any request.
-                        listening
-                            .cluster
-                            .faults
-                            .record(crate::faults::RequestRecord {
-                                api: request.api_key,
-                                version: ctx.version(),
-                                correlation_id: ctx.header.correlation_id,
-                                client_id: Arc::from(ctx.client_id()),
-                                broker_id: ctx.broker_id,
-                                connection_id: ctx.connection_id,
-                                error_code: handlers::error_response::error_code(&response),
-                                injected: false,
-                                timestamp_ms,
-                                duration: started.elapsed(),
-                            });
+                        let (response, close) =
+                            sasl_exchange(&ctx, request.api_key, request.body, session);
                         if let Some(user) = session.user() {
                             principal = Arc::from(format!("User:{user}").as_str());
                             entry.set_principal(&principal);
@@ -791,13 +774,17 @@ async fn serve_requests(
 }
 
 /// Serves SaslHandshake or SaslAuthenticate on a SASL listener; true in the second place when
-/// the connection closes once the response is sent.
+/// the connection closes once the response is sent. The exchange shows in the request log like
+/// any request, but faults are not injected into it.
 fn sasl_exchange(
     ctx: &RequestContext,
+    api_key: ApiKey,
     body: RequestKind,
     session: &mut Session,
 ) -> (ResponseKind, bool) {
-    match body {
+    let started = std::time::Instant::now();
+    let timestamp_ms = crate::state::now_ms();
+    let (response, close) = match body {
         RequestKind::SaslHandshake(req) => {
             let reply = handlers::sasl::handshake(ctx, req, session);
             (ResponseKind::SaslHandshake(reply.response), reply.close)
@@ -816,7 +803,20 @@ fn sasl_exchange(
         }
         // `Session::admit` lets nothing else through as part of the exchange.
         _ => unreachable!("only SASL requests are exchanged"),
-    }
+    };
+    ctx.cluster.faults.record(crate::faults::RequestRecord {
+        api: api_key,
+        version: ctx.version(),
+        correlation_id: ctx.header.correlation_id,
+        client_id: Arc::from(ctx.client_id()),
+        broker_id: ctx.broker_id,
+        connection_id: ctx.connection_id,
+        error_code: handlers::error_response::error_code(&response),
+        injected: false,
+        timestamp_ms,
+        duration: started.elapsed(),
+    });
+    (response, close)
 }
 
 /// The live connections, so that tests can drop them.
