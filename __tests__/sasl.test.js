@@ -109,6 +109,36 @@ for (const [mechanism, message] of [
   })
 }
 
+test('every broker of a cluster authenticates its clients', async (t) => {
+  const cluster = await startKafka({ brokers: 3, numPartitions: 3, sasl: { users: USERS } })
+  defer(t, () => cluster.stop())
+  assert.deepEqual(
+    cluster.listeners.map((l) => l.security),
+    ['SASL_PLAINTEXT', 'SASL_PLAINTEXT', 'SASL_PLAINTEXT'],
+  )
+  const kafka = saslClient(cluster, { mechanism: 'scram-sha-512', username: 'bob', password: 'bob-secret' })
+  const topic = uniqueName('spread')
+  const producer = kafka.producer()
+  await producer.connect()
+  defer(t, () => producer.disconnect())
+  await producer.send({
+    topic,
+    messages: [0, 1, 2].map((partition) => ({ partition, value: `p${partition}` })),
+  })
+  const consumer = await startConsumer(kafka, { topics: [topic] })
+  defer(t, () => consumer.disconnect())
+  const records = await consumer.waitFor(3)
+  assert.deepEqual(records.map((r) => r.partition).sort(), [0, 1, 2])
+  // Every broker served an authenticated client.
+  const authenticatedOn = new Set(
+    cluster
+      .requests()
+      .filter((r) => r.api === 'SaslAuthenticate' && r.errorCode === 0)
+      .map((r) => r.broker),
+  )
+  assert.deepEqual([...authenticatedOn].sort(), [0, 1, 2])
+})
+
 test('an unknown user cannot authenticate with SCRAM', async () => {
   const admin = saslClient(
     broker,
