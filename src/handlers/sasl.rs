@@ -107,12 +107,11 @@ pub fn raw_token(
 /// SaslHandshake where no exchange is expected: a listener without SASL, or an authenticated
 /// connection on a broker that does not re-authenticate.
 pub fn handshake_refused(
-    ctx: &RequestContext,
+    _ctx: &RequestContext,
     _req: SaslHandshakeRequest,
 ) -> SaslHandshakeResponse {
-    SaslHandshakeResponse::default()
-        .with_error_code(ResponseError::IllegalSaslState.code())
-        .with_mechanisms(enabled_mechanisms(&ctx.cluster))
+    // Kafka lists no mechanisms here.
+    SaslHandshakeResponse::default().with_error_code(ResponseError::IllegalSaslState.code())
 }
 
 /// SaslAuthenticate where no exchange is going on.
