@@ -20,6 +20,11 @@ export declare class Kafka {
    * included: ready for a client's `brokers` option.
    */
   get brokers(): Array<string>
+  /**
+   * The TLS side of the cluster (`null` without the `tls` option): the CA clients should
+   * trust, and client certificates for mutual TLS.
+   */
+  get tls(): KafkaTls | null
   /** Every listener of every broker, with its advertised address. */
   get listeners(): Array<ListenerInfo>
   /**
@@ -111,6 +116,23 @@ export declare class Kafka {
   clearRequests(): void
 }
 
+/** The TLS side of a cluster, as `kafka.tls` gives it. */
+export declare class KafkaTls {
+  /**
+   * The CA certificate (PEM) that signed the broker's certificate when it was generated, or
+   * the `tls.ca` given; pass it to clients (`ssl: { ca: [kafka.tls.ca] }`).
+   */
+  get ca(): string | null
+  /** Whether clients must present a certificate (`requestCert`). */
+  get requestCert(): boolean
+  /**
+   * A certificate with subject `CN=<commonName>` signed by the generated CA, for a client
+   * (its principal is then `User:CN=<commonName>`) or, with `hosts`, for a server. Throws
+   * when the certificate was the caller's: its CA's key is not known.
+   */
+  issueClientCertificate(commonName: string, hosts?: Array<string> | undefined | null): CertificateAndKey
+}
+
 /** A broker of the cluster, as its server.properties would describe it. */
 export interface BrokerOptions {
   /** `node.id` */
@@ -119,6 +141,12 @@ export interface BrokerOptions {
   host?: string
   /** `listeners` (default: one PLAINTEXT listener on a free port). */
   listeners?: Array<ListenerOptions>
+}
+
+/** A certificate and its private key, PEM. */
+export interface CertificateAndKey {
+  cert: string
+  key: string
 }
 
 export interface CreateTopicOptions {
@@ -306,6 +334,27 @@ export interface RequestLogEntry {
   durationMs: number
 }
 
+/** Options of `startKafka({ sasl })`. */
+export interface SaslOptions {
+  /**
+   * `sasl.enabled.mechanisms` (default: PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512). OAUTHBEARER
+   * accepts unsecured JWTs (`alg: none`) as Kafka's default validator does.
+   */
+  mechanisms?: Array<'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'OAUTHBEARER'>
+  /** Each user gets a PLAIN password and a SCRAM credential for each enabled SCRAM mechanism. */
+  users?: Array<SaslUser>
+  /**
+   * `connections.max.reauth.ms`: sessions last this long unless the client re-authenticates
+   * (KIP-368); a connection whose session expired is closed at its next request.
+   */
+  connectionsMaxReauthMs?: number
+}
+
+export interface SaslUser {
+  username: string
+  password: string
+}
+
 /**
  * Starts a cluster on its own runtime. Resolves once every listener accepts connections;
  * rejects with an Error whose `code` is e.g. `EADDRINUSE` if one cannot bind. Options that
@@ -375,6 +424,31 @@ export interface StartOptions {
   logRetentionCheckIntervalMs?: number
   /** How many requests `requests()` keeps, newest last (default 1000; 0 keeps none). */
   requestLogSize?: number
+  /** SASL authentication: the default listeners become SASL_PLAINTEXT (SASL_SSL with `tls`). */
+  sasl?: SaslOptions
+  /**
+   * TLS: `true` generates a CA and a server certificate (see `kafka.tls`); or the server's
+   * own PEMs. The default listeners become SSL (SASL_SSL with `sasl`).
+   */
+  tls?: boolean | TlsOptions
+}
+
+/** The broker's own certificate for `startKafka({ tls })`. */
+export interface TlsOptions {
+  /** The server certificate chain, PEM (with `key`); absent: generated, with a CA. */
+  cert?: string
+  /** Its private key, PEM. */
+  key?: string
+  /**
+   * The CA (PEM) that signs client certificates; with a generated certificate, the generated
+   * CA is used.
+   */
+  ca?: string
+  /**
+   * Require clients to present a certificate signed by `ca` (`ssl.client.auth=required`);
+   * their principal is then `User:` and the certificate's subject (RFC 2253).
+   */
+  requestCert?: boolean
 }
 
 export interface WaitOptions {
