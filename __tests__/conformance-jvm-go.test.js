@@ -7,7 +7,7 @@
 // request log says the client sent.
 'use strict'
 
-const { test, before, after } = require('node:test')
+const { describe, test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -35,6 +35,7 @@ const STEPS = [
   'consume-transform-produce in a transaction with the group\'s offsets',
   'admin: list and describe topics',
   'admin: list and describe groups',
+  'a second member joins and the partitions are shared',
 ]
 
 // Errors that mean the broker misunderstood or cannot serve what a client sent: none may appear.
@@ -114,7 +115,9 @@ function skipUnless(missing, client) {
 
 let broker
 before(async () => {
-  broker = await startKafka({ requestLogSize: 100_000 })
+  // Members of consumer protocol groups learn of a new assignment at their next heartbeat: every
+  // 500 ms rather than Kafka's 5 s keeps the two-member step short.
+  broker = await startKafka({ requestLogSize: 100_000, groupConsumerHeartbeatIntervalMs: 500 })
 })
 after(async () => {
   await broker?.stop()
@@ -137,13 +140,13 @@ function runScenario(cmd, args) {
   })
 }
 
-/** What the clients whose client id starts with `prefix` sent: counts by API and version, and
+/** What the clients whose client id is `prefix` or starts with `prefix-` sent: counts by API and version, and
  * the errors the broker answered with. */
 function requestsOf(prefix) {
   const apis = {}
   const errors = {}
   for (const r of broker.requests()) {
-    if (!r.clientId.startsWith(prefix)) continue
+    if (r.clientId !== prefix && !r.clientId.startsWith(`${prefix}-`)) continue
     const key = `${r.api} v${r.version}`
     apis[key] = (apis[key] ?? 0) + 1
     if (r.error) errors[`${r.api} ${r.error}`] = (errors[`${r.api} ${r.error}`] ?? 0) + 1
@@ -199,27 +202,6 @@ async function javaScenario(t, groupProtocol, strategy, apis) {
 const javaSkip = skipUnless(java.missing, 'Java client')
 const goSkip = skipUnless(go.missing, 'franz-go')
 
-test('Java client, classic group protocol with the default assignors (range first)', { skip: javaSkip, timeout: 180_000 }, async (t) => {
-  const result = await javaScenario(t, 'classic', null, ['JoinGroup', 'SyncGroup', 'LeaveGroup', 'DescribeGroups'])
-  assert.match(result.stdout, /assignor range, 1 member owning 3 partitions/)
-})
-
-test('Java client, classic group protocol with the cooperative-sticky assignor', { skip: javaSkip, timeout: 180_000 }, async (t) => {
-  const result = await javaScenario(t, 'classic', 'org.apache.kafka.clients.consumer.CooperativeStickyAssignor', [
-    'JoinGroup',
-    'SyncGroup',
-    'LeaveGroup',
-    'DescribeGroups',
-  ])
-  assert.match(result.stdout, /assignor cooperative-sticky, 1 member owning 3 partitions/)
-})
-
-test('Java client, consumer group protocol (KIP-848)', { skip: javaSkip, timeout: 180_000 }, async (t) => {
-  const result = await javaScenario(t, 'consumer', null, ['ConsumerGroupHeartbeat', 'ConsumerGroupDescribe'])
-  assert.match(result.stdout, /Consumer, Stable, assignor uniform, 1 member owning 3 partitions/)
-  assert.ok(!requestsOf(result.prefix).used('JoinGroup'), 'a consumer protocol member never joins the classic way')
-})
-
 const GO_APIS = ['ApiVersions', 'Metadata', 'CreateTopics', 'Produce', 'InitProducerId', 'FindCoordinator', 'OffsetCommit',
   'OffsetFetch', 'Fetch', 'ListOffsets', 'OffsetForLeaderEpoch', 'AddPartitionsToTxn', 'AddOffsetsToTxn', 'TxnOffsetCommit', 'EndTxn',
   'DescribeConfigs', 'ListGroups']
@@ -233,13 +215,38 @@ async function goScenario(t, groupProtocol, apis) {
   return { ...result, prefix }
 }
 
-test('franz-go (kgo defaults, kadm), classic group protocol', { skip: goSkip, timeout: 180_000 }, async (t) => {
-  const result = await goScenario(t, 'classic', ['JoinGroup', 'SyncGroup', 'LeaveGroup', 'DescribeGroups'])
-  assert.match(result.stdout, /type classic, state Empty, protocol type consumer/)
-})
+// The scenarios are independent (their own topics and groups) and mostly wait on the clients'
+// timers, so they run side by side.
+describe('client conformance', { concurrency: true }, () => {
+  test('Java client, classic group protocol with the default assignors (range first)', { skip: javaSkip, timeout: 180_000 }, async (t) => {
+    const result = await javaScenario(t, 'classic', null, ['JoinGroup', 'SyncGroup', 'LeaveGroup', 'DescribeGroups'])
+    assert.match(result.stdout, /assignor range, 1 member owning 3 partitions/)
+  })
 
-test('franz-go (kgo, kadm), consumer group protocol (KIP-848)', { skip: goSkip, timeout: 180_000 }, async (t) => {
-  const result = await goScenario(t, 'consumer', ['ConsumerGroupHeartbeat', 'ConsumerGroupDescribe'])
-  assert.match(result.stdout, /type consumer, state Empty, epoch \d+/)
-  assert.ok(!requestsOf(result.prefix).used('JoinGroup'), 'a consumer protocol member never joins the classic way')
+  test('Java client, classic group protocol with the cooperative-sticky assignor', { skip: javaSkip, timeout: 180_000 }, async (t) => {
+    const result = await javaScenario(t, 'classic', 'org.apache.kafka.clients.consumer.CooperativeStickyAssignor', [
+      'JoinGroup',
+      'SyncGroup',
+      'LeaveGroup',
+      'DescribeGroups',
+    ])
+    assert.match(result.stdout, /assignor cooperative-sticky, 1 member owning 3 partitions/)
+  })
+
+  test('Java client, consumer group protocol (KIP-848)', { skip: javaSkip, timeout: 180_000 }, async (t) => {
+    const result = await javaScenario(t, 'consumer', null, ['ConsumerGroupHeartbeat', 'ConsumerGroupDescribe'])
+    assert.match(result.stdout, /Consumer, Stable, assignor uniform, 1 member owning 3 partitions/)
+    assert.ok(!requestsOf(result.prefix).used('JoinGroup'), 'a consumer protocol member never joins the classic way')
+  })
+
+  test('franz-go (kgo defaults, kadm), classic group protocol', { skip: goSkip, timeout: 180_000 }, async (t) => {
+    const result = await goScenario(t, 'classic', ['JoinGroup', 'SyncGroup', 'LeaveGroup', 'DescribeGroups'])
+    assert.match(result.stdout, /type classic, state Empty, protocol type consumer/)
+  })
+
+  test('franz-go (kgo, kadm), consumer group protocol (KIP-848)', { skip: goSkip, timeout: 180_000 }, async (t) => {
+    const result = await goScenario(t, 'consumer', ['ConsumerGroupHeartbeat', 'ConsumerGroupDescribe'])
+    assert.match(result.stdout, /type consumer, state Empty, epoch \d+/)
+    assert.ok(!requestsOf(result.prefix).used('JoinGroup'), 'a consumer protocol member never joins the classic way')
+  })
 })

@@ -13,6 +13,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -257,7 +258,126 @@ func main() {
 		fmt.Printf("group %s has no lag\n", group)
 	})
 
+	step("a second member joins and the partitions are shared", func() {
+		shareGroup := prefix + "-share-group"
+		own := &ownership{owner: map[int32]string{}}
+		a := newClient(append(groupOpts(shareGroup, topic), own.callbacks("a")...)...)
+		defer a.Close()
+		pollUntil([]*kgo.Client{a}, func() bool { return own.owned("a") == partitions }, "a to own every partition", nil)
+		b := newClient(append(groupOpts(shareGroup, topic), own.callbacks("b")...)...)
+		pollUntil([]*kgo.Client{a, b}, func() bool {
+			return own.owned("a") > 0 && own.owned("b") > 0 && own.owned("a")+own.owned("b") == partitions
+		}, "a and b to share the partitions", nil)
+		fmt.Printf("a owns %d partitions, b owns %d\n", own.owned("a"), own.owned("b"))
+
+		produce(topic, "third", 6)
+		var third []*kgo.Record
+		readers := map[string]bool{}
+		pollUntil([]*kgo.Client{a, b}, func() bool { return len(third) >= 6 }, "the 6 new records", func(member string, r *kgo.Record) {
+			if !strings.HasPrefix(string(r.Value), "third-") {
+				return
+			}
+			third = append(third, r)
+			if owner := own.of(r.Partition); owner != member {
+				fail("%s read %s of partition %d owned by %s", member, r.Value, r.Partition, owner)
+			}
+			readers[member] = true
+		})
+		expectValues(third, values("third", 6))
+		if !readers["a"] || !readers["b"] {
+			fail("only %v read the new records", readers)
+		}
+		b.Close()
+		// b left: a gets every partition back.
+		pollUntil([]*kgo.Client{a}, func() bool { return own.owned("a") == partitions }, "a to own every partition again", nil)
+		if len(own.violations) > 0 {
+			fail("partitions owned twice: %v", own.violations)
+		}
+		fmt.Println("2 members shared the 3 partitions without overlap and each read its own; after b left, a owned them all")
+	})
+
 	fmt.Println("OK")
+}
+
+// ownership tracks which member owns which partition according to the group callbacks, and notes
+// any partition given to a member while another still owns it.
+type ownership struct {
+	mu         sync.Mutex
+	owner      map[int32]string
+	violations []string
+}
+
+func (o *ownership) callbacks(member string) []kgo.Opt {
+	drop := func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		for _, ps := range lost {
+			for _, p := range ps {
+				if o.owner[p] == member {
+					delete(o.owner, p)
+				}
+			}
+		}
+	}
+	return []kgo.Opt{
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, added map[string][]int32) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			for _, ps := range added {
+				for _, p := range ps {
+					if before, ok := o.owner[p]; ok && before != member {
+						o.violations = append(o.violations, fmt.Sprintf("%s got %d still owned by %s", member, p, before))
+					}
+					o.owner[p] = member
+				}
+			}
+		}),
+		kgo.OnPartitionsRevoked(drop),
+		kgo.OnPartitionsLost(drop),
+	}
+}
+
+func (o *ownership) owned(member string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, m := range o.owner {
+		if m == member {
+			n++
+		}
+	}
+	return n
+}
+
+func (o *ownership) of(p int32) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.owner[p]
+}
+
+// pollUntil polls the members in turn ("a", "b") until done, handing each record to each.
+func pollUntil(members []*kgo.Client, done func() bool, what string, each func(member string, r *kgo.Record)) {
+	deadline := time.Now().Add(30 * time.Second)
+	for !done() {
+		if time.Now().After(deadline) {
+			fail("timed out waiting for %s", what)
+		}
+		for i, cl := range members {
+			short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			fetches := cl.PollFetches(short)
+			cancel()
+			fetches.EachError(func(t string, p int32, err error) {
+				if err != context.DeadlineExceeded {
+					fail("fetch %s/%d: %v", t, p, err)
+				}
+			})
+			if each != nil {
+				for _, r := range fetches.Records() {
+					each([]string{"a", "b"}[i], r)
+				}
+			}
+		}
+	}
 }
 
 // describeLive checks the group while its one member consumes: Stable, the member owning every

@@ -240,6 +240,65 @@ public final class ScenarioDriver {
                 check(sum == 15, "committed offsets sum to %d, want 15", sum);
                 say("group %s: type %s, state %s, committed offsets sum %d", group, d.type(), d.groupState(), sum);
             });
+
+            step("a second member joins and the partitions are shared", () -> {
+                String shareGroup = prefix + "-share-group";
+                Ownership own = new Ownership();
+                try (KafkaConsumer<String, String> a = groupConsumer(shareGroup, topic, Map.of(), own.of("a"))) {
+                    pollUntil(List.of(a), () -> own.owned("a") == PARTITIONS, "a to own every partition", new ArrayList<>());
+                    try (KafkaConsumer<String, String> b = groupConsumer(shareGroup, topic, Map.of(), own.of("b"))) {
+                        List<ConsumerRecord<String, String>> ignored = new ArrayList<>();
+                        pollUntil(List.of(a, b), () -> own.owned("a") > 0 && own.owned("b") > 0 && own.owner.size() == PARTITIONS,
+                                "a and b to share the partitions", ignored);
+                        say("a owns %d partitions, b owns %d", own.owned("a"), own.owned("b"));
+                        ConsumerGroupDescription d = admin.describeConsumerGroups(List.of(shareGroup)).all().get().get(shareGroup);
+                        check(d.groupState() == GroupState.STABLE && d.members().size() == 2, "group %s: %s with %d members",
+                                shareGroup, d.groupState(), d.members().size());
+
+                        produce(topic, "third", 6);
+                        List<String> readers = new ArrayList<>();
+                        List<ConsumerRecord<String, String>> third = new ArrayList<>();
+                        pollUntil(List.of(a, b), () -> third.size() >= 6, "the 6 new records", null, (member, r) -> {
+                            if (!r.value().startsWith("third-")) return;
+                            third.add(r);
+                            String owner = own.owner.get(r.partition());
+                            check(member.equals(owner), "%s read %s of partition %d owned by %s", member, r.value(), r.partition(), owner);
+                            readers.add(member);
+                        });
+                        expectValues(third, values("third", 6));
+                        check(readers.contains("a") && readers.contains("b"), "only %s read the new records", new TreeSet<>(readers));
+                    }
+                    // b left: a gets every partition back (and is not closed while taking them).
+                    pollUntil(List.of(a), () -> own.owned("a") == PARTITIONS, "a to own every partition again", null);
+                }
+                check(own.violations.isEmpty(), "partitions owned twice: %s", own.violations);
+                say("2 members shared the 3 partitions without overlap and each read its own; after b left, a owned them all");
+            });
+        }
+    }
+
+    private interface RecordSink {
+        void accept(String member, ConsumerRecord<String, String> record);
+    }
+
+    private static void pollUntil(List<KafkaConsumer<String, String>> consumers, java.util.function.BooleanSupplier done, String what,
+            List<ConsumerRecord<String, String>> sink) {
+        pollUntil(consumers, done, what, sink, null);
+    }
+
+    /** Polls the consumers in turn (one thread: the classic members rejoin from poll) until `done`. */
+    private static void pollUntil(List<KafkaConsumer<String, String>> consumers, java.util.function.BooleanSupplier done, String what,
+            List<ConsumerRecord<String, String>> sink, RecordSink each) {
+        long deadline = System.currentTimeMillis() + 30_000;
+        while (!done.getAsBoolean()) {
+            check(System.currentTimeMillis() < deadline, "timed out waiting for %s", what);
+            for (int i = 0; i < consumers.size(); i++) {
+                String member = i == 0 ? "a" : "b";
+                for (ConsumerRecord<String, String> r : consumers.get(i).poll(Duration.ofMillis(100))) {
+                    if (sink != null) sink.add(r);
+                    if (each != null) each.accept(member, r);
+                }
+            }
         }
     }
 
@@ -281,6 +340,11 @@ public final class ScenarioDriver {
     }
 
     private static KafkaConsumer<String, String> groupConsumer(String group, String topic, Map<String, String> extra) {
+        return groupConsumer(group, topic, extra, null);
+    }
+
+    private static KafkaConsumer<String, String> groupConsumer(String group, String topic, Map<String, String> extra,
+            ConsumerRebalanceListener also) {
         Properties p = props("consumer");
         p.putAll(extra);
         p.put("group.id", group);
@@ -292,15 +356,60 @@ public final class ScenarioDriver {
         consumer.subscribe(List.of(topic), new ConsumerRebalanceListener() {
             @Override
             public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
-                if (!partitions.isEmpty()) say("revoked %s", new TreeSet<>(partitions.stream().map(String::valueOf).toList()));
+                if (!partitions.isEmpty()) say("%s revoked %s", p.get("group.id"), sorted(partitions));
+                if (also != null) also.onPartitionsRevoked(partitions);
             }
 
             @Override
             public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
-                say("assigned %s", new TreeSet<>(partitions.stream().map(String::valueOf).toList()));
+                say("%s assigned %s", p.get("group.id"), sorted(partitions));
+                if (also != null) also.onPartitionsAssigned(partitions);
+            }
+
+            @Override
+            public void onPartitionsLost(Collection<TopicPartition> partitions) {
+                say("%s lost %s", p.get("group.id"), sorted(partitions));
+                if (also != null) also.onPartitionsLost(partitions);
             }
         });
         return consumer;
+    }
+
+    private static TreeSet<String> sorted(Collection<TopicPartition> partitions) {
+        return new TreeSet<>(partitions.stream().map(String::valueOf).toList());
+    }
+
+    /** Which member owns which partition according to the rebalance listeners; notes any partition
+     * given to a member while another still owns it. */
+    private static final class Ownership {
+        final Map<Integer, String> owner = new java.util.HashMap<>();
+        final List<String> violations = new ArrayList<>();
+
+        ConsumerRebalanceListener of(String member) {
+            return new ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+                    partitions.forEach(tp -> owner.remove(tp.partition(), member));
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                    for (TopicPartition tp : partitions) {
+                        String before = owner.put(tp.partition(), member);
+                        if (before != null && !before.equals(member)) violations.add(member + " got " + tp + " still owned by " + before);
+                    }
+                }
+
+                @Override
+                public void onPartitionsLost(Collection<TopicPartition> partitions) {
+                    onPartitionsRevoked(partitions);
+                }
+            };
+        }
+
+        long owned(String member) {
+            return owner.values().stream().filter(member::equals).count();
+        }
     }
 
     /** Every record of the topic from the beginning, assigned by hand, at the isolation level. */
