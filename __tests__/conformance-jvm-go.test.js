@@ -178,7 +178,7 @@ function checkRun(t, result, prefix, expectedApis) {
 
 const JAVA_APIS = ['ApiVersions', 'Metadata', 'CreateTopics', 'Produce', 'InitProducerId', 'FindCoordinator', 'OffsetCommit',
   'OffsetFetch', 'Fetch', 'ListOffsets', 'OffsetForLeaderEpoch', 'AddPartitionsToTxn', 'AddOffsetsToTxn', 'TxnOffsetCommit', 'EndTxn',
-  'DescribeConfigs', 'ListGroups']
+  'DescribeConfigs', 'ListGroups', 'DeleteRecords']
 
 async function javaScenario(t, groupProtocol, strategy, apis) {
   if (java.missing) assert.fail(`the Java client is needed (CI=true): ${java.missing}`)

@@ -214,6 +214,19 @@ public final class ScenarioDriver {
                             "%s partition %d: leader %s replicas %s isr %s", d.name(), pi.partition(), pi.leader(), pi.replicas(),
                             pi.isr()));
                 }
+                // By topic id too (Metadata v12 naming the topic by id beside an empty name).
+                org.apache.kafka.common.Uuid id = described.get(topic).topicId();
+                TopicDescription byId = admin.describeTopics(org.apache.kafka.common.TopicCollection.ofTopicIds(List.of(id)))
+                        .allTopicIds().get().get(id);
+                check(byId.name().equals(topic) && byId.partitions().size() == PARTITIONS, "topic %s described as %s", id, byId);
+                // DeleteRecords moves the log start offset; earliest and earliest-local (no tiered
+                // storage here) both follow it.
+                TopicPartition first = new TopicPartition(txnTopic, 0);
+                admin.deleteRecords(Map.of(first, org.apache.kafka.clients.admin.RecordsToDelete.beforeOffset(1))).all().get();
+                long earliest = admin.listOffsets(Map.of(first, OffsetSpec.earliest())).all().get().get(first).offset();
+                long earliestLocal = admin.listOffsets(Map.of(first, OffsetSpec.earliestLocal())).all().get().get(first).offset();
+                check(earliest == 1 && earliestLocal == 1, "after deleteRecords %s starts at %d, locally at %d", first, earliest,
+                        earliestLocal);
                 ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
                 Config config = admin.describeConfigs(List.of(resource)).all().get().get(resource);
                 String cleanup = config.get("cleanup.policy").value();
@@ -222,8 +235,8 @@ public final class ScenarioDriver {
                 for (int part = 0; part < PARTITIONS; part++) latest.put(new TopicPartition(topic, part), OffsetSpec.latest());
                 long end = admin.listOffsets(latest).all().get().values().stream().mapToLong(i -> i.offset()).sum();
                 check(end == 15, "end offsets of %s sum to %d, want 15", topic, end);
-                say("listed %d topics; %s: %d partitions, cleanup.policy=%s, end offsets sum %d", names.size(), topic, PARTITIONS,
-                        cleanup, end);
+                say("listed %d topics; %s (id %s): %d partitions, cleanup.policy=%s, end offsets sum %d; %s starts at %d after deleteRecords",
+                        names.size(), topic, id, PARTITIONS, cleanup, end, first, earliest);
             });
 
             step("admin: list and describe groups", () -> {
