@@ -1,10 +1,11 @@
 // Client conformance: the same scenario with the Java client (kafka-clients 4.1 at its defaults,
 // conformance/java's ScenarioDriver) and franz-go (kgo defaults and kadm, conformance/go):
-// create a 3-partition topic, produce keyed records with headers, consume with a group and
+// create 3-partition topics, produce keyed records with headers, consume with a group and
 // commit, resume from the commit in a new member, a committed and an aborted transaction read
-// read_committed, admin listing and describing of topics and groups. Each program asserts every
-// step itself and prints what it saw; the test checks its exit, its steps and what the broker's
-// request log says the client sent.
+// read_committed, consume-transform-produce with the offsets in the transaction, admin listing
+// and describing of topics and groups, and a second member sharing the partitions. Each program
+// asserts every step itself and prints what it saw; the test checks its exit, its steps, that
+// the client logged no warning, and what the broker's request log says the client sent.
 'use strict'
 
 const { describe, test, before, after } = require('node:test')
@@ -140,8 +141,8 @@ function runScenario(cmd, args) {
   })
 }
 
-/** What the clients whose client id is `prefix` or starts with `prefix-` sent: counts by API and version, and
- * the errors the broker answered with. */
+/** What the clients whose client id is `prefix` or starts with `prefix-` sent: counts by API
+ * and version, and the errors the broker answered with. */
 function requestsOf(prefix) {
   const apis = {}
   const errors = {}
