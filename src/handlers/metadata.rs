@@ -40,6 +40,9 @@ pub fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
             let auto_create = version < 4 || req.allow_auto_topic_creation;
             list.into_iter()
                 .map(|requested| match requested.name {
+                    // As in Kafka, a topic id (v12) names the topic whatever the name says: the
+                    // Java admin sends an empty name beside it.
+                    _ if !requested.topic_id.is_nil() => by_id(ctx, requested.topic_id),
                     Some(name) => by_name(ctx, name, auto_create),
                     None => by_id(ctx, requested.topic_id),
                 })
@@ -238,4 +241,68 @@ pub fn describe_topic_partitions(
     DescribeTopicPartitionsResponse::default()
         .with_topics(topics)
         .with_next_cursor(next_cursor)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{ApiKey, RequestHeader};
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::state::{BrokerConfig, BrokerNode};
+
+    fn metadata(cluster: &Arc<Cluster>, topics: Vec<MetadataRequestTopic>) -> MetadataResponse {
+        let (_stop, shutdown) = watch::channel(false);
+        let ctx = RequestContext {
+            cluster: cluster.clone(),
+            broker_id: 0,
+            header: RequestHeader::default()
+                .with_request_api_key(ApiKey::Metadata as i16)
+                .with_request_api_version(12),
+            client_host: "/127.0.0.1".into(),
+            principal: crate::handlers::ANONYMOUS.into(),
+            listener: "PLAINTEXT".into(),
+            connection_id: 0,
+            shutdown,
+        };
+        handle(&ctx, MetadataRequest::default().with_topics(Some(topics)))
+    }
+
+    #[test]
+    fn a_topic_id_names_the_topic_even_beside_an_empty_name() {
+        let cluster = Arc::new(Cluster::new("test".into(), BrokerConfig::default()));
+        cluster.add_broker(BrokerNode {
+            node_id: 0,
+            host: "127.0.0.1".into(),
+            port: 9092,
+        });
+        let spec = cluster.topic_spec("t", 2, 1, Default::default()).unwrap();
+        let id = cluster.topics.create(spec).unwrap().id;
+        let empty_name = Some(TopicName(StrBytes::from_static_str("")));
+        let response = metadata(
+            &cluster,
+            vec![
+                MetadataRequestTopic::default()
+                    .with_name(empty_name.clone())
+                    .with_topic_id(id),
+                MetadataRequestTopic::default()
+                    .with_name(None)
+                    .with_topic_id(id),
+                MetadataRequestTopic::default()
+                    .with_name(empty_name)
+                    .with_topic_id(Uuid::from_u128(7)),
+            ],
+        );
+        for found in &response.topics[..2] {
+            assert_eq!(found.error_code, 0);
+            assert_eq!(found.name.as_deref().map(|n| n.as_str()), Some("t"));
+            assert_eq!((found.topic_id, found.partitions.len()), (id, 2));
+        }
+        let unknown = &response.topics[2];
+        assert_eq!(unknown.error_code, ResponseError::UnknownTopicId.code());
+        assert_eq!(unknown.topic_id, Uuid::from_u128(7));
+    }
 }
