@@ -93,7 +93,7 @@ mod tests {
 
     use bytes::BytesMut;
     use kafka_protocol::messages::*;
-    use kafka_protocol::protocol::encode_request_header_into_buffer;
+    use kafka_protocol::protocol::{encode_request_header_into_buffer, StrBytes};
     use tokio::sync::watch;
 
     use crate::handlers::tests::sample_request;
@@ -300,6 +300,213 @@ mod tests {
         assert_eq!(
             authorized_operations(&ctx("/127.0.0.1"), resource::TOPIC, "t"),
             1 << operation::READ | 1 << operation::DESCRIBE
+        );
+    }
+
+    fn call(
+        cluster: &Arc<Cluster>,
+        principal: &str,
+        body: RequestKind,
+        version: i16,
+    ) -> ResponseKind {
+        let (_stop, shutdown) = watch::channel(false);
+        let api_key = match &body {
+            RequestKind::Metadata(_) => ApiKey::Metadata,
+            RequestKind::OffsetCommit(_) => ApiKey::OffsetCommit,
+            RequestKind::OffsetFetch(_) => ApiKey::OffsetFetch,
+            other => panic!("{other:?}"),
+        };
+        let ctx = RequestContext {
+            cluster: cluster.clone(),
+            broker_id: 0,
+            header: RequestHeader::default()
+                .with_request_api_key(api_key as i16)
+                .with_request_api_version(version),
+            client_host: "/127.0.0.1".into(),
+            principal: principal.into(),
+            listener: "PLAINTEXT".into(),
+            connection_id: 0,
+            shutdown,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(handle(&ctx, body)).unwrap()
+    }
+
+    fn allow(cluster: &Cluster, resource_type: i8, name: &str, op: i8) {
+        cluster.acls.add(crate::state::acls::AclBinding {
+            resource_type,
+            resource_name: name.into(),
+            pattern_type: crate::state::acls::pattern::LITERAL,
+            principal: "User:bob".into(),
+            host: "*".into(),
+            operation: op,
+            permission: crate::state::acls::permission::ALLOW,
+        });
+    }
+
+    #[test]
+    fn metadata_lists_only_describable_topics_with_their_authorized_operations() {
+        let cluster = enforcing_cluster();
+        let spec = cluster.topic_spec("u", 1, 1, Default::default()).unwrap();
+        cluster.topics.create(spec).unwrap();
+        allow(&cluster, resource::TOPIC, "t", operation::WRITE);
+        let request = MetadataRequest::default()
+            .with_topics(None)
+            .with_include_topic_authorized_operations(true)
+            .with_include_cluster_authorized_operations(true);
+        let ResponseKind::Metadata(r) =
+            call(&cluster, "User:bob", RequestKind::Metadata(request), 10)
+        else {
+            panic!()
+        };
+        let names: Vec<_> = r
+            .topics
+            .iter()
+            .map(|t| t.name.as_deref().unwrap().to_string())
+            .collect();
+        assert_eq!(names, ["t"]);
+        assert_eq!(
+            r.topics[0].topic_authorized_operations,
+            1 << operation::WRITE | 1 << operation::DESCRIBE
+        );
+        assert_eq!(
+            r.cluster_authorized_operations, 0,
+            "no DESCRIBE on the cluster"
+        );
+
+        let named = MetadataRequest::default()
+            .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+            )
+            .with_name(Some(TopicName(StrBytes::from_static_str("u"))))]));
+        let ResponseKind::Metadata(r) =
+            call(&cluster, "User:bob", RequestKind::Metadata(named), 12)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            r.topics[0].error_code,
+            ResponseError::TopicAuthorizationFailed.code()
+        );
+        assert!(r.topics[0].partitions.is_empty());
+    }
+
+    #[test]
+    fn offset_fetch_leaves_out_or_refuses_topics_the_principal_may_not_describe() {
+        let cluster = enforcing_cluster();
+        let spec = cluster.topic_spec("u", 1, 1, Default::default()).unwrap();
+        cluster.topics.create(spec).unwrap();
+        let group = || GroupId(StrBytes::from_static_str("g"));
+        let commit = OffsetCommitRequest::default()
+            .with_group_id(group())
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(
+                ["t", "u"]
+                    .into_iter()
+                    .map(|name| {
+                        offset_commit_request::OffsetCommitRequestTopic::default()
+                            .with_name(TopicName(StrBytes::from_static_str(name)))
+                            .with_partitions(vec![
+                                offset_commit_request::OffsetCommitRequestPartition::default()
+                                    .with_committed_offset(5),
+                            ])
+                    })
+                    .collect(),
+            );
+        // Without READ on the group nothing is committed.
+        let ResponseKind::OffsetCommit(r) = call(
+            &cluster,
+            "User:bob",
+            RequestKind::OffsetCommit(commit.clone()),
+            8,
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            r.topics[1].partitions[0].error_code,
+            ResponseError::GroupAuthorizationFailed.code()
+        );
+        allow(&cluster, resource::GROUP, "g", operation::READ);
+        allow(&cluster, resource::TOPIC, "t", operation::READ);
+        let ResponseKind::OffsetCommit(r) = call(
+            &cluster,
+            "User:bob",
+            RequestKind::OffsetCommit(commit.clone()),
+            8,
+        ) else {
+            panic!()
+        };
+        let codes: Vec<i16> = r
+            .topics
+            .iter()
+            .map(|t| t.partitions[0].error_code)
+            .collect();
+        assert_eq!(codes, [0, ResponseError::TopicAuthorizationFailed.code()]);
+        // Commit u's offset too while bob may read u, then take that away.
+        allow(&cluster, resource::TOPIC, "u", operation::READ);
+        call(&cluster, "User:bob", RequestKind::OffsetCommit(commit), 8);
+        cluster.acls.delete(&crate::state::acls::AclFilter {
+            resource_type: resource::TOPIC,
+            resource_name: Some("u".into()),
+            pattern_type: crate::state::acls::pattern::LITERAL,
+            principal: None,
+            host: None,
+            operation: operation::ANY,
+            permission: crate::state::acls::permission::ANY,
+        });
+
+        let all = OffsetFetchRequest::default()
+            .with_group_id(group())
+            .with_topics(None);
+        let ResponseKind::OffsetFetch(r) =
+            call(&cluster, "User:bob", RequestKind::OffsetFetch(all), 7)
+        else {
+            panic!()
+        };
+        let topics: Vec<_> = r.topics.iter().map(|t| t.name.to_string()).collect();
+        assert_eq!(topics, ["t"], "u is left out");
+        let named = OffsetFetchRequest::default().with_groups(vec![
+            offset_fetch_request::OffsetFetchRequestGroup::default()
+                .with_group_id(group())
+                .with_topics(Some(
+                    ["t", "u"]
+                        .into_iter()
+                        .map(|name| {
+                            offset_fetch_request::OffsetFetchRequestTopics::default()
+                                .with_name(TopicName(StrBytes::from_static_str(name)))
+                                .with_partition_indexes(vec![0])
+                        })
+                        .collect(),
+                )),
+        ]);
+        let ResponseKind::OffsetFetch(r) =
+            call(&cluster, "User:bob", RequestKind::OffsetFetch(named), 8)
+        else {
+            panic!()
+        };
+        let found: Vec<(String, i64, i16)> = r.groups[0]
+            .topics
+            .iter()
+            .map(|t| {
+                (
+                    t.name.to_string(),
+                    t.partitions[0].committed_offset,
+                    t.partitions[0].error_code,
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("t".to_string(), 5, 0),
+                (
+                    "u".to_string(),
+                    -1,
+                    ResponseError::TopicAuthorizationFailed.code()
+                )
+            ]
         );
     }
 }

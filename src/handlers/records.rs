@@ -13,7 +13,7 @@ use kafka_protocol::messages::{
     OffsetForLeaderEpochResponse,
 };
 
-use super::authz::{self, operation};
+use super::authz::{self, operation, resource, CLUSTER_NAME};
 use super::RequestContext;
 
 pub fn delete_records(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
@@ -65,12 +65,23 @@ pub fn offset_for_leader_epoch(
     ctx: &RequestContext,
     req: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
+    // Brokers (CLUSTER_ACTION) may ask about any partition; clients need DESCRIBE on its topic.
+    let replica = authz::allowed(
+        ctx,
+        resource::CLUSTER,
+        CLUSTER_NAME,
+        operation::CLUSTER_ACTION,
+    );
     let topics = req
         .topics
         .into_iter()
         .map(|t| {
             let topic = ctx.cluster.topics.get(&t.topic);
-            let denied = authz::topic(ctx, &t.topic, operation::DESCRIBE).err();
+            let denied = if replica {
+                None
+            } else {
+                authz::topic(ctx, &t.topic, operation::DESCRIBE).err()
+            };
             let partitions = t
                 .partitions
                 .into_iter()
