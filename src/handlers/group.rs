@@ -157,16 +157,16 @@ pub async fn sync(ctx: &RequestContext, req: SyncGroupRequest) -> SyncGroupRespo
 }
 
 pub fn heartbeat(ctx: &RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
-    let result = authz::group(ctx, &req.group_id, operation::READ)
-        .and_then(|()| check_coordinator(ctx, &req.group_id))
-        .and_then(|()| {
-            ctx.cluster.groups.heartbeat(
-                &req.group_id,
-                &req.member_id,
-                req.group_instance_id.as_deref(),
-                req.generation_id,
-            )
-        });
+    let routed = authz::group(ctx, &req.group_id, operation::READ)
+        .and_then(|()| check_coordinator(ctx, &req.group_id));
+    let result = routed.and_then(|()| {
+        ctx.cluster.groups.heartbeat(
+            &req.group_id,
+            &req.member_id,
+            req.group_instance_id.as_deref(),
+            req.generation_id,
+        )
+    });
     HeartbeatResponse::default().with_error_code(result.err().map_or(0, |e| e.code()))
 }
 

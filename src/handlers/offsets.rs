@@ -82,18 +82,18 @@ pub fn commit(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitRes
             })
         })
         .collect();
-    let committed = authz::group(ctx, &req.group_id, operation::READ)
-        .and_then(|()| check_coordinator(ctx, &req.group_id))
-        .and_then(|()| {
-            ctx.cluster.groups.commit_offsets(
-                &req.group_id,
-                &req.member_id,
-                req.group_instance_id.as_deref(),
-                req.generation_id_or_member_epoch,
-                valid,
-                ctx.version(),
-            )
-        });
+    let routed = authz::group(ctx, &req.group_id, operation::READ)
+        .and_then(|()| check_coordinator(ctx, &req.group_id));
+    let committed = routed.and_then(|()| {
+        ctx.cluster.groups.commit_offsets(
+            &req.group_id,
+            &req.member_id,
+            req.group_instance_id.as_deref(),
+            req.generation_id_or_member_epoch,
+            valid,
+            ctx.version(),
+        )
+    });
     // A group-level refusal applies to every partition of the request.
     if let Err(error) = committed {
         for (_, partitions) in &mut results {

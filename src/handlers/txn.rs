@@ -246,38 +246,38 @@ pub fn add_offsets_to_txn(
     req: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
     let group_id = req.group_id.to_string();
-    let result = authz::transactional_id(ctx, &req.transactional_id, operation::WRITE)
+    let routed = authz::transactional_id(ctx, &req.transactional_id, operation::WRITE)
         .and_then(|()| authz::group(ctx, &group_id, operation::READ))
-        .and_then(|()| check_txn_coordinator(ctx, &req.transactional_id))
-        .and_then(|()| {
-            if group_id.is_empty() {
-                return Err(ResponseError::InvalidGroupId);
-            }
-            ctx.cluster.txns.add_to_transaction(
-                &req.transactional_id,
-                req.producer_id.0,
-                req.producer_epoch,
-                &[],
-                &[group_id],
-            )
-        });
+        .and_then(|()| check_txn_coordinator(ctx, &req.transactional_id));
+    let result = routed.and_then(|()| {
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        ctx.cluster.txns.add_to_transaction(
+            &req.transactional_id,
+            req.producer_id.0,
+            req.producer_epoch,
+            &[],
+            &[group_id],
+        )
+    });
     AddOffsetsToTxnResponse::default()
         .with_error_code(code(result.map_err(|e| fenced_error(e, ctx.version(), 2))))
 }
 
 pub fn end_txn(ctx: &RequestContext, req: EndTxnRequest) -> EndTxnResponse {
-    let result = authz::transactional_id(ctx, &req.transactional_id, operation::WRITE)
-        .and_then(|()| check_txn_coordinator(ctx, &req.transactional_id))
-        .and_then(|()| {
-            ctx.cluster.txns.end_txn(
-                &ctx.cluster.topics,
-                &ctx.cluster.groups,
-                &req.transactional_id,
-                req.producer_id.0,
-                req.producer_epoch,
-                req.committed,
-            )
-        });
+    let routed = authz::transactional_id(ctx, &req.transactional_id, operation::WRITE)
+        .and_then(|()| check_txn_coordinator(ctx, &req.transactional_id));
+    let result = routed.and_then(|()| {
+        ctx.cluster.txns.end_txn(
+            &ctx.cluster.topics,
+            &ctx.cluster.groups,
+            &req.transactional_id,
+            req.producer_id.0,
+            req.producer_epoch,
+            req.committed,
+        )
+    });
     EndTxnResponse::default()
         .with_error_code(code(result.map_err(|e| fenced_error(e, ctx.version(), 2))))
 }
@@ -346,32 +346,31 @@ pub fn txn_offset_commit(
             }
         }
     }
-    let stored = authorized
-        .and_then(|()| check_coordinator(ctx, &group_id))
-        .and_then(|()| {
-            // The coordinator stays locked while the offsets are stored, so the transaction cannot
-            // end in between. A stale epoch is INVALID_PRODUCER_EPOCH, as Kafka's verification says.
-            let _verified = ctx
-                .cluster
-                .txns
-                .lock_verified(
-                    &req.transactional_id,
-                    req.producer_id.0,
-                    req.producer_epoch,
-                    Member::Group(&group_id),
-                )
-                .map_err(|e| match e {
-                    ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
-                    e => e,
-                })?;
-            ctx.cluster.groups.commit_txn_offsets(
-                &group_id,
+    let routed = authorized.and_then(|()| check_coordinator(ctx, &group_id));
+    let stored = routed.and_then(|()| {
+        // The coordinator stays locked while the offsets are stored, so the transaction cannot
+        // end in between. A stale epoch is INVALID_PRODUCER_EPOCH, as Kafka's verification says.
+        let _verified = ctx
+            .cluster
+            .txns
+            .lock_verified(
+                &req.transactional_id,
                 req.producer_id.0,
-                &req.member_id,
-                req.generation_id,
-                valid,
+                req.producer_epoch,
+                Member::Group(&group_id),
             )
-        });
+            .map_err(|e| match e {
+                ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+                e => e,
+            })?;
+        ctx.cluster.groups.commit_txn_offsets(
+            &group_id,
+            req.producer_id.0,
+            &req.member_id,
+            req.generation_id,
+            valid,
+        )
+    });
     if let Err(error) = stored {
         for (_, partitions) in &mut results {
             for (_, result) in partitions.iter_mut() {
