@@ -199,6 +199,9 @@ describe('a broker enforcing ACLs, everyone denied where no ACL allows', () => {
   })
 
   test('ACL administration needs ALTER or DESCRIBE on the cluster: CLUSTER_AUTHORIZATION_FAILED', async (t) => {
+    // A broker of its own: the ALTER on the cluster granted below would open the others' tests.
+    const kafka = await startKafka({ authorization: {} })
+    defer(t, () => kafka.stop())
     const admin = await connectedAdmin(t, kafka)
     const binding = {
       resourceType: AclResourceTypes.TOPIC,
@@ -245,6 +248,29 @@ describe('an idempotent producer', () => {
     await (await idempotent()).send({ topic, ...message('once') })
     assert.deepEqual(kafka.messages(topic).map((m) => m.value.toString()), ['once'])
   })
+})
+
+describe('ListGroups', () => {
+  test('groups the principal may not describe are left out of ListGroups, unless it may describe the cluster', async (t) => {
+    // A broker of its own: DESCRIBE on the cluster would open other tests' ACL administration.
+    const kafka = await startKafka({ authorization: {} })
+    defer(t, () => kafka.stop())
+    const topic = uniqueName('listed')
+    kafka.createTopic(topic)
+    const [shown, hidden] = [uniqueName('shown'), uniqueName('hidden')]
+    kafka.createAcls([acl('TOPIC', topic, 'READ'), acl('GROUP', shown, 'READ'), acl('GROUP', hidden, 'READ')])
+    const admin = await connectedAdmin(t, kafka)
+    for (const groupId of [shown, hidden]) {
+      await admin.setOffsets({ groupId, topic, partitions: [{ partition: 0, offset: '0' }] })
+    }
+    const listed = async () => (await admin.listGroups()).groups.map((g) => g.groupId).filter((id) => [shown, hidden].includes(id)).sort()
+    assert.deepEqual(await listed(), [hidden, shown].sort())
+    kafka.createAcls([acl('GROUP', hidden, 'DESCRIBE', { permissionType: 'DENY' })])
+    assert.deepEqual(await listed(), [shown])
+    kafka.createAcls([acl('CLUSTER', 'kafka-cluster', 'DESCRIBE')])
+    assert.deepEqual(await listed(), [hidden, shown].sort())
+  })
+
 })
 
 describe('a super user', () => {
