@@ -86,6 +86,12 @@ export declare class Kafka {
    * and find an empty cluster. Configured SASL users stay.
    */
   reset(): Promise<void>
+  /**
+   * Adds ACLs as a super user's CreateAcls would, whatever the client principals may do:
+   * for setting up a test before its clients connect. Throws `ERR_INVALID_ARG_VALUE` for an
+   * ACL Kafka would refuse, adding none.
+   */
+  createAcls(acls: Array<AclOptions>): void
   /** Creates a topic; throws with code `TOPIC_ALREADY_EXISTS`, `INVALID_REPLICATION_FACTOR`... */
   createTopic(name: string, options?: CreateTopicOptions | undefined | null): void
   /**
@@ -131,6 +137,32 @@ export declare class KafkaTls {
    * when the certificate was the caller's: its CA's key is not known.
    */
   issueClientCertificate(commonName: string, hosts?: Array<string> | undefined | null): CertificateAndKey
+}
+
+/**
+ * An ACL for `Kafka#createAcls`, in the shape of kafkajs's `admin.createAcls`; each enum is
+ * its Kafka name (`'TOPIC'`, `'PREFIXED'`, `'READ'`, `'ALLOW'`) or its code.
+ */
+export interface AclOptions {
+  resourceType: number | 'TOPIC' | 'GROUP' | 'CLUSTER' | 'TRANSACTIONAL_ID' | 'DELEGATION_TOKEN' | 'USER'
+  /** The resource's name (`kafka-cluster` for the cluster). */
+  resourceName: string
+  /** LITERAL (default) or PREFIXED. */
+  resourcePatternType?: number | 'LITERAL' | 'PREFIXED'
+  /** `User:alice`, or `User:*` for everyone. */
+  principal: string
+  /** The client's IP, or `*` (default). */
+  host?: string
+  operation: number | 'ALL' | 'READ' | 'WRITE' | 'CREATE' | 'DELETE' | 'ALTER' | 'DESCRIBE' | 'CLUSTER_ACTION' | 'DESCRIBE_CONFIGS' | 'ALTER_CONFIGS' | 'IDEMPOTENT_WRITE' | 'CREATE_TOKENS' | 'DESCRIBE_TOKENS'
+  permissionType: number | 'ALLOW' | 'DENY'
+}
+
+/** Options of `startKafka({ authorization })`. */
+export interface AuthorizationOptions {
+  /** `super.users`: principals (`User:admin`) that may do anything, whatever the ACLs say. */
+  superUsers?: Array<string>
+  /** `allow.everyone.if.no.acl.found` (default false): a resource no ACL names is open to all. */
+  allowEveryoneIfNoAclFound?: boolean
 }
 
 /** A broker of the cluster, as its server.properties would describe it. */
@@ -415,6 +447,11 @@ export interface StartOptions {
   groupConsumerSessionTimeoutMs?: number
   /** `group.consumer.max.size`: members a consumer protocol group admits (default unlimited). */
   groupConsumerMaxSize?: number
+  /**
+   * Enforce ACLs, as a broker with Kafka's StandardAuthorizer does. Without it, ACLs are
+   * stored and described but everyone may do everything.
+   */
+  authorization?: AuthorizationOptions
   /** `log.retention.ms`: retention of topics that do not set `retention.ms` (default 7 days). */
   logRetentionMs?: number
   /**

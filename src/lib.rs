@@ -76,6 +76,9 @@ pub struct StartOptions {
     pub group_consumer_session_timeout_ms: Option<u32>,
     /// `group.consumer.max.size`: members a consumer protocol group admits (default unlimited).
     pub group_consumer_max_size: Option<u32>,
+    /// Enforce ACLs, as a broker with Kafka's StandardAuthorizer does. Without it, ACLs are
+    /// stored and described but everyone may do everything.
+    pub authorization: Option<AuthorizationOptions>,
     /// `log.retention.ms`: retention of topics that do not set `retention.ms` (default 7 days).
     pub log_retention_ms: Option<i64>,
     /// `log.retention.check.interval.ms`: how often retention and compaction run on their own
@@ -208,6 +211,86 @@ fn certificate_hosts(listeners: &[ListenerSpec]) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     hosts.retain(|h| seen.insert(h.clone()));
     hosts
+}
+
+/// Options of `startKafka({ authorization })`.
+#[napi(object)]
+#[derive(Default)]
+pub struct AuthorizationOptions {
+    /// `super.users`: principals (`User:admin`) that may do anything, whatever the ACLs say.
+    pub super_users: Option<Vec<String>>,
+    /// `allow.everyone.if.no.acl.found` (default false): a resource no ACL names is open to all.
+    pub allow_everyone_if_no_acl_found: Option<bool>,
+}
+
+fn authorizer_config(
+    options: Option<&AuthorizationOptions>,
+) -> std::result::Result<state::acls::AuthorizerConfig, String> {
+    let Some(options) = options else {
+        return Ok(Default::default());
+    };
+    let super_users = options.super_users.clone().unwrap_or_default();
+    if let Some(bad) = super_users.iter().find(|u| !u.contains(':')) {
+        return Err(format!(
+            "super user {bad} is not a principal: write it as User:{bad}"
+        ));
+    }
+    Ok(state::acls::AuthorizerConfig {
+        enabled: true,
+        super_users,
+        allow_everyone_if_no_acl_found: options.allow_everyone_if_no_acl_found.unwrap_or(false),
+    })
+}
+
+/// An ACL for `Kafka#createAcls`, in the shape of kafkajs's `admin.createAcls`; each enum is
+/// its Kafka name (`'TOPIC'`, `'PREFIXED'`, `'READ'`, `'ALLOW'`) or its code.
+#[napi(object)]
+pub struct AclOptions {
+    #[napi(
+        ts_type = "number | 'TOPIC' | 'GROUP' | 'CLUSTER' | 'TRANSACTIONAL_ID' | 'DELEGATION_TOKEN' | 'USER'"
+    )]
+    pub resource_type: Either<i32, String>,
+    /// The resource's name (`kafka-cluster` for the cluster).
+    pub resource_name: String,
+    /// LITERAL (default) or PREFIXED.
+    #[napi(ts_type = "number | 'LITERAL' | 'PREFIXED'")]
+    pub resource_pattern_type: Option<Either<i32, String>>,
+    /// `User:alice`, or `User:*` for everyone.
+    pub principal: String,
+    /// The client's IP, or `*` (default).
+    pub host: Option<String>,
+    #[napi(
+        ts_type = "number | 'ALL' | 'READ' | 'WRITE' | 'CREATE' | 'DELETE' | 'ALTER' | 'DESCRIBE' | 'CLUSTER_ACTION' | 'DESCRIBE_CONFIGS' | 'ALTER_CONFIGS' | 'IDEMPOTENT_WRITE' | 'CREATE_TOKENS' | 'DESCRIBE_TOKENS'"
+    )]
+    pub operation: Either<i32, String>,
+    #[napi(ts_type = "number | 'ALLOW' | 'DENY'")]
+    pub permission_type: Either<i32, String>,
+}
+
+impl AclOptions {
+    fn binding(self) -> std::result::Result<state::acls::AclBinding, String> {
+        use state::acls::{code_by_name, OPERATIONS, PATTERN_TYPES, PERMISSIONS, RESOURCE_TYPES};
+        let code = |value: Either<i32, String>, names: &[(&str, i8)], what: &str| match value {
+            Either::A(code) => i8::try_from(code).map_err(|_| format!("{what} {code} is unknown")),
+            Either::B(name) => {
+                code_by_name(names, &name).ok_or_else(|| format!("{what} {name} is unknown"))
+            }
+        };
+        let binding = state::acls::AclBinding {
+            resource_type: code(self.resource_type, RESOURCE_TYPES, "resource type")?,
+            resource_name: self.resource_name,
+            pattern_type: match self.resource_pattern_type {
+                None => state::acls::pattern::LITERAL,
+                Some(p) => code(p, PATTERN_TYPES, "pattern type")?,
+            },
+            principal: self.principal,
+            host: self.host.unwrap_or_else(|| "*".into()),
+            operation: code(self.operation, OPERATIONS, "operation")?,
+            permission: code(self.permission_type, PERMISSIONS, "permission type")?,
+        };
+        state::acls::validate(&binding)?;
+        Ok(binding)
+    }
 }
 
 /// Options of `Kafka#dropNextResponse`.
@@ -445,6 +528,8 @@ pub fn start_kafka(
             .unwrap_or(defaults.log_retention_ms),
         set_by_user,
         transactions: Default::default(),
+        authorizer: authorizer_config(options.authorization.as_ref())
+            .map_err(|message| invalid_argument(&env, &message))?,
     };
     let mut listeners = listener_specs(&options)?;
     let (tls, sasl) = security_settings(&options, &mut listeners)
@@ -1145,6 +1230,22 @@ impl Kafka {
     pub fn reset(&self) -> AsyncTask<Blocking<()>> {
         let server = self.server.clone();
         AsyncTask::new(Blocking::new(move || server.reset().map_err(Into::into)))
+    }
+
+    /// Adds ACLs as a super user's CreateAcls would, whatever the client principals may do:
+    /// for setting up a test before its clients connect. Throws `ERR_INVALID_ARG_VALUE` for an
+    /// ACL Kafka would refuse, adding none.
+    #[napi]
+    pub fn create_acls(&self, env: Env, acls: Vec<AclOptions>) -> Result<()> {
+        let bindings = acls
+            .into_iter()
+            .map(AclOptions::binding)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|message| invalid_argument(&env, &message))?;
+        for binding in bindings {
+            self.server.cluster().acls.add(binding);
+        }
+        Ok(())
     }
 
     /// Creates a topic; throws with code `TOPIC_ALREADY_EXISTS`, `INVALID_REPLICATION_FACTOR`...

@@ -6,6 +6,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use super::authz::{self, operation};
 use super::RequestContext;
 
 /// Special timestamps a client may ask for instead of a time.
@@ -23,12 +24,16 @@ pub fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsRespo
         .into_iter()
         .map(|t| {
             let topic = ctx.cluster.topics.get(&t.name);
+            let denied = authz::topic(ctx, &t.name, operation::DESCRIBE).err();
             let partitions = t
                 .partitions
                 .into_iter()
                 .map(|p| {
                     let response = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
+                    if let Some(error) = denied {
+                        return response.with_error_code(error.code());
+                    }
                     let Some(partition) =
                         topic.as_ref().and_then(|t| t.partition(p.partition_index))
                     else {

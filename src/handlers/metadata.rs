@@ -14,6 +14,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use super::authz::{self, operation, resource, CLUSTER_NAME};
 use super::RequestContext;
 use crate::state::topics::Topic;
 use crate::state::Cluster;
@@ -21,20 +22,20 @@ use crate::state::Cluster;
 pub fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
     let cluster = &ctx.cluster;
     let version = ctx.version();
+    // Every topic the principal may describe; the others are not even said to exist.
+    let all_topics = || -> Vec<MetadataResponseTopic> {
+        cluster
+            .topics
+            .all()
+            .iter()
+            .filter(|t| authz::allowed(ctx, resource::TOPIC, &t.name, operation::DESCRIBE))
+            .map(|t| describe(cluster, t))
+            .collect()
+    };
     // v0 asks for every topic with an empty list; v1+ with a null one.
     let topics = match req.topics {
-        None => cluster
-            .topics
-            .all()
-            .iter()
-            .map(|t| describe(cluster, t))
-            .collect(),
-        Some(list) if list.is_empty() && version == 0 => cluster
-            .topics
-            .all()
-            .iter()
-            .map(|t| describe(cluster, t))
-            .collect(),
+        None => all_topics(),
+        Some(list) if list.is_empty() && version == 0 => all_topics(),
         Some(list) => {
             // Before v4 a request could not opt out of auto-creation.
             let auto_create = version < 4 || req.allow_auto_topic_creation;
@@ -49,7 +50,32 @@ pub fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
                 .collect()
         }
     };
-    empty(ctx).with_topics(topics)
+    let topics = if version >= 8 && req.include_topic_authorized_operations {
+        topics
+            .into_iter()
+            .map(|t| match &t.name {
+                Some(name) if t.error_code != ResponseError::TopicAuthorizationFailed.code() => {
+                    let ops = authz::authorized_operations(ctx, resource::TOPIC, name);
+                    t.with_topic_authorized_operations(ops)
+                }
+                _ => t,
+            })
+            .collect()
+    } else {
+        topics
+    };
+    let response = empty(ctx).with_topics(topics);
+    // v8 to v10 could ask for the cluster's too (later versions ask DescribeCluster).
+    if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
+        let ops = if authz::allowed(ctx, resource::CLUSTER, CLUSTER_NAME, operation::DESCRIBE) {
+            authz::authorized_operations(ctx, resource::CLUSTER, CLUSTER_NAME)
+        } else {
+            0
+        };
+        response.with_cluster_authorized_operations(ops)
+    } else {
+        response
+    }
 }
 
 /// A response with the cluster and its live brokers but no topics. Brokers are given at their
@@ -74,8 +100,20 @@ pub fn empty(ctx: &RequestContext) -> MetadataResponse {
 
 fn by_name(ctx: &RequestContext, name: TopicName, auto_create: bool) -> MetadataResponseTopic {
     let cluster = &ctx.cluster;
+    // Whether it exists or not is no business of a principal that may not describe it.
     let found = match cluster.topics.get(&name) {
+        _ if !authz::allowed(ctx, resource::TOPIC, &name, operation::DESCRIBE) => {
+            Err(ResponseError::TopicAuthorizationFailed)
+        }
         Some(topic) => Ok(topic),
+        // Auto-creation needs CREATE on the cluster or on the topic.
+        None if auto_create
+            && cluster.config.auto_create_topics
+            && !authz::allowed(ctx, resource::CLUSTER, CLUSTER_NAME, operation::CREATE)
+            && !authz::allowed(ctx, resource::TOPIC, &name, operation::CREATE) =>
+        {
+            Err(ResponseError::TopicAuthorizationFailed)
+        }
         None if crate::state::topics::validate_topic_name(&name).is_err() => {
             Err(ResponseError::InvalidTopicException)
         }
@@ -92,6 +130,13 @@ fn by_name(ctx: &RequestContext, name: TopicName, auto_create: bool) -> Metadata
 
 fn by_id(ctx: &RequestContext, id: Uuid) -> MetadataResponseTopic {
     match ctx.cluster.topics.get_by_id(&id) {
+        // Topic ids are not secret; the name is.
+        Some(topic) if !authz::allowed(ctx, resource::TOPIC, &topic.name, operation::DESCRIBE) => {
+            MetadataResponseTopic::default()
+                .with_name(None)
+                .with_topic_id(id)
+                .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+        }
         Some(topic) => describe(&ctx.cluster, &topic),
         None => MetadataResponseTopic::default()
             .with_name(None)
@@ -147,12 +192,14 @@ pub fn describe_topic_partitions(
     ctx: &RequestContext,
     req: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
+    let describable = |name: &str| authz::allowed(ctx, resource::TOPIC, name, operation::DESCRIBE);
     let mut names: Vec<String> = if req.topics.is_empty() {
         ctx.cluster
             .topics
             .all()
             .iter()
             .map(|t| t.name.clone())
+            .filter(|name| describable(name))
             .collect()
     } else {
         req.topics.iter().map(|t| t.name.to_string()).collect()
@@ -167,6 +214,14 @@ pub fn describe_topic_partitions(
     let mut next_cursor = None;
     for name in names.into_iter().filter(|n| *n >= start_topic) {
         let topic_name = TopicName(StrBytes::from_string(name.clone()));
+        if !describable(&name) {
+            topics.push(
+                DescribeTopicPartitionsResponseTopic::default()
+                    .with_name(Some(topic_name))
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code()),
+            );
+            continue;
+        }
         let Some(topic) = ctx.cluster.topics.get(&name) else {
             topics.push(
                 DescribeTopicPartitionsResponseTopic::default()
@@ -232,6 +287,11 @@ pub fn describe_topic_partitions(
             DescribeTopicPartitionsResponseTopic::default()
                 .with_name(Some(topic_name))
                 .with_topic_id(topic.id)
+                .with_topic_authorized_operations(authz::authorized_operations(
+                    ctx,
+                    resource::TOPIC,
+                    &name,
+                ))
                 .with_partitions(partitions),
         );
         if next_cursor.is_some() {

@@ -3,6 +3,7 @@
 
 mod acls;
 mod api_versions;
+mod authz;
 mod cluster;
 mod configs;
 mod consumer_group;

@@ -6,25 +6,37 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, operation};
 use super::RequestContext;
-use crate::state::batch::{all_records_have_keys, split_batches};
+use crate::state::batch::{all_records_have_keys, read_header, split_batches};
 use crate::state::now_ms;
 use crate::state::topics::Topic;
 
 pub fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceResponse> {
     let acks = req.acks;
     let transactional_id = req.transactional_id.clone();
+    // Transactional records need WRITE on their transactional id, or nothing is written
+    // (without an id they are refused when appended).
+    let transactional_denied = transactional_id
+        .as_deref()
+        .is_some_and(|id| authz::transactional_id(ctx, id, operation::WRITE).is_err())
+        && has_transactional_records(&req);
     let responses = req
         .topic_data
         .into_iter()
         .map(|topic_data| {
             let topic = ctx.cluster.topics.get(&topic_data.name);
+            let topic_denied = authz::topic(ctx, &topic_data.name, operation::WRITE).err();
             let partition_responses = topic_data
                 .partition_data
                 .into_iter()
                 .map(|data| {
                     let index = data.index;
-                    let result = if !matches!(acks, -1..=1) {
+                    let result = if transactional_denied {
+                        Err(ResponseError::TransactionalIdAuthorizationFailed)
+                    } else if let Some(error) = topic_denied {
+                        Err(error)
+                    } else if !matches!(acks, -1..=1) {
                         Err(ResponseError::InvalidRequiredAcks)
                     } else {
                         match &topic {
@@ -55,6 +67,19 @@ pub fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceRespon
         .collect();
     // acks=0: the client expects no response at all.
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+}
+
+/// Whether any batch of the request is transactional (the first batch of each partition's
+/// records tells: a producer's batches in one request are all transactional or none).
+fn has_transactional_records(req: &ProduceRequest) -> bool {
+    req.topic_data.iter().any(|t| {
+        t.partition_data.iter().any(|p| {
+            p.records
+                .as_deref()
+                .and_then(|r| read_header(r).ok())
+                .is_some_and(|h| h.is_transactional())
+        })
+    })
 }
 
 /// Appends one partition's batches: all of them or, on any invalid batch, none.
@@ -128,6 +153,8 @@ fn error_message(error: ResponseError) -> &'static str {
             "This server is not the leader for that topic-partition."
         }
         ResponseError::InvalidRequiredAcks => "acks must be -1, 0 or 1.",
+        ResponseError::TopicAuthorizationFailed
+        | ResponseError::TransactionalIdAuthorizationFailed => authz::message(error),
         ResponseError::InvalidTxnState => "Partition was not added to the transaction",
         ResponseError::OutOfOrderSequenceNumber => {
             "The batch's sequence number does not follow the producer's last one."
