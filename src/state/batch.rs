@@ -649,6 +649,45 @@ pub mod tests {
     }
 
     #[test]
+    fn timestamp_lookups_read_inside_compressed_batches() {
+        use crate::state::log::{PartitionLog, TimestampOffset};
+        for (compression, id) in CODECS {
+            let mut log = PartitionLog::new();
+            for records in [&THREE[..], &[("d", "4", 250), ("e", "5", 150)][..]] {
+                let batch = encode_batch_with(records, compression);
+                log.append(&read_header(&batch).unwrap(), &batch, 0, None);
+            }
+            let at = |ts| log.offset_for_timestamp(ts).map(|t| t.offset);
+            assert_eq!(at(150), Some(1), "codec {id}: inside the first batch");
+            assert_eq!(at(201), Some(1));
+            assert_eq!(at(260), Some(1), "the first batch's 300 comes first");
+            assert_eq!(at(301), None);
+            assert_eq!(
+                log.max_timestamp_offset(),
+                Some(TimestampOffset {
+                    offset: 1,
+                    timestamp: 300
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn a_log_append_time_batch_answers_with_its_append_time() {
+        use crate::state::log::{PartitionLog, TimestampOffset};
+        let mut log = PartitionLog::new();
+        let batch = encode_batch_with(&THREE, Compression::Lz4);
+        log.append(&read_header(&batch).unwrap(), &batch, 0, Some(5_000));
+        assert_eq!(
+            log.offset_for_timestamp(4_000),
+            Some(TimestampOffset {
+                offset: 0,
+                timestamp: 5_000
+            })
+        );
+    }
+
+    #[test]
     fn compression_type_names_map_to_codecs() {
         assert_eq!(codec_for("producer"), None);
         assert_eq!(codec_for("uncompressed"), Some(NO_COMPRESSION));
