@@ -187,20 +187,79 @@ pub fn codec_for(compression_type: &str) -> Option<i16> {
     }
 }
 
+/// The most a batch's records may take once decompressed. Kafka streams records and has no such
+/// bound; here a batch is decompressed whole, so a small payload that inflates without end (a
+/// "decompression bomb") must stop somewhere. Far above any real batch.
+pub const MAX_DECOMPRESSED_BYTES: usize = 256 << 20;
+
 /// The records section of a batch (everything after its header), with its codec undone.
-/// Undecodable codec data is a corrupt message, as it is to Kafka.
+/// Undecodable codec data is a corrupt message, as it is to Kafka; records beyond
+/// `MAX_DECOMPRESSED_BYTES` are refused as too large.
 pub fn decompress_records(batch: &Bytes, header: &BatchHeader) -> Result<Bytes, ResponseError> {
-    let mut section = batch.slice(HEADER_LEN..header.size);
-    let whole = |buf: &mut Bytes| Ok(std::mem::take(buf));
-    let decompressed = match header.compression() {
-        NO_COMPRESSION => return Ok(section),
-        GZIP => codec::Gzip::decompress(&mut section, whole),
-        SNAPPY => codec::Snappy::decompress(&mut section, whole),
-        LZ4 => codec::Lz4::decompress(&mut section, whole),
-        ZSTD => codec::Zstd::decompress(&mut section, whole),
-        _ => return Err(ResponseError::CorruptMessage),
-    };
-    decompressed.map_err(|_| ResponseError::CorruptMessage)
+    let section = batch.slice(HEADER_LEN..header.size);
+    decompress(section, header.compression(), MAX_DECOMPRESSED_BYTES)
+}
+
+/// `section` with codec `codec_id` undone, refused once it passes `limit` bytes.
+fn decompress(section: Bytes, codec_id: i16, limit: usize) -> Result<Bytes, ResponseError> {
+    match codec_id {
+        NO_COMPRESSION => Ok(section),
+        GZIP => read_bounded(flate2::read::MultiGzDecoder::new(&section[..]), limit),
+        SNAPPY => {
+            // Snappy declares each block's size up front: check them before allocating.
+            match snappy_declared_len(&section) {
+                None => return Err(ResponseError::CorruptMessage),
+                Some(len) if len > limit => return Err(ResponseError::MessageTooLarge),
+                Some(_) => {}
+            }
+            let mut section = section;
+            codec::Snappy::decompress(&mut section, |buf| Ok(std::mem::take(buf)))
+                .map_err(|_| ResponseError::CorruptMessage)
+        }
+        LZ4 => read_bounded(
+            lz4::Decoder::new(&section[..]).map_err(|_| ResponseError::CorruptMessage)?,
+            limit,
+        ),
+        ZSTD => read_bounded(
+            zstd::stream::read::Decoder::new(&section[..])
+                .map_err(|_| ResponseError::CorruptMessage)?,
+            limit,
+        ),
+        _ => Err(ResponseError::CorruptMessage),
+    }
+}
+
+/// Everything `reader` decompresses, up to `limit` bytes.
+fn read_bounded(reader: impl std::io::Read, limit: usize) -> Result<Bytes, ResponseError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| ResponseError::CorruptMessage)?;
+    if out.len() > limit {
+        return Err(ResponseError::MessageTooLarge);
+    }
+    Ok(out.into())
+}
+
+/// The decompressed size a snappy payload declares: raw snappy, or Kafka's (xerial) framing of
+/// length-prefixed raw blocks. `None` if it does not parse.
+fn snappy_declared_len(section: &[u8]) -> Option<usize> {
+    const XERIAL_HEADER: &[u8] = b"\x82SNAPPY\x00";
+    const XERIAL_PREAMBLE: usize = 16; // header, then version and compatible version
+    if !section.starts_with(XERIAL_HEADER) {
+        return snap::raw::decompress_len(section).ok();
+    }
+    let mut blocks = section.get(XERIAL_PREAMBLE..)?;
+    let mut total: usize = 0;
+    while !blocks.is_empty() {
+        let len = u32::from_be_bytes(blocks.get(..4)?.try_into().ok()?) as usize;
+        let block = blocks.get(4..4 + len)?;
+        total = total.checked_add(snap::raw::decompress_len(block).ok()?)?;
+        blocks = &blocks[4 + len..];
+    }
+    Some(total)
 }
 
 /// `records` compressed with `codec`.
@@ -684,6 +743,34 @@ pub mod tests {
                 offset: 0,
                 timestamp: 5_000
             })
+        );
+    }
+
+    #[test]
+    fn decompression_stops_at_the_limit() {
+        let zeros = vec![0u8; 100_000];
+        for (_, id) in CODECS.into_iter().skip(1) {
+            let compressed = compress(id, &zeros).unwrap().freeze();
+            assert!(
+                compressed.len() < 10_000,
+                "codec {id} compresses zeros well"
+            );
+            assert_eq!(
+                decompress(compressed.clone(), id, 100_000).unwrap().len(),
+                100_000,
+                "codec {id}: at the limit"
+            );
+            assert_eq!(
+                decompress(compressed, id, 99_999),
+                Err(ResponseError::MessageTooLarge),
+                "codec {id}: past it"
+            );
+        }
+        // A raw snappy payload that claims 4 GiB is refused before anything is allocated.
+        let claim = Bytes::from_static(b"\xff\xff\xff\xff\x0f\x00");
+        assert_eq!(
+            decompress(claim, SNAPPY, MAX_DECOMPRESSED_BYTES),
+            Err(ResponseError::MessageTooLarge)
         );
     }
 
