@@ -204,7 +204,11 @@ pub fn decompress_records(batch: &Bytes, header: &BatchHeader) -> Result<Bytes, 
 fn decompress(section: Bytes, codec_id: i16, limit: usize) -> Result<Bytes, ResponseError> {
     match codec_id {
         NO_COMPRESSION => Ok(section),
-        GZIP => read_bounded(flate2::read::MultiGzDecoder::new(&section[..]), limit),
+        GZIP => read_bounded(
+            flate2::read::MultiGzDecoder::new(&section[..]),
+            section.len(),
+            limit,
+        ),
         SNAPPY => {
             // Snappy declares each block's size up front: check them before allocating.
             match snappy_declared_len(&section) {
@@ -218,11 +222,13 @@ fn decompress(section: Bytes, codec_id: i16, limit: usize) -> Result<Bytes, Resp
         }
         LZ4 => read_bounded(
             lz4::Decoder::new(&section[..]).map_err(|_| ResponseError::CorruptMessage)?,
+            section.len(),
             limit,
         ),
         ZSTD => read_bounded(
             zstd::stream::read::Decoder::new(&section[..])
                 .map_err(|_| ResponseError::CorruptMessage)?,
+            section.len(),
             limit,
         ),
         _ => Err(ResponseError::CorruptMessage),
@@ -230,9 +236,14 @@ fn decompress(section: Bytes, codec_id: i16, limit: usize) -> Result<Bytes, Resp
 }
 
 /// Everything `reader` decompresses, up to `limit` bytes.
-fn read_bounded(reader: impl std::io::Read, limit: usize) -> Result<Bytes, ResponseError> {
+fn read_bounded(
+    reader: impl std::io::Read,
+    compressed_len: usize,
+    limit: usize,
+) -> Result<Bytes, ResponseError> {
     use std::io::Read;
-    let mut out = Vec::new();
+    // A guess at the ratio saves most regrowing of the buffer.
+    let mut out = Vec::with_capacity(compressed_len.saturating_mul(8).min(limit));
     reader
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
