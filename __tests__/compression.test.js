@@ -258,7 +258,7 @@ for (const [name, codec] of Object.entries(CODECS)) {
       topic,
       compression: codec.type,
       messages: [
-        { key: 'a', value: 'a-last' },
+        { key: 'a', value: 'a-last', headers: { twice: ['x', 'y'] } },
         { key: 'b', value: 'b-mid' },
         { key: 'c', value: 'c-mid' },
       ],
@@ -276,6 +276,11 @@ for (const [name, codec] of Object.entries(CODECS)) {
         ['13', 'c', null],
       ],
       'offsets kept, a recent tombstone kept',
+    )
+    assert.deepEqual(
+      records[0].headers.twice.map(String),
+      ['x', 'y'],
+      'a kept record keeps its repeated header, byte for byte',
     )
     assert.ok(codec.decompressed > decompressedBefore, `the compacted batches are still ${name}`)
   })
@@ -308,6 +313,7 @@ test('ListOffsets by timestamp finds records inside compressed batches', async (
 
 const PRODUCE = 0
 const CORRUPT_MESSAGE = 2
+const UNSUPPORTED_COMPRESSION_TYPE = 76
 const INVALID_RECORD = 87
 
 /** CRC-32C (Castagnoli), as Kafka checksums v2 record batches. */
@@ -391,11 +397,11 @@ function string(s) {
   return Buffer.concat([int16(Buffer.byteLength(s)), Buffer.from(s)])
 }
 
-/** A Produce v7 request (acks=-1) of one batch to partition 0 of `topic`, framed. */
-function produceRequest(correlationId, topic, records) {
+/** A Produce request (v3-v8 share a layout; acks=-1) of one batch to partition 0 of `topic`, framed. */
+function produceRequest(correlationId, topic, records, version) {
   const body = Buffer.concat([
     int16(PRODUCE),
-    int16(7),
+    int16(version),
     int32(correlationId),
     string('raw-compression-test'),
     int16(-1), // transactional id: null
@@ -411,7 +417,7 @@ function produceRequest(correlationId, topic, records) {
   return Buffer.concat([int32(body.length), body])
 }
 
-/** Reads a Produce v7 response's correlation id and the one partition's error code. */
+/** Reads a Produce v3-v8 response's correlation id and the one partition's error code. */
 function parseProduceResponse(frame) {
   let at = 0
   const correlationId = frame.readInt32BE(at)
@@ -463,13 +469,13 @@ async function rawConnection(t) {
   let correlationId = 0
   return {
     /** Sends a Produce request and resolves with its parsed response. */
-    async produce(topic, records) {
+    async produce(topic, records, { version = 7 } = {}) {
       correlationId += 1
       const frame = new Promise((resolve, reject) => {
         waiting = { resolve, reject }
         check()
       })
-      socket.write(produceRequest(correlationId, topic, records))
+      socket.write(produceRequest(correlationId, topic, records, version))
       const response = parseProduceResponse(await withDeadline(frame, DEADLINE_MS, 'a produce response'))
       assert.equal(response.correlationId, correlationId)
       return response
@@ -510,20 +516,28 @@ test('garbage under a valid CRC is CORRUPT_MESSAGE for every codec, and the conn
   inconsistent.writeInt32BE(5, 23)
   inconsistent.writeUInt32BE(crc32c(inconsistent.subarray(21)), 17)
   assert.equal((await connection.produce(topic, inconsistent)).errorCode, INVALID_RECORD)
+  // As Kafka: ZStandard only from Produce v7 on.
+  const zstdBatch = batch({ codecId: CODECS.zstd.id, count: 2, payload: await zstd.compress(records, 3) })
+  const old = await connection.produce(topic, zstdBatch, { version: 6 })
+  assert.equal(old.errorCode, UNSUPPORTED_COMPRESSION_TYPE, 'zstd at Produce v6')
 
   // The same connection still works, and nothing of the refused batches landed.
   const good = await connection.produce(topic, batch({ codecId: CODECS.gzip.id, count: 2, payload: zlib.gzipSync(records) }))
   assert.deepEqual([good.errorCode, good.baseOffset], [0, 0n])
+  const zstdGood = await connection.produce(topic, zstdBatch)
+  assert.deepEqual([zstdGood.errorCode, zstdGood.baseOffset], [0, 2n])
   assert.deepEqual(
     broker.messages(topic).map((m) => [m.offset, m.value.toString()]),
     [
       [0, 'one'],
       [1, 'two'],
+      [2, 'one'],
+      [3, 'two'],
     ],
   )
-  const records2 = await readWithKafkajs(t, topic, 2)
+  const read = await readWithKafkajs(t, topic, 4)
   assert.deepEqual(
-    records2.map((r) => r.value.toString()),
-    ['one', 'two'],
+    read.map((r) => r.value.toString()),
+    ['one', 'two', 'one', 'two'],
   )
 })

@@ -144,7 +144,8 @@ fn error_message(error: ResponseError) -> &'static str {
             "The record batch is corrupt: its length, CRC, codec data or records do not check out."
         }
         ResponseError::MessageTooLarge => {
-            "The record batch is larger than the topic's max.message.bytes."
+            "The record batch is larger than the topic's max.message.bytes, \
+             or its records larger than 256 MiB decompressed."
         }
         ResponseError::UnknownTopicOrPartition => "This server does not host this topic-partition.",
         ResponseError::NotLeaderOrFollower => {
