@@ -1,4 +1,5 @@
-//! The fixed header of a v2 record batch, read in place.
+//! v2 record batches: the fixed header read in place, and the records located in place once
+//! their codec is undone.
 //!
 //! Produce and fetch move batches as the client sent them; only the header fields the broker owns
 //! (base offset, partition leader epoch, and for LogAppendTime the max timestamp) are rewritten.
