@@ -20,6 +20,11 @@ export declare class Kafka {
    * included: ready for a client's `brokers` option.
    */
   get brokers(): Array<string>
+  /**
+   * The TLS side of the cluster (`null` without the `tls` option): the CA clients should
+   * trust, and client certificates for mutual TLS.
+   */
+  get tls(): KafkaTls | null
   /** Every listener of every broker, with its advertised address. */
   get listeners(): Array<ListenerInfo>
   /**
@@ -81,6 +86,12 @@ export declare class Kafka {
    * and find an empty cluster. Configured SASL users stay.
    */
   reset(): Promise<void>
+  /**
+   * Adds ACLs as a super user's CreateAcls would, whatever the client principals may do:
+   * for setting up a test before its clients connect. Throws `ERR_INVALID_ARG_VALUE` for an
+   * ACL Kafka would refuse, adding none.
+   */
+  createAcls(acls: Array<AclOptions>): void
   /** Creates a topic; throws with code `TOPIC_ALREADY_EXISTS`, `INVALID_REPLICATION_FACTOR`... */
   createTopic(name: string, options?: CreateTopicOptions | undefined | null): void
   /**
@@ -111,6 +122,49 @@ export declare class Kafka {
   clearRequests(): void
 }
 
+/** The TLS side of a cluster, as `kafka.tls` gives it. */
+export declare class KafkaTls {
+  /**
+   * The CA certificate (PEM) that signed the broker's certificate when it was generated, or
+   * the `tls.ca` given; pass it to clients (`ssl: { ca: [kafka.tls.ca] }`).
+   */
+  get ca(): string | null
+  /** Whether clients must present a certificate (`requestCert`). */
+  get requestCert(): boolean
+  /**
+   * A certificate with subject `CN=<commonName>` signed by the generated CA, for a client
+   * (its principal is then `User:CN=<commonName>`) or, with `hosts`, for a server. Throws
+   * when the certificate was the caller's: its CA's key is not known.
+   */
+  issueClientCertificate(commonName: string, hosts?: Array<string> | undefined | null): CertificateAndKey
+}
+
+/**
+ * An ACL for `Kafka#createAcls`, in the shape of kafkajs's `admin.createAcls`; each enum is
+ * its Kafka name (`'TOPIC'`, `'PREFIXED'`, `'READ'`, `'ALLOW'`) or its code.
+ */
+export interface AclOptions {
+  resourceType: number | 'TOPIC' | 'GROUP' | 'CLUSTER' | 'TRANSACTIONAL_ID' | 'DELEGATION_TOKEN' | 'USER'
+  /** The resource's name (`kafka-cluster` for the cluster). */
+  resourceName: string
+  /** LITERAL (default) or PREFIXED. */
+  resourcePatternType?: number | 'LITERAL' | 'PREFIXED'
+  /** `User:alice`, or `User:*` for everyone. */
+  principal: string
+  /** The client's IP, or `*` (default). */
+  host?: string
+  operation: number | 'ALL' | 'READ' | 'WRITE' | 'CREATE' | 'DELETE' | 'ALTER' | 'DESCRIBE' | 'CLUSTER_ACTION' | 'DESCRIBE_CONFIGS' | 'ALTER_CONFIGS' | 'IDEMPOTENT_WRITE' | 'CREATE_TOKENS' | 'DESCRIBE_TOKENS'
+  permissionType: number | 'ALLOW' | 'DENY'
+}
+
+/** Options of `startKafka({ authorization })`. */
+export interface AuthorizationOptions {
+  /** `super.users`: principals (`User:admin`) that may do anything, whatever the ACLs say. */
+  superUsers?: Array<string>
+  /** `allow.everyone.if.no.acl.found` (default false): a resource no ACL names is open to all. */
+  allowEveryoneIfNoAclFound?: boolean
+}
+
 /** A broker of the cluster, as its server.properties would describe it. */
 export interface BrokerOptions {
   /** `node.id` */
@@ -119,6 +173,12 @@ export interface BrokerOptions {
   host?: string
   /** `listeners` (default: one PLAINTEXT listener on a free port). */
   listeners?: Array<ListenerOptions>
+}
+
+/** A certificate and its private key, PEM. */
+export interface CertificateAndKey {
+  cert: string
+  key: string
 }
 
 export interface CreateTopicOptions {
@@ -306,6 +366,27 @@ export interface RequestLogEntry {
   durationMs: number
 }
 
+/** Options of `startKafka({ sasl })`. */
+export interface SaslOptions {
+  /**
+   * `sasl.enabled.mechanisms` (default: PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512). OAUTHBEARER
+   * accepts unsecured JWTs (`alg: none`) as Kafka's default validator does.
+   */
+  mechanisms?: Array<'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'OAUTHBEARER'>
+  /** Each user gets a PLAIN password and a SCRAM credential for each enabled SCRAM mechanism. */
+  users?: Array<SaslUser>
+  /**
+   * `connections.max.reauth.ms`: sessions last this long unless the client re-authenticates
+   * (KIP-368); a connection whose session expired is closed at its next request.
+   */
+  connectionsMaxReauthMs?: number
+}
+
+export interface SaslUser {
+  username: string
+  password: string
+}
+
 /**
  * Starts a cluster on its own runtime. Resolves once every listener accepts connections;
  * rejects with an Error whose `code` is e.g. `EADDRINUSE` if one cannot bind. Options that
@@ -366,6 +447,11 @@ export interface StartOptions {
   groupConsumerSessionTimeoutMs?: number
   /** `group.consumer.max.size`: members a consumer protocol group admits (default unlimited). */
   groupConsumerMaxSize?: number
+  /**
+   * Enforce ACLs, as a broker with Kafka's StandardAuthorizer does. Without it, ACLs are
+   * stored and described but everyone may do everything.
+   */
+  authorization?: AuthorizationOptions
   /** `log.retention.ms`: retention of topics that do not set `retention.ms` (default 7 days). */
   logRetentionMs?: number
   /**
@@ -375,6 +461,31 @@ export interface StartOptions {
   logRetentionCheckIntervalMs?: number
   /** How many requests `requests()` keeps, newest last (default 1000; 0 keeps none). */
   requestLogSize?: number
+  /** SASL authentication: the default listeners become SASL_PLAINTEXT (SASL_SSL with `tls`). */
+  sasl?: SaslOptions
+  /**
+   * TLS: `true` generates a CA and a server certificate (see `kafka.tls`); or the server's
+   * own PEMs. The default listeners become SSL (SASL_SSL with `sasl`).
+   */
+  tls?: boolean | TlsOptions
+}
+
+/** The broker's own certificate for `startKafka({ tls })`. */
+export interface TlsOptions {
+  /** The server certificate chain, PEM (with `key`); absent: generated, with a CA. */
+  cert?: string
+  /** Its private key, PEM. */
+  key?: string
+  /**
+   * The CA (PEM) that signs client certificates; with a generated certificate, the generated
+   * CA is used.
+   */
+  ca?: string
+  /**
+   * Require clients to present a certificate signed by `ca` (`ssl.client.auth=required`);
+   * their principal is then `User:` and the certificate's subject (RFC 2253).
+   */
+  requestCert?: boolean
 }
 
 export interface WaitOptions {

@@ -836,4 +836,5 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Kafka = nativeBinding.Kafka
+module.exports.KafkaTls = nativeBinding.KafkaTls
 module.exports.startKafka = nativeBinding.startKafka

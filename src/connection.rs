@@ -1,15 +1,90 @@
 //! Framing: a Kafka connection is a stream of frames, each a big-endian i32 length and that many
-//! bytes. This module reads whole frames and writes encoded responses; it knows no APIs.
+//! bytes, over plain TCP or TLS. This module reads whole frames and writes encoded responses; it
+//! knows no APIs.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+/// A client's byte stream: PLAINTEXT and SASL_PLAINTEXT listeners serve TCP as is, SSL and
+/// SASL_SSL ones TLS over it.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => tls.get_ref().0,
+        }
+    }
+
+    /// The client's certificate (DER), when it presented one over TLS.
+    pub fn peer_certificate(&self) -> Option<&[u8]> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(tls) => tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .map(|cert| cert.as_ref()),
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
 
 /// Kafka's `socket.request.max.bytes` default: a larger frame is refused and the connection closed.
 pub const MAX_FRAME: usize = 100 * 1024 * 1024;
 
 pub struct Connection {
-    stream: BufWriter<TcpStream>,
+    stream: BufWriter<Stream>,
     buffer: BytesMut,
 }
 
@@ -30,8 +105,8 @@ impl std::fmt::Display for FrameError {
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream) -> Self {
-        let _ = stream.set_nodelay(true);
+    pub fn new(stream: Stream) -> Self {
+        let _ = stream.tcp().set_nodelay(true);
         Connection {
             stream: BufWriter::new(stream),
             buffer: BytesMut::with_capacity(64 * 1024),
@@ -71,12 +146,25 @@ impl Connection {
     }
 
     pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
-        self.stream.get_ref().peer_addr().ok()
+        self.stream.get_ref().tcp().peer_addr().ok()
     }
 
-    /// Makes closing this connection reset it (RST), as a crashed broker's connections are.
+    pub fn peer_certificate(&self) -> Option<&[u8]> {
+        self.stream.get_ref().peer_certificate()
+    }
+
+    /// Makes closing this connection reset it (RST), as a crashed broker's connections are;
+    /// under TLS, the TCP connection beneath.
     pub fn reset_on_close(&self) {
-        let _ = self.stream.get_ref().set_zero_linger();
+        let _ = self.stream.get_ref().tcp().set_zero_linger();
+    }
+
+    /// Writes a raw SASL token (after a v0 SaslHandshake) with its length prefix.
+    pub async fn write_token(&mut self, token: &[u8]) -> std::io::Result<()> {
+        self.stream
+            .write_all(&(token.len() as i32).to_be_bytes())
+            .await?;
+        self.write_frame(token).await
     }
 
     /// Writes an encoded frame (length prefix included) and flushes it.

@@ -10,6 +10,7 @@ pub mod handlers;
 pub mod protocol;
 pub mod server;
 pub mod state;
+pub mod tls;
 
 #[cfg(target_os = "linux")]
 #[global_allocator]
@@ -75,6 +76,9 @@ pub struct StartOptions {
     pub group_consumer_session_timeout_ms: Option<u32>,
     /// `group.consumer.max.size`: members a consumer protocol group admits (default unlimited).
     pub group_consumer_max_size: Option<u32>,
+    /// Enforce ACLs, as a broker with Kafka's StandardAuthorizer does. Without it, ACLs are
+    /// stored and described but everyone may do everything.
+    pub authorization: Option<AuthorizationOptions>,
     /// `log.retention.ms`: retention of topics that do not set `retention.ms` (default 7 days).
     pub log_retention_ms: Option<i64>,
     /// `log.retention.check.interval.ms`: how often retention and compaction run on their own
@@ -82,6 +86,211 @@ pub struct StartOptions {
     pub log_retention_check_interval_ms: Option<u32>,
     /// How many requests `requests()` keeps, newest last (default 1000; 0 keeps none).
     pub request_log_size: Option<u32>,
+    /// SASL authentication: the default listeners become SASL_PLAINTEXT (SASL_SSL with `tls`).
+    pub sasl: Option<SaslOptions>,
+    /// TLS: `true` generates a CA and a server certificate (see `kafka.tls`); or the server's
+    /// own PEMs. The default listeners become SSL (SASL_SSL with `sasl`).
+    #[napi(ts_type = "boolean | TlsOptions")]
+    pub tls: Option<Either<bool, TlsOptions>>,
+}
+
+/// Options of `startKafka({ sasl })`.
+#[napi(object)]
+pub struct SaslOptions {
+    /// `sasl.enabled.mechanisms` (default: PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512). OAUTHBEARER
+    /// accepts unsecured JWTs (`alg: none`) as Kafka's default validator does.
+    #[napi(ts_type = "Array<'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'OAUTHBEARER'>")]
+    pub mechanisms: Option<Vec<String>>,
+    /// Each user gets a PLAIN password and a SCRAM credential for each enabled SCRAM mechanism.
+    pub users: Option<Vec<SaslUser>>,
+    /// `connections.max.reauth.ms`: sessions last this long unless the client re-authenticates
+    /// (KIP-368); a connection whose session expired is closed at its next request.
+    pub connections_max_reauth_ms: Option<i64>,
+}
+
+#[napi(object)]
+pub struct SaslUser {
+    pub username: String,
+    pub password: String,
+}
+
+/// The broker's own certificate for `startKafka({ tls })`.
+#[napi(object)]
+pub struct TlsOptions {
+    /// The server certificate chain, PEM (with `key`); absent: generated, with a CA.
+    pub cert: Option<String>,
+    /// Its private key, PEM.
+    pub key: Option<String>,
+    /// The CA (PEM) that signs client certificates; with a generated certificate, the generated
+    /// CA is used.
+    pub ca: Option<String>,
+    /// Require clients to present a certificate signed by `ca` (`ssl.client.auth=required`);
+    /// their principal is then `User:` and the certificate's subject (RFC 2253).
+    pub request_cert: Option<bool>,
+}
+
+/// The TLS and SASL settings the options describe. Default listeners take the security
+/// protocol they imply; explicit ones keep theirs (and are checked against these settings).
+fn security_settings(
+    options: &StartOptions,
+    listeners: &mut [ListenerSpec],
+) -> std::result::Result<(Option<tls::TlsSettings>, Option<server::SaslSettings>), String> {
+    let sasl = match &options.sasl {
+        None => None,
+        Some(sasl) => {
+            let mechanisms = match &sasl.mechanisms {
+                None => vec![
+                    state::sasl::Mechanism::Plain,
+                    state::sasl::Mechanism::ScramSha256,
+                    state::sasl::Mechanism::ScramSha512,
+                ],
+                Some(names) => names
+                    .iter()
+                    .map(|name| {
+                        state::sasl::Mechanism::from_name(&name.to_ascii_uppercase()).ok_or_else(
+                            || format!("unsupported SASL mechanism {name}: expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER"),
+                        )
+                    })
+                    .collect::<std::result::Result<_, _>>()?,
+            };
+            Some(server::SaslSettings {
+                mechanisms,
+                users: sasl
+                    .users
+                    .iter()
+                    .flatten()
+                    .map(|u| (u.username.clone(), u.password.clone()))
+                    .collect(),
+                connections_max_reauth_ms: sasl.connections_max_reauth_ms.filter(|ms| *ms > 0),
+            })
+        }
+    };
+    let explicit = matches!(options.brokers, Some(Either::B(_)));
+    let tls_wanted = !matches!(options.tls, None | Some(Either::A(false)));
+    if !explicit {
+        let security = match (tls_wanted, sasl.is_some()) {
+            (false, false) => SecurityProtocol::Plaintext,
+            (true, false) => SecurityProtocol::Ssl,
+            (false, true) => SecurityProtocol::SaslPlaintext,
+            (true, true) => SecurityProtocol::SaslSsl,
+        };
+        for listener in listeners.iter_mut() {
+            listener.security = security;
+            listener.name = security.name().to_string();
+        }
+    }
+    let tls = match &options.tls {
+        None | Some(Either::A(false)) => None,
+        Some(Either::A(true)) => Some(tls::TlsSettings::generate(
+            &certificate_hosts(listeners),
+            false,
+        )?),
+        Some(Either::B(tls)) => {
+            let client_auth = tls.request_cert.unwrap_or(false);
+            Some(match (&tls.cert, &tls.key) {
+                (Some(cert), Some(key)) => {
+                    tls::TlsSettings::from_pem(cert, key, tls.ca.as_deref(), client_auth)?
+                }
+                (None, None) if tls.ca.is_none() => {
+                    tls::TlsSettings::generate(&certificate_hosts(listeners), client_auth)?
+                }
+                (None, None) => {
+                    return Err("tls.ca needs tls.cert and tls.key: a generated certificate comes with its own CA".into())
+                }
+                _ => return Err("tls.cert and tls.key go together".into()),
+            })
+        }
+    };
+    Ok((tls, sasl))
+}
+
+/// The names a generated server certificate is valid for: every advertised host, and loopback.
+fn certificate_hosts(listeners: &[ListenerSpec]) -> Vec<String> {
+    let mut hosts: Vec<String> = listeners.iter().map(|l| l.advertised_host()).collect();
+    hosts.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
+    let mut seen = std::collections::HashSet::new();
+    hosts.retain(|h| seen.insert(h.clone()));
+    hosts
+}
+
+/// Options of `startKafka({ authorization })`.
+#[napi(object)]
+#[derive(Default)]
+pub struct AuthorizationOptions {
+    /// `super.users`: principals (`User:admin`) that may do anything, whatever the ACLs say.
+    pub super_users: Option<Vec<String>>,
+    /// `allow.everyone.if.no.acl.found` (default false): a resource no ACL names is open to all.
+    pub allow_everyone_if_no_acl_found: Option<bool>,
+}
+
+fn authorizer_config(
+    options: Option<&AuthorizationOptions>,
+) -> std::result::Result<state::acls::AuthorizerConfig, String> {
+    let Some(options) = options else {
+        return Ok(Default::default());
+    };
+    let super_users = options.super_users.clone().unwrap_or_default();
+    if let Some(bad) = super_users.iter().find(|u| !u.contains(':')) {
+        return Err(format!(
+            "super user {bad} is not a principal: write it as User:{bad}"
+        ));
+    }
+    Ok(state::acls::AuthorizerConfig {
+        enabled: true,
+        super_users,
+        allow_everyone_if_no_acl_found: options.allow_everyone_if_no_acl_found.unwrap_or(false),
+    })
+}
+
+/// An ACL for `Kafka#createAcls`, in the shape of kafkajs's `admin.createAcls`; each enum is
+/// its Kafka name (`'TOPIC'`, `'PREFIXED'`, `'READ'`, `'ALLOW'`) or its code.
+#[napi(object)]
+pub struct AclOptions {
+    #[napi(
+        ts_type = "number | 'TOPIC' | 'GROUP' | 'CLUSTER' | 'TRANSACTIONAL_ID' | 'DELEGATION_TOKEN' | 'USER'"
+    )]
+    pub resource_type: Either<i32, String>,
+    /// The resource's name (`kafka-cluster` for the cluster).
+    pub resource_name: String,
+    /// LITERAL (default) or PREFIXED.
+    #[napi(ts_type = "number | 'LITERAL' | 'PREFIXED'")]
+    pub resource_pattern_type: Option<Either<i32, String>>,
+    /// `User:alice`, or `User:*` for everyone.
+    pub principal: String,
+    /// The client's IP, or `*` (default).
+    pub host: Option<String>,
+    #[napi(
+        ts_type = "number | 'ALL' | 'READ' | 'WRITE' | 'CREATE' | 'DELETE' | 'ALTER' | 'DESCRIBE' | 'CLUSTER_ACTION' | 'DESCRIBE_CONFIGS' | 'ALTER_CONFIGS' | 'IDEMPOTENT_WRITE' | 'CREATE_TOKENS' | 'DESCRIBE_TOKENS'"
+    )]
+    pub operation: Either<i32, String>,
+    #[napi(ts_type = "number | 'ALLOW' | 'DENY'")]
+    pub permission_type: Either<i32, String>,
+}
+
+impl AclOptions {
+    fn binding(self) -> std::result::Result<state::acls::AclBinding, String> {
+        use state::acls::{code_by_name, OPERATIONS, PATTERN_TYPES, PERMISSIONS, RESOURCE_TYPES};
+        let code = |value: Either<i32, String>, names: &[(&str, i8)], what: &str| match value {
+            Either::A(code) => i8::try_from(code).map_err(|_| format!("{what} {code} is unknown")),
+            Either::B(name) => {
+                code_by_name(names, &name).ok_or_else(|| format!("{what} {name} is unknown"))
+            }
+        };
+        let binding = state::acls::AclBinding {
+            resource_type: code(self.resource_type, RESOURCE_TYPES, "resource type")?,
+            resource_name: self.resource_name,
+            pattern_type: match self.resource_pattern_type {
+                None => state::acls::pattern::LITERAL,
+                Some(p) => code(p, PATTERN_TYPES, "pattern type")?,
+            },
+            principal: self.principal,
+            host: self.host.unwrap_or_else(|| "*".into()),
+            operation: code(self.operation, OPERATIONS, "operation")?,
+            permission: code(self.permission_type, PERMISSIONS, "permission type")?,
+        };
+        state::acls::validate(&binding)?;
+        Ok(binding)
+    }
 }
 
 /// Options of `Kafka#dropNextResponse`.
@@ -319,14 +528,21 @@ pub fn start_kafka(
             .unwrap_or(defaults.log_retention_ms),
         set_by_user,
         transactions: Default::default(),
+        authorizer: authorizer_config(options.authorization.as_ref())
+            .map_err(|message| invalid_argument(&env, &message))?,
     };
+    let mut listeners = listener_specs(&options)?;
+    let (tls, sasl) = security_settings(&options, &mut listeners)
+        .map_err(|message| invalid_argument(&env, &message))?;
     let server_options = ServerOptions {
+        tls,
+        sasl,
         cluster_id: options
             .cluster_id
             .clone()
             .unwrap_or_else(state::random_cluster_id),
         config,
-        listeners: listener_specs(&options)?,
+        listeners,
         request_log_capacity: options
             .request_log_size
             .map_or(faults::DEFAULT_LOG_CAPACITY, |n| n as usize),
@@ -719,6 +935,62 @@ impl Drop for Settle {
     }
 }
 
+/// The TLS side of a cluster, as `kafka.tls` gives it.
+#[napi]
+pub struct KafkaTls {
+    settings: tls::TlsSettings,
+}
+
+/// A certificate and its private key, PEM.
+#[napi(object)]
+pub struct CertificateAndKey {
+    pub cert: String,
+    pub key: String,
+}
+
+#[napi]
+impl KafkaTls {
+    /// The CA certificate (PEM) that signed the broker's certificate when it was generated, or
+    /// the `tls.ca` given; pass it to clients (`ssl: { ca: [kafka.tls.ca] }`).
+    #[napi(getter)]
+    pub fn ca(&self) -> Option<String> {
+        self.settings.ca.clone()
+    }
+
+    /// Whether clients must present a certificate (`requestCert`).
+    #[napi(getter)]
+    pub fn request_cert(&self) -> bool {
+        self.settings.client_auth
+    }
+
+    /// A certificate with subject `CN=<commonName>` signed by the generated CA, for a client
+    /// (its principal is then `User:CN=<commonName>`) or, with `hosts`, for a server. Throws
+    /// when the certificate was the caller's: its CA's key is not known.
+    #[napi]
+    pub fn issue_client_certificate(
+        &self,
+        env: Env,
+        common_name: String,
+        hosts: Option<Vec<String>>,
+    ) -> Result<CertificateAndKey> {
+        match self
+            .settings
+            .issue(&common_name, hosts.as_deref().unwrap_or_default())
+        {
+            None => Err(coded_error(
+                &env,
+                "ERR_KAFKA_NO_CA",
+                "the broker's certificate was given, not generated: it has no CA key to sign with",
+            )),
+            Some(Err(message)) => Err(invalid_argument(&env, &message)),
+            Some(Ok(issued)) => Ok(CertificateAndKey {
+                cert: issued.cert,
+                key: issued.key,
+            }),
+        }
+    }
+}
+
 /// A running cluster.
 #[napi]
 pub struct Kafka {
@@ -761,6 +1033,15 @@ impl Kafka {
             .filter_map(|b| b.endpoints.first())
             .map(|e| format!("{}:{}", e.host, e.port))
             .collect()
+    }
+
+    /// The TLS side of the cluster (`null` without the `tls` option): the CA clients should
+    /// trust, and client certificates for mutual TLS.
+    #[napi(getter)]
+    pub fn tls(&self) -> Option<KafkaTls> {
+        self.server.tls().map(|settings| KafkaTls {
+            settings: settings.clone(),
+        })
     }
 
     /// Every listener of every broker, with its advertised address.
@@ -949,6 +1230,22 @@ impl Kafka {
     pub fn reset(&self) -> AsyncTask<Blocking<()>> {
         let server = self.server.clone();
         AsyncTask::new(Blocking::new(move || server.reset().map_err(Into::into)))
+    }
+
+    /// Adds ACLs as a super user's CreateAcls would, whatever the client principals may do:
+    /// for setting up a test before its clients connect. Throws `ERR_INVALID_ARG_VALUE` for an
+    /// ACL Kafka would refuse, adding none.
+    #[napi]
+    pub fn create_acls(&self, env: Env, acls: Vec<AclOptions>) -> Result<()> {
+        let bindings = acls
+            .into_iter()
+            .map(AclOptions::binding)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|message| invalid_argument(&env, &message))?;
+        for binding in bindings {
+            self.server.cluster().acls.add(binding);
+        }
+        Ok(())
     }
 
     /// Creates a topic; throws with code `TOPIC_ALREADY_EXISTS`, `INVALID_REPLICATION_FACTOR`...

@@ -17,13 +17,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::{mpsc, watch, Notify};
 
-use crate::connection::Connection;
+use crate::connection::{Connection, Stream};
 use crate::handlers::{self, intercept, RequestContext};
 use crate::protocol::{self, DecodeError};
 use crate::state::brokers::{Broker, Endpoint, LeaderChange, SecurityProtocol};
+use crate::state::sasl::{Admit, Credentials, Mechanism, Session};
 use crate::state::{BrokerConfig, Cluster};
+use crate::tls::TlsSettings;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{ApiKey, ResponseKind};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 
 /// A listener to open, as server.properties' `listeners` and `advertised.listeners` describe
 /// one. Port 0 asks the OS for one (kept when the broker restarts).
@@ -57,19 +59,22 @@ impl ListenerSpec {
         }
     }
 
-    fn endpoint(&self, bound_port: u16) -> Endpoint {
-        let host = self
-            .advertised_host
+    /// The host clients are given.
+    pub fn advertised_host(&self) -> String {
+        self.advertised_host
             .clone()
             .unwrap_or_else(|| match self.host.as_str() {
                 "0.0.0.0" | "" => "127.0.0.1".into(),
                 "::" | "[::]" => "::1".into(),
                 host => host.into(),
-            });
+            })
+    }
+
+    fn endpoint(&self, bound_port: u16) -> Endpoint {
         Endpoint {
             listener: self.name.clone(),
             security: self.security,
-            host,
+            host: self.advertised_host(),
             port: self.advertised_port.unwrap_or(bound_port),
         }
     }
@@ -84,6 +89,21 @@ pub struct ServerOptions {
     pub request_log_capacity: usize,
     /// `log.retention.check.interval.ms`
     pub log_retention_check_interval: Duration,
+    /// Certificates of the SSL and SASL_SSL listeners.
+    pub tls: Option<TlsSettings>,
+    /// Mechanisms and users of the SASL_PLAINTEXT and SASL_SSL listeners.
+    pub sasl: Option<SaslSettings>,
+}
+
+/// `sasl.enabled.mechanisms`, the users, and `connections.max.reauth.ms`.
+#[derive(Debug, Clone)]
+pub struct SaslSettings {
+    pub mechanisms: Vec<Mechanism>,
+    /// (username, password): a PLAIN password and a SCRAM credential for each enabled SCRAM
+    /// mechanism.
+    pub users: Vec<(String, String)>,
+    /// Sessions last this long unless the client re-authenticates (KIP-368); none: for ever.
+    pub connections_max_reauth_ms: Option<i64>,
 }
 
 impl ServerOptions {
@@ -103,16 +123,32 @@ impl ServerOptions {
                     l.broker_id, l.name
                 ));
             }
-            // TLS and SASL are not implemented yet: refuse rather than serve them in clear.
-            if l.security != SecurityProtocol::Plaintext {
-                return Err(format!(
-                    "listener {} of broker {} (port {}) uses {}, which kafka-emulator does not support yet: only PLAINTEXT listeners can be served",
-                    l.name,
-                    l.broker_id,
-                    l.port,
-                    l.security.name()
-                ));
+            // Refuse rather than serve in clear what the listener promises to protect.
+            let needs_tls = matches!(
+                l.security,
+                SecurityProtocol::Ssl | SecurityProtocol::SaslSsl
+            );
+            let needs_sasl = matches!(
+                l.security,
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+            );
+            for (needed, given, what, option) in [
+                (needs_tls, self.tls.is_some(), "TLS", "tls"),
+                (needs_sasl, self.sasl.is_some(), "SASL", "sasl"),
+            ] {
+                if needed && !given {
+                    return Err(format!(
+                        "listener {} of broker {} (port {}) uses {}, which needs {what} settings: start the cluster with the {option} option",
+                        l.name,
+                        l.broker_id,
+                        l.port,
+                        l.security.name()
+                    ));
+                }
             }
+        }
+        if self.sasl.as_ref().is_some_and(|s| s.mechanisms.is_empty()) {
+            return Err("sasl.mechanisms is empty: enable at least one mechanism".into());
         }
         // Clients are told of every broker on the listener they connected through, so every
         // broker needs the same listeners.
@@ -175,6 +211,8 @@ pub struct Server {
     done: Mutex<Option<mpsc::Receiver<()>>>,
     brokers: Mutex<Vec<BrokerHandle>>,
     connections: Arc<Connections>,
+    tls: Option<TlsSettings>,
+    max_reauth_ms: Option<i64>,
 }
 
 /// How long stopping waits for connections to finish their current request.
@@ -192,10 +230,14 @@ impl Server {
             .thread_name("kafka-emulator")
             .enable_all()
             .build()?;
-        let cluster = Arc::new(Cluster::new(
-            options.cluster_id.clone(),
-            options.config.clone(),
-        ));
+        let mut cluster = Cluster::new(options.cluster_id.clone(), options.config.clone());
+        if let Some(sasl) = &options.sasl {
+            cluster.credentials = Credentials::new(sasl.mechanisms.clone());
+            for (username, password) in &sasl.users {
+                cluster.credentials.add_user(username, password);
+            }
+        }
+        let cluster = Arc::new(cluster);
         cluster
             .faults
             .set_log_capacity(options.request_log_capacity);
@@ -264,6 +306,11 @@ impl Server {
             done: Mutex::new(Some(done_rx)),
             brokers: Mutex::new(Vec::new()),
             connections: Arc::default(),
+            tls: options.tls.clone(),
+            max_reauth_ms: options
+                .sasl
+                .as_ref()
+                .and_then(|s| s.connections_max_reauth_ms),
         };
         for (mut broker, sockets) in brokers.into_iter().zip(bound) {
             server.register(&broker);
@@ -275,6 +322,11 @@ impl Server {
 
     pub fn cluster(&self) -> &Arc<Cluster> {
         &self.cluster
+    }
+
+    /// The TLS settings of the SSL and SASL_SSL listeners, if any.
+    pub fn tls(&self) -> Option<&TlsSettings> {
+        self.tls.as_ref()
     }
 
     /// The runtime the cluster runs on, for tasks started from outside (waits for records).
@@ -330,6 +382,14 @@ impl Server {
                     cluster: self.cluster.clone(),
                     broker_id: broker.id,
                     listener: Arc::from(spec.name.as_str()),
+                    security: spec.security,
+                    tls: match spec.security {
+                        SecurityProtocol::Ssl | SecurityProtocol::SaslSsl => {
+                            self.tls.as_ref().map(TlsSettings::acceptor)
+                        }
+                        _ => None,
+                    },
+                    max_reauth_ms: self.max_reauth_ms,
                     shutdown: self.shutdown.subscribe(),
                     down: down.subscribe(),
                     connections: self.connections.clone(),
@@ -495,6 +555,10 @@ struct Listening {
     cluster: Arc<Cluster>,
     broker_id: i32,
     listener: Arc<str>,
+    security: SecurityProtocol,
+    /// Set on SSL and SASL_SSL listeners.
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    max_reauth_ms: Option<i64>,
     shutdown: watch::Receiver<bool>,
     down: watch::Receiver<bool>,
     connections: Arc<Connections>,
@@ -528,8 +592,30 @@ async fn accept_loop(listener: TcpListener, listening: Listening) {
 /// purpose; the last two reset it.
 async fn serve(stream: TcpStream, listening: Listening) {
     let entry = listening.connections.register(listening.broker_id);
-    let mut conn = Connection::new(stream);
     let mut down = listening.down.clone();
+    let mut shutdown = listening.shutdown.clone();
+    let stream = match &listening.tls {
+        None => Stream::Plain(stream),
+        Some(acceptor) => {
+            let peer = stream
+                .peer_addr()
+                .map_or_else(|_| "unknown peer".to_string(), |a| a.to_string());
+            let accepted = tokio::select! {
+                accepted = acceptor.accept(stream) => accepted,
+                _ = entry.kill.notified() => return,
+                _ = down.wait_for(|down| *down) => return,
+                _ = shutdown.changed() => return,
+            };
+            match accepted {
+                Ok(tls) => Stream::Tls(Box::new(tls)),
+                Err(e) => {
+                    eprintln!("kafka-emulator: TLS handshake with {peer} failed: {e}");
+                    return;
+                }
+            }
+        }
+    };
+    let mut conn = Connection::new(stream);
     let reset = tokio::select! {
         reset = serve_requests(&mut conn, &listening, &entry) => reset,
         _ = entry.kill.notified() => true,
@@ -550,7 +636,19 @@ async fn serve_requests(
     let peer_addr = conn.peer_addr();
     let peer = peer_addr.map_or_else(|| "unknown peer".to_string(), |a| a.to_string());
     let client_host = peer_addr.map_or_else(String::new, |a| format!("/{}", a.ip()));
-    let principal: Arc<str> = handlers::ANONYMOUS.into();
+    let sasl = matches!(
+        listening.security,
+        SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+    );
+    // SASL listeners name the SASL user once authenticated; SSL ones the client certificate's
+    // subject, if the client presented one.
+    let mut principal: Arc<str> = match conn.peer_certificate().filter(|_| !sasl) {
+        Some(cert) => crate::tls::principal(cert)
+            .map_or_else(|| handlers::ANONYMOUS.into(), |p| Arc::from(p.as_str())),
+        None => handlers::ANONYMOUS.into(),
+    };
+    entry.set_principal(&principal);
+    let mut session = sasl.then(|| Session::new(listening.max_reauth_ms));
     let mut shutdown = listening.shutdown.clone();
     while !*shutdown.borrow() {
         let frame = tokio::select! {
@@ -566,9 +664,33 @@ async fn serve_requests(
                 return false;
             }
         };
+        if let Some(session) = session.as_mut().filter(|s| s.expects_raw_token()) {
+            let now = crate::state::now_ms();
+            let cluster = &listening.cluster;
+            match handlers::sasl::raw_token(cluster, session, &frame, now) {
+                Some(token) => {
+                    if conn.write_token(&token).await.is_err() {
+                        return false;
+                    }
+                    if let Some(user) = session.user() {
+                        principal = Arc::from(format!("User:{user}").as_str());
+                        entry.set_principal(&principal);
+                    }
+                    continue;
+                }
+                None => return false,
+            }
+        }
         let (api_key, header, served) =
             match protocol::decode_request(frame, handlers::supported_versions) {
                 Ok(request) => {
+                    let admit = session.as_ref().map_or(Admit::Serve, |s| {
+                        s.admit(request.api_key, crate::state::now_ms())
+                    });
+                    if let Admit::Close(reason) = admit {
+                        eprintln!("kafka-emulator: closing connection from {peer}: {reason}");
+                        return false;
+                    }
                     let ctx = RequestContext {
                         cluster: listening.cluster.clone(),
                         broker_id: listening.broker_id,
@@ -580,6 +702,29 @@ async fn serve_requests(
                         shutdown: shutdown.clone(),
                     };
                     entry.set_client_id(ctx.client_id());
+                    if let (Admit::Exchange, Some(session)) = (admit, session.as_mut()) {
+                        let (response, close) =
+                            sasl_exchange(&ctx, request.api_key, request.body, session);
+                        if let Some(user) = session.user() {
+                            principal = Arc::from(format!("User:{user}").as_str());
+                            entry.set_principal(&principal);
+                        }
+                        let encoded = protocol::encode_response(
+                            request.api_key,
+                            ctx.version(),
+                            ctx.header.correlation_id,
+                            &response,
+                        );
+                        let Ok(bytes) = encoded else {
+                            return false;
+                        };
+                        // A failed exchange closes the connection once its answer is sent:
+                        // gracefully, so that the client reads why.
+                        if conn.write_frame(&bytes).await.is_err() || close {
+                            return false;
+                        }
+                        continue;
+                    }
                     let served = intercept::serve(&ctx, request.api_key, request.body).await;
                     (request.api_key, ctx.header, served)
                 }
@@ -628,6 +773,52 @@ async fn serve_requests(
     false
 }
 
+/// Serves SaslHandshake or SaslAuthenticate on a SASL listener; true in the second place when
+/// the connection closes once the response is sent. The exchange shows in the request log like
+/// any request, but faults are not injected into it.
+fn sasl_exchange(
+    ctx: &RequestContext,
+    api_key: ApiKey,
+    body: RequestKind,
+    session: &mut Session,
+) -> (ResponseKind, bool) {
+    let started = std::time::Instant::now();
+    let timestamp_ms = crate::state::now_ms();
+    let (response, close) = match body {
+        RequestKind::SaslHandshake(req) => {
+            let reply = handlers::sasl::handshake(ctx, req, session);
+            (ResponseKind::SaslHandshake(reply.response), reply.close)
+        }
+        RequestKind::SaslAuthenticate(req) => {
+            let reply = handlers::sasl::authenticate(ctx, req, session, crate::state::now_ms());
+            if let Some(message) = reply
+                .response
+                .error_message
+                .as_deref()
+                .filter(|_| reply.close)
+            {
+                eprintln!("kafka-emulator: SASL authentication failed: {message}");
+            }
+            (ResponseKind::SaslAuthenticate(reply.response), reply.close)
+        }
+        // `Session::admit` lets nothing else through as part of the exchange.
+        _ => unreachable!("only SASL requests are exchanged"),
+    };
+    ctx.cluster.faults.record(crate::faults::RequestRecord {
+        api: api_key,
+        version: ctx.version(),
+        correlation_id: ctx.header.correlation_id,
+        client_id: Arc::from(ctx.client_id()),
+        broker_id: ctx.broker_id,
+        connection_id: ctx.connection_id,
+        error_code: handlers::error_response::error_code(&response),
+        injected: false,
+        timestamp_ms,
+        duration: started.elapsed(),
+    });
+    (response, close)
+}
+
 /// The live connections, so that tests can drop them.
 #[derive(Default)]
 struct Connections {
@@ -641,6 +832,8 @@ struct ConnectionState {
     broker_id: i32,
     /// The client id of its latest request.
     client_id: Mutex<Option<Arc<str>>>,
+    /// Who it authenticated as (`User:ANONYMOUS` until it does).
+    principal: Mutex<Arc<str>>,
     kill: Notify,
 }
 
@@ -659,6 +852,10 @@ impl std::ops::Deref for ConnectionEntry {
 }
 
 impl ConnectionState {
+    fn set_principal(&self, principal: &Arc<str>) {
+        *self.principal.lock() = principal.clone();
+    }
+
     fn set_client_id(&self, client_id: &str) {
         let mut current = self.client_id.lock();
         if current.as_deref() != Some(client_id) {
@@ -680,6 +877,7 @@ impl Connections {
         let state = Arc::new(ConnectionState {
             broker_id,
             client_id: Mutex::new(None),
+            principal: Mutex::new(handlers::ANONYMOUS.into()),
             kill: Notify::new(),
         });
         self.live.lock().insert(id, state.clone());
@@ -733,6 +931,8 @@ mod tests {
             listeners,
             request_log_capacity: 10,
             log_retention_check_interval: Duration::from_secs(300),
+            tls: None,
+            sasl: None,
         }
     }
 
@@ -765,15 +965,36 @@ mod tests {
     }
 
     #[test]
-    fn tls_and_sasl_listeners_are_refused_until_supported() {
-        let ssl = ListenerSpec {
-            security: SecurityProtocol::Ssl,
-            ..named(0, "SSL")
+    fn tls_and_sasl_listeners_need_their_settings() {
+        let listener = |security| ListenerSpec {
+            security,
+            ..named(0, security.name())
         };
-        let err = options(vec![named(0, "PLAINTEXT"), ssl])
+        let err = options(vec![named(0, "PLAINTEXT"), listener(SecurityProtocol::Ssl)])
             .validate()
             .unwrap_err();
-        assert!(err.contains("uses SSL"), "{err}");
+        assert!(err.contains("uses SSL, which needs TLS settings"), "{err}");
+        let err = options(vec![listener(SecurityProtocol::SaslPlaintext)])
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("needs SASL settings"), "{err}");
+        let sasl = SaslSettings {
+            mechanisms: vec![Mechanism::Plain],
+            users: vec![],
+            connections_max_reauth_ms: None,
+        };
+        let with_sasl = ServerOptions {
+            sasl: Some(sasl.clone()),
+            ..options(vec![listener(SecurityProtocol::SaslPlaintext)])
+        };
+        assert!(with_sasl.validate().is_ok());
+        let err = ServerOptions {
+            sasl: Some(sasl),
+            ..options(vec![listener(SecurityProtocol::SaslSsl)])
+        }
+        .validate()
+        .unwrap_err();
+        assert!(err.contains("needs TLS settings"), "{err}");
     }
 
     #[test]
@@ -876,6 +1097,124 @@ mod tests {
         let mut buf = [0u8; 1];
         assert!(matches!((&a).read(&mut buf), Ok(0) | Err(_)));
         assert_eq!(registered(), 1);
+        server.stop();
+    }
+
+    /// Writes a request frame and reads the response frame (without its length prefix).
+    fn round_trip(
+        stream: &mut (impl std::io::Read + std::io::Write),
+        api_key: ApiKey,
+        version: i16,
+        body: &RequestKind,
+    ) -> Vec<u8> {
+        use bytes::BufMut;
+        use kafka_protocol::messages::RequestHeader;
+        use kafka_protocol::protocol::{encode_request_header_into_buffer, StrBytes};
+        let header = RequestHeader::default()
+            .with_request_api_key(api_key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(1)
+            .with_client_id(Some(StrBytes::from_static_str("test")));
+        let mut frame = bytes::BytesMut::new();
+        frame.put_i32(0);
+        encode_request_header_into_buffer(&mut frame, &header).unwrap();
+        body.encode(&mut frame, version).unwrap();
+        let len = (frame.len() - 4) as i32;
+        frame[..4].copy_from_slice(&len.to_be_bytes());
+        stream.write_all(&frame).unwrap();
+        stream.flush().unwrap();
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len).unwrap();
+        let mut response = vec![0u8; i32::from_be_bytes(len) as usize];
+        stream.read_exact(&mut response).unwrap();
+        response
+    }
+
+    fn principals(server: &Server) -> Vec<String> {
+        let mut all: Vec<String> = server
+            .connections
+            .live
+            .lock()
+            .values()
+            .map(|c| c.principal.lock().to_string())
+            .collect();
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn a_client_certificate_or_a_sasl_login_names_the_connections_principal() {
+        use kafka_protocol::messages::{
+            ApiVersionsRequest, SaslAuthenticateRequest, SaslHandshakeRequest,
+        };
+        use kafka_protocol::protocol::StrBytes;
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+        let tls = TlsSettings::generate(&["127.0.0.1".into()], true).unwrap();
+        let alice = tls.issue("alice", &[]).unwrap().unwrap();
+        let listener = |security: SecurityProtocol| ListenerSpec {
+            security,
+            ..named(0, security.name())
+        };
+        let server = Server::start(ServerOptions {
+            tls: Some(tls.clone()),
+            sasl: Some(SaslSettings {
+                mechanisms: vec![Mechanism::Plain],
+                users: vec![("bob".into(), "bob-secret".into())],
+                connections_max_reauth_ms: None,
+            }),
+            ..options(vec![
+                listener(SecurityProtocol::Ssl),
+                listener(SecurityProtocol::SaslPlaintext),
+            ])
+        })
+        .unwrap();
+        let endpoints = server.brokers()[0].endpoints.clone();
+
+        // Mutual TLS: the certificate's subject.
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(tls.ca.as_deref().unwrap().as_bytes()).unwrap())
+            .unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(
+            vec![CertificateDer::from_pem_slice(alice.cert.as_bytes()).unwrap()],
+            PrivateKeyDer::from_pem_slice(alice.key.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        let client = rustls::ClientConnection::new(
+            Arc::new(config),
+            ServerName::try_from("127.0.0.1").unwrap(),
+        )
+        .unwrap();
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", endpoints[0].port)).unwrap();
+        let mut tls_stream = rustls::StreamOwned::new(client, tcp);
+        let api_versions = RequestKind::ApiVersions(ApiVersionsRequest::default());
+        round_trip(&mut tls_stream, ApiKey::ApiVersions, 0, &api_versions);
+        assert_eq!(principals(&server), vec!["User:CN=alice"]);
+
+        // SASL: anonymous until authenticated, then the user.
+        let mut sasl = std::net::TcpStream::connect(("127.0.0.1", endpoints[1].port)).unwrap();
+        round_trip(&mut sasl, ApiKey::ApiVersions, 0, &api_versions);
+        assert_eq!(principals(&server), vec!["User:ANONYMOUS", "User:CN=alice"]);
+        let handshake = RequestKind::SaslHandshake(
+            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+        );
+        round_trip(&mut sasl, ApiKey::SaslHandshake, 1, &handshake);
+        let authenticate = RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default()
+                .with_auth_bytes(bytes::Bytes::from_static(b"\0bob\0bob-secret")),
+        );
+        let response = round_trip(&mut sasl, ApiKey::SaslAuthenticate, 2, &authenticate);
+        // correlation id, header tagged fields, then the error code.
+        assert_eq!(i16::from_be_bytes([response[5], response[6]]), 0);
+        assert_eq!(principals(&server), vec!["User:CN=alice", "User:bob"]);
         server.stop();
     }
 }

@@ -19,6 +19,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, operation};
 use super::RequestContext;
 use crate::state::acls::{validate, AclBinding, AclFilter};
 use crate::state::sasl::{Mechanism, ScramCredential};
@@ -27,7 +28,24 @@ fn text(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
 
+/// CLUSTER_AUTHORIZATION_FAILED with Kafka's message, unless `op` on the cluster is allowed.
+fn authorize_cluster(ctx: &RequestContext, op: i8) -> Result<(), (i16, Option<StrBytes>)> {
+    authz::cluster(ctx, op).map_err(|error| (error.code(), Some(text(authz::message(error)))))
+}
+
 pub fn create(ctx: &RequestContext, req: CreateAclsRequest) -> CreateAclsResponse {
+    if let Err((code, message)) = authorize_cluster(ctx, operation::ALTER) {
+        let results = req
+            .creations
+            .iter()
+            .map(|_| {
+                AclCreationResult::default()
+                    .with_error_code(code)
+                    .with_error_message(message.clone())
+            })
+            .collect();
+        return CreateAclsResponse::default().with_results(results);
+    }
     let results = req
         .creations
         .into_iter()
@@ -56,6 +74,11 @@ pub fn create(ctx: &RequestContext, req: CreateAclsRequest) -> CreateAclsRespons
 }
 
 pub fn describe(ctx: &RequestContext, req: DescribeAclsRequest) -> DescribeAclsResponse {
+    if let Err((code, message)) = authorize_cluster(ctx, operation::DESCRIBE) {
+        return DescribeAclsResponse::default()
+            .with_error_code(code)
+            .with_error_message(message);
+    }
     let filter = AclFilter {
         resource_type: req.resource_type_filter,
         resource_name: req.resource_name_filter.map(|s| s.to_string()),
@@ -92,6 +115,18 @@ pub fn describe(ctx: &RequestContext, req: DescribeAclsRequest) -> DescribeAclsR
 }
 
 pub fn delete(ctx: &RequestContext, req: DeleteAclsRequest) -> DeleteAclsResponse {
+    if let Err((code, message)) = authorize_cluster(ctx, operation::ALTER) {
+        let results = req
+            .filters
+            .iter()
+            .map(|_| {
+                DeleteAclsFilterResult::default()
+                    .with_error_code(code)
+                    .with_error_message(message.clone())
+            })
+            .collect();
+        return DeleteAclsResponse::default().with_filter_results(results);
+    }
     let filter_results = req
         .filters
         .into_iter()
@@ -132,6 +167,23 @@ pub fn describe_scram(
     req: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
     let credentials = &ctx.cluster.credentials;
+    if let Err((code, message)) = authorize_cluster(ctx, operation::DESCRIBE) {
+        let results = req
+            .users
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| {
+                DescribeUserScramCredentialsResult::default()
+                    .with_user(u.name)
+                    .with_error_code(code)
+                    .with_error_message(message.clone())
+            })
+            .collect();
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(code)
+            .with_error_message(message)
+            .with_results(results);
+    }
     let users: Vec<String> = match req.users {
         Some(users) if !users.is_empty() => users.into_iter().map(|u| u.name.to_string()).collect(),
         _ => credentials.scram_users(),
@@ -172,6 +224,14 @@ pub fn alter_scram(
     req: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
     let credentials = &ctx.cluster.credentials;
+    if let Err(error) = authz::cluster(ctx, operation::ALTER) {
+        let users = req.deletions.into_iter().map(|d| d.name.to_string());
+        let users = users.chain(req.upsertions.into_iter().map(|u| u.name.to_string()));
+        let results = users
+            .map(|user| result(user, Some((error, authz::message(error)))))
+            .collect();
+        return AlterUserScramCredentialsResponse::default().with_results(results);
+    }
     let mut results = Vec::new();
     for deletion in req.deletions {
         let user = deletion.name.to_string();

@@ -11,6 +11,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, operation, resource, CLUSTER_NAME};
 use super::RequestContext;
 
 /// DescribeCluster endpoint types.
@@ -38,10 +39,21 @@ pub fn describe_cluster(
                 .with_port(b.port as i32)
         })
         .collect();
-    DescribeClusterResponse::default()
+    // Anyone may describe the cluster, as in Kafka; its operations are told only to a principal
+    // that may DESCRIBE it.
+    let response = DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(cluster.cluster_id.clone()))
         .with_controller_id(BrokerId(cluster.controller_id()))
-        .with_brokers(brokers)
+        .with_brokers(brokers);
+    if !req.include_cluster_authorized_operations {
+        return response;
+    }
+    let ops = if authz::allowed(ctx, resource::CLUSTER, CLUSTER_NAME, operation::DESCRIBE) {
+        authz::authorized_operations(ctx, resource::CLUSTER, CLUSTER_NAME)
+    } else {
+        0
+    };
+    response.with_cluster_authorized_operations(ops)
 }
 
 /// One in-memory "log dir" per broker, holding the partitions it replicates.
@@ -49,6 +61,15 @@ pub fn describe_log_dirs(
     ctx: &RequestContext,
     req: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    if let Err(error) = authz::cluster(ctx, operation::DESCRIBE) {
+        // Before v3 there is no error code: the answer is just empty.
+        let response = DescribeLogDirsResponse::default();
+        return if ctx.version() >= 3 {
+            response.with_error_code(error.code())
+        } else {
+            response
+        };
+    }
     let topics = ctx.cluster.topics.all();
     let wanted = |name: &str, partition: i32| match &req.topics {
         None => true,

@@ -14,6 +14,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, operation};
 use super::RequestContext;
 use crate::state::configs::{topic_config, validate_topic_config, ConfigType, DescribedConfig};
 use crate::state::topics::Topic;
@@ -35,6 +36,17 @@ fn text(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
 
+/// A topic's configs need `op` (DESCRIBE_CONFIGS, ALTER_CONFIGS) on the topic; a broker's, on
+/// the cluster.
+fn authorize(ctx: &RequestContext, resource_type: i8, name: &str, op: i8) -> Result<(), Failure> {
+    let checked = match resource_type {
+        TOPIC => authz::topic(ctx, name, op),
+        BROKER | BROKER_LOGGER => authz::cluster(ctx, op),
+        _ => Ok(()),
+    };
+    checked.map_err(|error| (error, authz::message(error).to_string()))
+}
+
 pub fn describe(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let version = ctx.version();
     let results = req
@@ -44,7 +56,13 @@ pub fn describe(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeCo
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            let configs = match resource.resource_type {
+            let authorized = authorize(
+                ctx,
+                resource.resource_type,
+                &resource.resource_name,
+                operation::DESCRIBE_CONFIGS,
+            );
+            let configs = authorized.and_then(|()| match resource.resource_type {
                 TOPIC => match ctx.cluster.topics.get(&resource.resource_name) {
                     Some(topic) => Ok(ctx
                         .cluster
@@ -62,7 +80,7 @@ pub fn describe(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeCo
                     ResponseError::InvalidRequest,
                     format!("Unsupported resource type {other}."),
                 )),
-            };
+            });
             match configs {
                 Err((error, message)) => result
                     .with_error_code(error.code())
@@ -182,7 +200,14 @@ pub fn alter(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResp
         .resources
         .into_iter()
         .map(|resource| {
+            let authorized = authorize(
+                ctx,
+                resource.resource_type,
+                &resource.resource_name,
+                operation::ALTER_CONFIGS,
+            );
             let result = match resource.resource_type {
+                _ if authorized.is_err() => authorized,
                 TOPIC => topic(ctx, &resource.resource_name).and_then(|topic| {
                     let configs = resource
                         .configs
@@ -225,7 +250,14 @@ pub fn incremental_alter(
         .resources
         .into_iter()
         .map(|resource| {
+            let authorized = authorize(
+                ctx,
+                resource.resource_type,
+                &resource.resource_name,
+                operation::ALTER_CONFIGS,
+            );
             let result = match resource.resource_type {
+                _ if authorized.is_err() => authorized,
                 TOPIC => topic(ctx, &resource.resource_name).and_then(|topic| {
                     let mut configs = topic.configs.read().clone();
                     for op in &resource.configs {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::consumer_group_describe_response::{
     self as describe_response, DescribedGroup,
 };
@@ -16,6 +17,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, operation, resource};
 use super::group::check_coordinator;
 use super::RequestContext;
 use crate::state::assignor::Assignment;
@@ -42,11 +44,18 @@ pub fn heartbeat(
     ctx: &RequestContext,
     req: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
+    // A member needs READ on its group, and may only subscribe to topics it may describe.
+    let authorized = authz::group(ctx, &req.group_id, operation::READ).and_then(|()| {
+        let names = req.subscribed_topic_names.iter().flatten();
+        names
+            .into_iter()
+            .try_for_each(|name| authz::topic(ctx, name, operation::DESCRIBE))
+    });
     // An empty group id is INVALID_REQUEST, found by the request checks.
-    let routed = if req.group_id.is_empty() {
-        Ok(())
-    } else {
-        check_coordinator(ctx, &req.group_id).map_err(GroupError::from)
+    let routed = match authorized {
+        Err(error) => Err(GroupError::from(error)),
+        Ok(()) if req.group_id.is_empty() => Ok(()),
+        Ok(()) => check_coordinator(ctx, &req.group_id).map_err(GroupError::from),
     };
     let result = routed.and_then(|()| {
         let owned_partitions = req.topic_partitions.map(|topics| {
@@ -126,14 +135,26 @@ pub fn describe(
     req: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
     let version = ctx.version();
+    let include_operations = req.include_authorized_operations;
     let groups = req
         .group_ids
         .into_iter()
         .map(|group_id| {
             let described = DescribedGroup::default().with_group_id(group_id.clone());
-            if let Err(error) = check_coordinator(ctx, &group_id) {
+            let checked = authz::group(ctx, &group_id, operation::DESCRIBE)
+                .and_then(|()| check_coordinator(ctx, &group_id));
+            if let Err(error) = checked {
                 return described.with_error_code(error.code());
             }
+            let described = if include_operations {
+                described.with_authorized_operations(authz::authorized_operations(
+                    ctx,
+                    resource::GROUP,
+                    &group_id,
+                ))
+            } else {
+                described
+            };
             let group = match ctx.cluster.groups.consumer_describe(&group_id) {
                 Err(e) => {
                     return described
@@ -166,7 +187,24 @@ pub fn describe(
                         member
                     }
                 })
-                .collect();
+                .collect::<Vec<_>>();
+            // Clients may not learn of topics they may not describe through a group's members.
+            let hidden = members.iter().any(|m| {
+                let assigned = [&m.assignment, &m.target_assignment]
+                    .into_iter()
+                    .flat_map(|a| a.topic_partitions.iter().map(|t| &t.topic_name));
+                m.subscribed_topic_names
+                    .iter()
+                    .chain(assigned)
+                    .any(|name| authz::topic(ctx, name, operation::DESCRIBE).is_err())
+            });
+            if hidden {
+                return described
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                    .with_error_message(Some(text(
+                        "The group has described topic(s) that the client is not authorized to describe.",
+                    )));
+            }
             described
                 .with_group_state(text(group.state.name()))
                 .with_group_epoch(group.group_epoch)

@@ -62,6 +62,8 @@ pub const FAILABLE_APIS: &[ApiKey] = &[
     ApiKey::DescribeTopicPartitions,
     ApiKey::ConsumerGroupHeartbeat,
     ApiKey::ConsumerGroupDescribe,
+    ApiKey::SaslHandshake,
+    ApiKey::SaslAuthenticate,
 ];
 
 fn message(error: ResponseError) -> Option<StrBytes> {
@@ -766,6 +768,14 @@ pub fn build(
                 ),
             )
         }
+        RequestKind::SaslHandshake(_) => {
+            ResponseKind::SaslHandshake(SaslHandshakeResponse::default().with_error_code(code))
+        }
+        RequestKind::SaslAuthenticate(_) => ResponseKind::SaslAuthenticate(
+            SaslAuthenticateResponse::default()
+                .with_error_code(code)
+                .with_error_message(message(error)),
+        ),
         RequestKind::DescribeUserScramCredentials(_) => ResponseKind::DescribeUserScramCredentials(
             DescribeUserScramCredentialsResponse::default()
                 .with_error_code(code)
@@ -1060,6 +1070,8 @@ pub fn error_code(response: &ResponseKind) -> i16 {
         })),
         ResponseKind::ConsumerGroupHeartbeat(r) => r.error_code,
         ResponseKind::ConsumerGroupDescribe(r) => first(r.groups.iter().map(|g| g.error_code)),
+        ResponseKind::SaslHandshake(r) => r.error_code,
+        ResponseKind::SaslAuthenticate(r) => r.error_code,
         _ => 0,
     }
 }

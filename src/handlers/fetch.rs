@@ -18,6 +18,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::authz::{self, operation};
 use super::RequestContext;
 
 /// `isolation_level` of a fetch: 0 read_uncommitted, 1 read_committed.
@@ -81,11 +82,21 @@ fn read(ctx: &RequestContext, req: &FetchRequest, waiter: Option<&Arc<Notify>>) 
             } else {
                 ctx.cluster.topics.get(&fetch_topic.topic)
             };
+            // A consumer needs READ on the topic (checked by name; an unknown id stays unknown).
+            let denied = match (&topic, by_id) {
+                (Some(t), _) => authz::topic(ctx, &t.name, operation::READ).err(),
+                (None, false) => authz::topic(ctx, &fetch_topic.topic, operation::READ).err(),
+                (None, true) => None,
+            };
             let partitions = fetch_topic
                 .partitions
                 .iter()
                 .map(|fp| {
                     let data = PartitionData::default().with_partition_index(fp.partition);
+                    if let Some(error) = denied {
+                        has_error = true;
+                        return with_error(data, error);
+                    }
                     let unknown = if by_id {
                         ResponseError::UnknownTopicId
                     } else {

@@ -5,6 +5,7 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, operation};
 use super::RequestContext;
 
 /// Coordinator key types.
@@ -51,8 +52,10 @@ fn find(
     key: &str,
     key_type: i8,
 ) -> Result<(i32, StrBytes, i32), ResponseError> {
-    if key_type != GROUP && key_type != TRANSACTION {
-        return Err(ResponseError::InvalidRequest);
+    match key_type {
+        GROUP => authz::group(ctx, key, operation::DESCRIBE)?,
+        TRANSACTION => authz::transactional_id(ctx, key, operation::DESCRIBE)?,
+        _ => return Err(ResponseError::InvalidRequest),
     }
     // Given at its address on the listener this request came through.
     let node = ctx

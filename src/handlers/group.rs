@@ -19,6 +19,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::oneshot;
 
+use super::authz::{self, operation, resource};
 use super::RequestContext;
 use crate::state::group::{GroupState, JoinRequest, JoinResult, Reply, SyncResult};
 
@@ -54,7 +55,9 @@ async fn parked<T>(ctx: &RequestContext, reply: Reply<T>) -> Result<T, ResponseE
 pub async fn join(ctx: &RequestContext, req: JoinGroupRequest) -> JoinGroupResponse {
     let version = ctx.version();
     let member_id = req.member_id.to_string();
-    let result = match check_coordinator(ctx, &req.group_id) {
+    let checked = authz::group(ctx, &req.group_id, operation::READ)
+        .and_then(|()| check_coordinator(ctx, &req.group_id));
+    let result = match checked {
         Err(error) => Err(error),
         Ok(()) => {
             let session_timeout = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
@@ -119,7 +122,9 @@ pub async fn join(ctx: &RequestContext, req: JoinGroupRequest) -> JoinGroupRespo
 }
 
 pub async fn sync(ctx: &RequestContext, req: SyncGroupRequest) -> SyncGroupResponse {
-    let result = match check_coordinator(ctx, &req.group_id) {
+    let checked = authz::group(ctx, &req.group_id, operation::READ)
+        .and_then(|()| check_coordinator(ctx, &req.group_id));
+    let result = match checked {
         Err(error) => Err(error),
         Ok(()) => {
             let assignments = req
@@ -152,7 +157,9 @@ pub async fn sync(ctx: &RequestContext, req: SyncGroupRequest) -> SyncGroupRespo
 }
 
 pub fn heartbeat(ctx: &RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
-    let result = check_coordinator(ctx, &req.group_id).and_then(|()| {
+    let routed = authz::group(ctx, &req.group_id, operation::READ)
+        .and_then(|()| check_coordinator(ctx, &req.group_id));
+    let result = routed.and_then(|()| {
         ctx.cluster.groups.heartbeat(
             &req.group_id,
             &req.member_id,
@@ -179,7 +186,8 @@ pub fn leave(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse
     } else {
         vec![(req.member_id.to_string(), None)]
     };
-    let results = check_coordinator(ctx, &req.group_id)
+    let results = authz::group(ctx, &req.group_id, operation::READ)
+        .and_then(|()| check_coordinator(ctx, &req.group_id))
         .and_then(|()| ctx.cluster.groups.leave(&req.group_id, &members));
     match results {
         Err(error) => LeaveGroupResponse::default().with_error_code(error.code()),
@@ -202,14 +210,26 @@ pub fn leave(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse
 }
 
 pub fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+    let include_operations = ctx.version() >= 3 && req.include_authorized_operations;
     let groups = req
         .groups
         .into_iter()
         .map(|group_id| {
             let described = DescribedGroup::default().with_group_id(group_id.clone());
-            if let Err(error) = check_coordinator(ctx, &group_id) {
+            let checked = authz::group(ctx, &group_id, operation::DESCRIBE)
+                .and_then(|()| check_coordinator(ctx, &group_id));
+            if let Err(error) = checked {
                 return described.with_error_code(error.code());
             }
+            let described = if include_operations {
+                described.with_authorized_operations(authz::authorized_operations(
+                    ctx,
+                    resource::GROUP,
+                    &group_id,
+                ))
+            } else {
+                described
+            };
             let Some(group) = ctx.cluster.groups.describe(&group_id) else {
                 // Unknown groups are reported Dead with no error, as Kafka does before v6.
                 return described.with_group_state(text(GroupState::Dead.name()));
@@ -264,6 +284,16 @@ pub fn list(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse 
         .map(|(id, state)| (id, "consumer".to_string(), state.name(), "consumer"));
     let mut all: Vec<_> = classic.chain(consumer).collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
+    // DESCRIBE on the cluster lists every group; otherwise only the groups it may describe.
+    let sees_all = authz::allowed(
+        ctx,
+        resource::CLUSTER,
+        authz::CLUSTER_NAME,
+        operation::DESCRIBE,
+    );
+    all.retain(|(group_id, ..)| {
+        sees_all || authz::allowed(ctx, resource::GROUP, group_id, operation::DESCRIBE)
+    });
     let groups = all
         .into_iter()
         .filter(|(group_id, ..)| {
@@ -297,7 +327,8 @@ pub fn delete(ctx: &RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsRes
         .groups_names
         .into_iter()
         .map(|group_id| {
-            let result = check_coordinator(ctx, &group_id)
+            let result = authz::group(ctx, &group_id, operation::DELETE)
+                .and_then(|()| check_coordinator(ctx, &group_id))
                 .and_then(|()| ctx.cluster.groups.delete(&group_id));
             DeletableGroupResult::default()
                 .with_group_id(group_id)

@@ -6,12 +6,16 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use super::authz::{self, operation};
 use super::RequestContext;
 
 /// Special timestamps a client may ask for instead of a time.
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
+/// The first offset still on the broker's own disk (KIP-405, v8+): without tiered storage, the
+/// log start offset. The Java admin's `OffsetSpec.earliestLocal()` asks for it.
+const EARLIEST_LOCAL: i64 = -4;
 
 pub fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let version = ctx.version();
@@ -20,12 +24,16 @@ pub fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsRespo
         .into_iter()
         .map(|t| {
             let topic = ctx.cluster.topics.get(&t.name);
+            let denied = authz::topic(ctx, &t.name, operation::DESCRIBE).err();
             let partitions = t
                 .partitions
                 .into_iter()
                 .map(|p| {
                     let response = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
+                    if let Some(error) = denied {
+                        return response.with_error_code(error.code());
+                    }
                     let Some(partition) =
                         topic.as_ref().and_then(|t| t.partition(p.partition_index))
                     else {
@@ -45,7 +53,7 @@ pub fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsRespo
                     };
                     let (offset, timestamp) = match p.timestamp {
                         LATEST => (last_fetchable, -1),
-                        EARLIEST => (log.log_start_offset(), -1),
+                        EARLIEST | EARLIEST_LOCAL => (log.log_start_offset(), -1),
                         MAX_TIMESTAMP => log
                             .max_timestamp_offset()
                             .map_or((-1, -1), |t| (t.offset, t.timestamp)),
@@ -71,4 +79,69 @@ pub fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsRespo
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{ApiKey, RequestHeader, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::state::batch::{read_header, tests::encode_batch};
+    use crate::state::{BrokerConfig, BrokerNode, Cluster};
+
+    fn list_offsets(cluster: &Arc<Cluster>, timestamp: i64) -> ListOffsetsPartitionResponse {
+        let (_stop, shutdown) = watch::channel(false);
+        let ctx = RequestContext {
+            cluster: cluster.clone(),
+            broker_id: 0,
+            header: RequestHeader::default()
+                .with_request_api_key(ApiKey::ListOffsets as i16)
+                .with_request_api_version(8),
+            client_host: "/127.0.0.1".into(),
+            principal: crate::handlers::ANONYMOUS.into(),
+            listener: "PLAINTEXT".into(),
+            connection_id: 0,
+            shutdown,
+        };
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("t")))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(timestamp)])]);
+        handle(&ctx, req).topics.remove(0).partitions.remove(0)
+    }
+
+    #[test]
+    fn earliest_local_is_the_log_start_offset_without_tiered_storage() {
+        let cluster = Arc::new(Cluster::new("test".into(), BrokerConfig::default()));
+        cluster.add_broker(BrokerNode {
+            node_id: 0,
+            host: "127.0.0.1".into(),
+            port: 9092,
+        });
+        let spec = cluster.topic_spec("t", 1, 1, Default::default()).unwrap();
+        cluster.topics.create(spec).unwrap();
+        {
+            let topic = cluster.topics.get("t").unwrap();
+            let partition = topic.partition(0).unwrap();
+            let mut log = partition.log.lock();
+            let batch = encode_batch(&[("a", "1", 1), ("b", "2", 2), ("c", "3", 3)]);
+            log.append(&read_header(&batch).unwrap(), &batch, 0, None);
+            assert_eq!(log.delete_records_before(2), Some(2));
+        }
+        let earliest = list_offsets(&cluster, EARLIEST);
+        let local = list_offsets(&cluster, EARLIEST_LOCAL);
+        assert_eq!(
+            (local.error_code, local.offset, local.timestamp),
+            (0, 2, -1)
+        );
+        assert_eq!(local, earliest);
+    }
 }

@@ -14,6 +14,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use super::authz::{self, operation, resource, CLUSTER_NAME};
 use super::RequestContext;
 use crate::state::topics::Topic;
 use crate::state::Cluster;
@@ -21,32 +22,60 @@ use crate::state::Cluster;
 pub fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
     let cluster = &ctx.cluster;
     let version = ctx.version();
+    // Every topic the principal may describe; the others are not even said to exist.
+    let all_topics = || -> Vec<MetadataResponseTopic> {
+        cluster
+            .topics
+            .all()
+            .iter()
+            .filter(|t| authz::allowed(ctx, resource::TOPIC, &t.name, operation::DESCRIBE))
+            .map(|t| describe(cluster, t))
+            .collect()
+    };
     // v0 asks for every topic with an empty list; v1+ with a null one.
     let topics = match req.topics {
-        None => cluster
-            .topics
-            .all()
-            .iter()
-            .map(|t| describe(cluster, t))
-            .collect(),
-        Some(list) if list.is_empty() && version == 0 => cluster
-            .topics
-            .all()
-            .iter()
-            .map(|t| describe(cluster, t))
-            .collect(),
+        None => all_topics(),
+        Some(list) if list.is_empty() && version == 0 => all_topics(),
         Some(list) => {
             // Before v4 a request could not opt out of auto-creation.
             let auto_create = version < 4 || req.allow_auto_topic_creation;
             list.into_iter()
                 .map(|requested| match requested.name {
+                    // As in Kafka, a topic id (v12) names the topic whatever the name says: the
+                    // Java admin sends an empty name beside it.
+                    _ if !requested.topic_id.is_nil() => by_id(ctx, requested.topic_id),
                     Some(name) => by_name(ctx, name, auto_create),
                     None => by_id(ctx, requested.topic_id),
                 })
                 .collect()
         }
     };
-    empty(ctx).with_topics(topics)
+    let topics = if version >= 8 && req.include_topic_authorized_operations {
+        topics
+            .into_iter()
+            .map(|t| match &t.name {
+                Some(name) if t.error_code != ResponseError::TopicAuthorizationFailed.code() => {
+                    let ops = authz::authorized_operations(ctx, resource::TOPIC, name);
+                    t.with_topic_authorized_operations(ops)
+                }
+                _ => t,
+            })
+            .collect()
+    } else {
+        topics
+    };
+    let response = empty(ctx).with_topics(topics);
+    // v8 to v10 could ask for the cluster's too (later versions ask DescribeCluster).
+    if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
+        let ops = if authz::allowed(ctx, resource::CLUSTER, CLUSTER_NAME, operation::DESCRIBE) {
+            authz::authorized_operations(ctx, resource::CLUSTER, CLUSTER_NAME)
+        } else {
+            0
+        };
+        response.with_cluster_authorized_operations(ops)
+    } else {
+        response
+    }
 }
 
 /// A response with the cluster and its live brokers but no topics. Brokers are given at their
@@ -71,8 +100,20 @@ pub fn empty(ctx: &RequestContext) -> MetadataResponse {
 
 fn by_name(ctx: &RequestContext, name: TopicName, auto_create: bool) -> MetadataResponseTopic {
     let cluster = &ctx.cluster;
+    // Whether it exists or not is no business of a principal that may not describe it.
     let found = match cluster.topics.get(&name) {
+        _ if !authz::allowed(ctx, resource::TOPIC, &name, operation::DESCRIBE) => {
+            Err(ResponseError::TopicAuthorizationFailed)
+        }
         Some(topic) => Ok(topic),
+        // Auto-creation needs CREATE on the cluster or on the topic.
+        None if auto_create
+            && cluster.config.auto_create_topics
+            && !authz::allowed(ctx, resource::CLUSTER, CLUSTER_NAME, operation::CREATE)
+            && !authz::allowed(ctx, resource::TOPIC, &name, operation::CREATE) =>
+        {
+            Err(ResponseError::TopicAuthorizationFailed)
+        }
         None if crate::state::topics::validate_topic_name(&name).is_err() => {
             Err(ResponseError::InvalidTopicException)
         }
@@ -89,6 +130,13 @@ fn by_name(ctx: &RequestContext, name: TopicName, auto_create: bool) -> Metadata
 
 fn by_id(ctx: &RequestContext, id: Uuid) -> MetadataResponseTopic {
     match ctx.cluster.topics.get_by_id(&id) {
+        // Topic ids are not secret; the name is.
+        Some(topic) if !authz::allowed(ctx, resource::TOPIC, &topic.name, operation::DESCRIBE) => {
+            MetadataResponseTopic::default()
+                .with_name(None)
+                .with_topic_id(id)
+                .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+        }
         Some(topic) => describe(&ctx.cluster, &topic),
         None => MetadataResponseTopic::default()
             .with_name(None)
@@ -144,12 +192,14 @@ pub fn describe_topic_partitions(
     ctx: &RequestContext,
     req: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
+    let describable = |name: &str| authz::allowed(ctx, resource::TOPIC, name, operation::DESCRIBE);
     let mut names: Vec<String> = if req.topics.is_empty() {
         ctx.cluster
             .topics
             .all()
             .iter()
             .map(|t| t.name.clone())
+            .filter(|name| describable(name))
             .collect()
     } else {
         req.topics.iter().map(|t| t.name.to_string()).collect()
@@ -164,6 +214,14 @@ pub fn describe_topic_partitions(
     let mut next_cursor = None;
     for name in names.into_iter().filter(|n| *n >= start_topic) {
         let topic_name = TopicName(StrBytes::from_string(name.clone()));
+        if !describable(&name) {
+            topics.push(
+                DescribeTopicPartitionsResponseTopic::default()
+                    .with_name(Some(topic_name))
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code()),
+            );
+            continue;
+        }
         let Some(topic) = ctx.cluster.topics.get(&name) else {
             topics.push(
                 DescribeTopicPartitionsResponseTopic::default()
@@ -229,6 +287,11 @@ pub fn describe_topic_partitions(
             DescribeTopicPartitionsResponseTopic::default()
                 .with_name(Some(topic_name))
                 .with_topic_id(topic.id)
+                .with_topic_authorized_operations(authz::authorized_operations(
+                    ctx,
+                    resource::TOPIC,
+                    &name,
+                ))
                 .with_partitions(partitions),
         );
         if next_cursor.is_some() {
@@ -238,4 +301,68 @@ pub fn describe_topic_partitions(
     DescribeTopicPartitionsResponse::default()
         .with_topics(topics)
         .with_next_cursor(next_cursor)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{ApiKey, RequestHeader};
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::state::{BrokerConfig, BrokerNode};
+
+    fn metadata(cluster: &Arc<Cluster>, topics: Vec<MetadataRequestTopic>) -> MetadataResponse {
+        let (_stop, shutdown) = watch::channel(false);
+        let ctx = RequestContext {
+            cluster: cluster.clone(),
+            broker_id: 0,
+            header: RequestHeader::default()
+                .with_request_api_key(ApiKey::Metadata as i16)
+                .with_request_api_version(12),
+            client_host: "/127.0.0.1".into(),
+            principal: crate::handlers::ANONYMOUS.into(),
+            listener: "PLAINTEXT".into(),
+            connection_id: 0,
+            shutdown,
+        };
+        handle(&ctx, MetadataRequest::default().with_topics(Some(topics)))
+    }
+
+    #[test]
+    fn a_topic_id_names_the_topic_even_beside_an_empty_name() {
+        let cluster = Arc::new(Cluster::new("test".into(), BrokerConfig::default()));
+        cluster.add_broker(BrokerNode {
+            node_id: 0,
+            host: "127.0.0.1".into(),
+            port: 9092,
+        });
+        let spec = cluster.topic_spec("t", 2, 1, Default::default()).unwrap();
+        let id = cluster.topics.create(spec).unwrap().id;
+        let empty_name = Some(TopicName(StrBytes::from_static_str("")));
+        let response = metadata(
+            &cluster,
+            vec![
+                MetadataRequestTopic::default()
+                    .with_name(empty_name.clone())
+                    .with_topic_id(id),
+                MetadataRequestTopic::default()
+                    .with_name(None)
+                    .with_topic_id(id),
+                MetadataRequestTopic::default()
+                    .with_name(empty_name)
+                    .with_topic_id(Uuid::from_u128(7)),
+            ],
+        );
+        for found in &response.topics[..2] {
+            assert_eq!(found.error_code, 0);
+            assert_eq!(found.name.as_deref().map(|n| n.as_str()), Some("t"));
+            assert_eq!((found.topic_id, found.partitions.len()), (id, 2));
+        }
+        let unknown = &response.topics[2];
+        assert_eq!(unknown.error_code, ResponseError::UnknownTopicId.code());
+        assert_eq!(unknown.topic_id, Uuid::from_u128(7));
+    }
 }

@@ -3,6 +3,7 @@
 
 mod acls;
 mod api_versions;
+mod authz;
 mod cluster;
 mod configs;
 mod consumer_group;
@@ -18,6 +19,7 @@ mod partitions;
 mod produce;
 mod quotas;
 mod records;
+pub mod sasl;
 mod topics;
 mod txn;
 
@@ -37,6 +39,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Fetch, 4, 13),
     (ApiKey::ListOffsets, 1, 8),
     (ApiKey::Metadata, 0, 12),
+    (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
@@ -62,6 +65,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterPartitionReassignments, 0, 0),
     (ApiKey::ListPartitionReassignments, 0, 0),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::AlterClientQuotas, 0, 1),
     (ApiKey::InitProducerId, 0, 5),
@@ -221,6 +225,12 @@ pub async fn handle(ctx: &RequestContext, body: RequestKind) -> Option<ResponseK
         }
         RequestKind::ConsumerGroupDescribe(req) => {
             ResponseKind::ConsumerGroupDescribe(consumer_group::describe(ctx, req))
+        }
+        RequestKind::SaslHandshake(req) => {
+            ResponseKind::SaslHandshake(sasl::handshake_refused(ctx, req))
+        }
+        RequestKind::SaslAuthenticate(req) => {
+            ResponseKind::SaslAuthenticate(sasl::authenticate_refused(ctx, req))
         }
         // decode_request only decodes the APIs in SUPPORTED_APIS.
         _ => unreachable!("request for an API that is not advertised"),
@@ -524,6 +534,13 @@ pub(crate) mod tests {
             ApiKey::ConsumerGroupDescribe => RequestKind::ConsumerGroupDescribe(
                 ConsumerGroupDescribeRequest::default()
                     .with_group_ids(vec![group, GroupId(StrBytes::from_static_str("missing"))]),
+            ),
+            ApiKey::SaslHandshake => RequestKind::SaslHandshake(
+                SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+            ),
+            ApiKey::SaslAuthenticate => RequestKind::SaslAuthenticate(
+                SaslAuthenticateRequest::default()
+                    .with_auth_bytes(bytes::Bytes::from_static(b"\0alice\0secret")),
             ),
             other => panic!("no sample request for {other:?}: add one when advertising it"),
         }

@@ -17,6 +17,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, operation};
 use super::group::check_coordinator;
 use super::RequestContext;
 use crate::state::coordinator::TopicPartition;
@@ -38,11 +39,14 @@ pub fn commit(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitRes
         .into_iter()
         .map(|topic| {
             let known = ctx.cluster.topics.get(&topic.name);
+            let denied = authz::topic(ctx, &topic.name, operation::READ).err();
             let partitions = topic
                 .partitions
                 .into_iter()
                 .map(|p| {
-                    let result = if known
+                    let result = if let Some(error) = denied {
+                        Err(error)
+                    } else if known
                         .as_ref()
                         .is_none_or(|t| t.partition(p.partition_index).is_none())
                     {
@@ -78,7 +82,9 @@ pub fn commit(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitRes
             })
         })
         .collect();
-    let committed = check_coordinator(ctx, &req.group_id).and_then(|()| {
+    let routed = authz::group(ctx, &req.group_id, operation::READ)
+        .and_then(|()| check_coordinator(ctx, &req.group_id));
+    let committed = routed.and_then(|()| {
         ctx.cluster.groups.commit_offsets(
             &req.group_id,
             &req.member_id,
@@ -132,6 +138,9 @@ fn fetch_group(
     require_stable: bool,
 ) -> Result<GroupOffsets, ResponseError> {
     check_coordinator(ctx, group_id)?;
+    // Offsets of topics the principal may not describe: left out when it asked for all,
+    // TOPIC_AUTHORIZATION_FAILED when it named them.
+    let all = requested.is_none();
     let unstable = if require_stable {
         ctx.cluster.groups.pending_txn_partitions(group_id)
     } else {
@@ -139,7 +148,13 @@ fn fetch_group(
     };
     let mut by_topic: GroupOffsets = Vec::new();
     for (tp, offset) in ctx.cluster.groups.fetch_offsets(group_id, requested) {
-        let offset = if unstable.contains(&tp) {
+        let described = authz::topic(ctx, &tp.0, operation::DESCRIBE);
+        if all && described.is_err() {
+            continue;
+        }
+        let offset = if let Err(error) = described {
+            Err(error)
+        } else if unstable.contains(&tp) {
             Err(ResponseError::UnstableOffsetCommit)
         } else {
             Ok(offset)
@@ -175,7 +190,8 @@ pub fn fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchRespon
                 let response =
                     OffsetFetchResponseGroup::default().with_group_id(group.group_id.clone());
                 // v9: a consumer group member names itself and its epoch.
-                let fetched = check_coordinator(ctx, &group.group_id)
+                let fetched = authz::group(ctx, &group.group_id, operation::DESCRIBE)
+                    .and_then(|()| check_coordinator(ctx, &group.group_id))
                     .and_then(|()| {
                         ctx.cluster.groups.validate_offset_fetch(
                             &group.group_id,
@@ -226,7 +242,9 @@ pub fn fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchRespon
             })
             .collect()
     });
-    match fetch_group(ctx, &req.group_id, requested, require_stable) {
+    let fetched = authz::group(ctx, &req.group_id, operation::DESCRIBE)
+        .and_then(|()| fetch_group(ctx, &req.group_id, requested, require_stable));
+    match fetched {
         Err(error) => OffsetFetchResponse::default().with_error_code(error.code()),
         Ok(offsets) => OffsetFetchResponse::default().with_topics(
             offsets
@@ -270,16 +288,20 @@ fn describe(offset: Result<Option<CommittedOffset>, ResponseError>) -> (i64, i32
 }
 
 pub fn delete(ctx: &RequestContext, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    // Offsets of a topic are deleted only with READ on it.
+    let readable = |name: &str| authz::topic(ctx, name, operation::READ).is_ok();
     let requested: Vec<TopicPartition> = req
         .topics
         .iter()
+        .filter(|t| readable(&t.name))
         .flat_map(|t| {
             t.partitions
                 .iter()
                 .map(move |p| (t.name.to_string(), p.partition_index))
         })
         .collect();
-    let results = check_coordinator(ctx, &req.group_id)
+    let results = authz::group(ctx, &req.group_id, operation::DELETE)
+        .and_then(|()| check_coordinator(ctx, &req.group_id))
         .and_then(|()| ctx.cluster.groups.delete_offsets(&req.group_id, requested));
     match results {
         Err(error) => OffsetDeleteResponse::default().with_error_code(error.code()),
@@ -298,7 +320,9 @@ pub fn delete(ctx: &RequestContext, req: OffsetDeleteRequest) -> OffsetDeleteRes
                                     topic.as_str() == t.name.as_str() && *index == p.partition_index
                                 })
                                 .and_then(|(_, e)| *e);
-                            let error = if ctx.cluster.topics.get(&t.name).is_none() {
+                            let error = if !readable(&t.name) {
+                                Some(ResponseError::TopicAuthorizationFailed)
+                            } else if ctx.cluster.topics.get(&t.name).is_none() {
                                 Some(ResponseError::UnknownTopicOrPartition)
                             } else {
                                 error

@@ -17,6 +17,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, operation};
 use super::RequestContext;
 use crate::state::topics::{assign_replicas, Topic};
 
@@ -29,7 +30,11 @@ pub fn create(ctx: &RequestContext, req: CreatePartitionsRequest) -> CreateParti
         .into_iter()
         .map(|t| {
             let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-            match add(ctx, &t.name, t.count, t.assignments, req.validate_only) {
+            let added = match authz::topic(ctx, &t.name, operation::ALTER) {
+                Err(error) => Err((error, "The topic authorization is failed.".to_string())),
+                Ok(()) => add(ctx, &t.name, t.count, t.assignments, req.validate_only),
+            };
+            match added {
                 Ok(()) => result,
                 Err((error, message)) => result
                     .with_error_code(error.code())
@@ -144,6 +149,34 @@ fn named_partitions(
 /// does; see `Cluster::elect_leader`. A partition that has the leader it would get answers
 /// ELECTION_NOT_NEEDED.
 pub fn elect_leaders(ctx: &RequestContext, req: ElectLeadersRequest) -> ElectLeadersResponse {
+    if let Err(error) = authz::cluster(ctx, operation::ALTER) {
+        // Every partition named fails; with none named, there is nothing to list.
+        let results = req
+            .topic_partitions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| {
+                ReplicaElectionResult::default()
+                    .with_topic(t.topic)
+                    .with_partition_result(
+                        t.partitions
+                            .into_iter()
+                            .map(|index| {
+                                PartitionResult::default()
+                                    .with_partition_id(index)
+                                    .with_error_code(error.code())
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        let response = ElectLeadersResponse::default().with_replica_election_results(results);
+        return if ctx.version() >= 1 {
+            response.with_error_code(error.code())
+        } else {
+            response
+        };
+    }
     let requested = req
         .topic_partitions
         .map(|list| list.into_iter().map(|t| (t.topic, t.partitions)).collect());
@@ -179,6 +212,32 @@ pub fn alter_reassignments(
     ctx: &RequestContext,
     req: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    if let Err(error) = authz::cluster(ctx, operation::ALTER) {
+        let message = Some(StrBytes::from_static_str(authz::message(error)));
+        let responses = req
+            .topics
+            .into_iter()
+            .map(|t| {
+                ReassignableTopicResponse::default()
+                    .with_name(t.name)
+                    .with_partitions(
+                        t.partitions
+                            .into_iter()
+                            .map(|p| {
+                                ReassignablePartitionResponse::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(error.code())
+                                    .with_error_message(message.clone())
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        return AlterPartitionReassignmentsResponse::default()
+            .with_error_code(error.code())
+            .with_error_message(message)
+            .with_responses(responses);
+    }
     let brokers: HashSet<i32> = ctx.cluster.brokers().iter().map(|b| b.node_id).collect();
     let responses = req
         .topics
@@ -242,9 +301,14 @@ pub fn alter_reassignments(
 
 /// Reassignments finish instantly, so none is ever in progress.
 pub fn list_reassignments(
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     _req: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    if let Err(error) = authz::cluster(ctx, operation::DESCRIBE) {
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(error.code())
+            .with_error_message(Some(StrBytes::from_static_str(authz::message(error))));
+    }
     ListPartitionReassignmentsResponse::default()
         .with_topics(Vec::<OngoingTopicReassignment>::new())
 }

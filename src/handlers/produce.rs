@@ -6,25 +6,37 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, operation};
 use super::RequestContext;
-use crate::state::batch::{all_records_have_keys, split_batches};
+use crate::state::batch::{self, check_records, read_header, split_batches};
 use crate::state::now_ms;
 use crate::state::topics::Topic;
 
 pub fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceResponse> {
     let acks = req.acks;
     let transactional_id = req.transactional_id.clone();
+    // Transactional records need WRITE on their transactional id, or nothing is written
+    // (without an id they are refused when appended).
+    let transactional_denied = transactional_id
+        .as_deref()
+        .is_some_and(|id| authz::transactional_id(ctx, id, operation::WRITE).is_err())
+        && has_transactional_records(&req);
     let responses = req
         .topic_data
         .into_iter()
         .map(|topic_data| {
             let topic = ctx.cluster.topics.get(&topic_data.name);
+            let topic_denied = authz::topic(ctx, &topic_data.name, operation::WRITE).err();
             let partition_responses = topic_data
                 .partition_data
                 .into_iter()
                 .map(|data| {
                     let index = data.index;
-                    let result = if !matches!(acks, -1..=1) {
+                    let result = if transactional_denied {
+                        Err(ResponseError::TransactionalIdAuthorizationFailed)
+                    } else if let Some(error) = topic_denied {
+                        Err(error)
+                    } else if !matches!(acks, -1..=1) {
                         Err(ResponseError::InvalidRequiredAcks)
                     } else {
                         match &topic {
@@ -57,6 +69,19 @@ pub fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceRespon
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }
 
+/// Whether any batch of the request is transactional (the first batch of each partition's
+/// records tells: a producer's batches in one request are all transactional or none).
+fn has_transactional_records(req: &ProduceRequest) -> bool {
+    req.topic_data.iter().any(|t| {
+        t.partition_data.iter().any(|p| {
+            p.records
+                .as_deref()
+                .and_then(|r| read_header(r).ok())
+                .is_some_and(|h| h.is_transactional())
+        })
+    })
+}
+
 /// Appends one partition's batches: all of them or, on any invalid batch, none.
 fn append(
     ctx: &RequestContext,
@@ -72,22 +97,45 @@ fn append(
         return Err(ResponseError::NotLeaderOrFollower);
     }
     let records = data.records.unwrap_or_default();
-    let batches = split_batches(&records)?;
+    let mut batches = split_batches(&records)?;
     let max_message_bytes = ctx.cluster.max_message_bytes(topic);
-    for (header, _) in &batches {
+    let compacted = ctx.cluster.is_compacted(topic);
+    for (header, bytes) in &batches {
         if header.size > max_message_bytes {
             return Err(ResponseError::MessageTooLarge);
         }
         if header.records_count != header.last_offset_delta + 1 {
             return Err(ResponseError::InvalidRecord);
         }
+        // Transaction markers are the broker's to write.
+        if header.is_control() {
+            return Err(ResponseError::InvalidRecord);
+        }
+        // As Kafka: ZStandard needs a produce request of v7 or later.
+        if header.compression() == batch::ZSTD && ctx.version() < 7 {
+            return Err(ResponseError::UnsupportedCompressionType);
+        }
+        let check = check_records(bytes, header)?;
+        if compacted && !check.all_keyed {
+            return Err(ResponseError::InvalidRecord);
+        }
     }
-    if ctx.cluster.is_compacted(topic)
-        && !batches
-            .iter()
-            .all(|(_, bytes)| all_records_have_keys(bytes))
-    {
-        return Err(ResponseError::InvalidRecord);
+    // A topic whose compression.type names a codec stores every batch with it, as Kafka's
+    // does; the default (`producer`) keeps each batch as sent.
+    let target = ctx
+        .cluster
+        .topic_config(topic, "compression.type")
+        .and_then(|c| batch::codec_for(&c));
+    if let Some(target) = target {
+        for (header, bytes) in batches.iter_mut() {
+            if header.compression() != target {
+                *bytes = batch::recompress(bytes, header, target)?;
+                *header = batch::read_header(bytes)?;
+                if header.size > max_message_bytes {
+                    return Err(ResponseError::MessageTooLarge);
+                }
+            }
+        }
     }
     let log_append_time =
         (topic.config("message.timestamp.type").as_deref() == Some("LogAppendTime")).then(now_ms);
@@ -118,23 +166,30 @@ fn append(
 fn error_message(error: ResponseError) -> &'static str {
     match error {
         ResponseError::CorruptMessage => {
-            "The record batch is corrupt: its length or CRC does not check out."
+            "The record batch is corrupt: its length, CRC, codec data or records do not check out."
         }
         ResponseError::MessageTooLarge => {
-            "The record batch is larger than the topic's max.message.bytes."
+            "The record batch is larger than the topic's max.message.bytes, \
+             or its records larger than 256 MiB decompressed."
         }
         ResponseError::UnknownTopicOrPartition => "This server does not host this topic-partition.",
         ResponseError::NotLeaderOrFollower => {
             "This server is not the leader for that topic-partition."
         }
         ResponseError::InvalidRequiredAcks => "acks must be -1, 0 or 1.",
+        ResponseError::TopicAuthorizationFailed
+        | ResponseError::TransactionalIdAuthorizationFailed => authz::message(error),
         ResponseError::InvalidTxnState => "Partition was not added to the transaction",
         ResponseError::OutOfOrderSequenceNumber => {
             "The batch's sequence number does not follow the producer's last one."
         }
         ResponseError::InvalidProducerEpoch => "The producer's epoch is older than the last seen.",
         ResponseError::InvalidRecord => {
-            "The record batch's record count does not match its last offset delta."
+            "The record batch is invalid: its record count does not match its last offset delta, \
+             it is a control batch, or a record of a compacted topic has no key."
+        }
+        ResponseError::UnsupportedCompressionType => {
+            "Produce requests before v7 cannot use ZStandard compression."
         }
         ResponseError::UnsupportedForMessageFormat => {
             "Only record batches of magic v2 are accepted."

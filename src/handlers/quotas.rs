@@ -11,6 +11,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, operation};
 use super::RequestContext;
 use crate::state::quotas::{ClientQuotas, Entity, Match};
 
@@ -22,6 +23,12 @@ pub fn describe(
     ctx: &RequestContext,
     req: DescribeClientQuotasRequest,
 ) -> DescribeClientQuotasResponse {
+    if let Err(error) = authz::cluster(ctx, operation::DESCRIBE_CONFIGS) {
+        return DescribeClientQuotasResponse::default()
+            .with_error_code(error.code())
+            .with_error_message(Some(text(authz::message(error))))
+            .with_entries(None);
+    }
     let mut components = Vec::with_capacity(req.components.len());
     for c in &req.components {
         let m = match (c.match_type, &c._match) {
@@ -66,6 +73,10 @@ pub fn describe(
 }
 
 pub fn alter(ctx: &RequestContext, req: AlterClientQuotasRequest) -> AlterClientQuotasResponse {
+    // Without ALTER_CONFIGS on the cluster, every entry fails and nothing changes.
+    let denied = authz::cluster(ctx, operation::ALTER_CONFIGS)
+        .err()
+        .map(|error| (error, authz::message(error).to_string()));
     let entries = req
         .entries
         .into_iter()
@@ -85,7 +96,10 @@ pub fn alter(ctx: &RequestContext, req: AlterClientQuotasRequest) -> AlterClient
                 .iter()
                 .map(|op| (op.key.to_string(), (!op.remove).then_some(op.value)))
                 .collect();
-            let result = ClientQuotas::validate(&entity, &ops);
+            let result = match &denied {
+                Some(failure) => Err(failure.clone()),
+                None => ClientQuotas::validate(&entity, &ops),
+            };
             if result.is_ok() && !req.validate_only {
                 ctx.cluster.quotas.alter(entity, ops);
             }

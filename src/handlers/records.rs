@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
     OffsetForLeaderEpochResponse,
 };
 
+use super::authz::{self, operation, resource, CLUSTER_NAME};
 use super::RequestContext;
 
 pub fn delete_records(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
@@ -21,12 +22,16 @@ pub fn delete_records(ctx: &RequestContext, req: DeleteRecordsRequest) -> Delete
         .into_iter()
         .map(|t| {
             let topic = ctx.cluster.topics.get(&t.name);
+            let denied = authz::topic(ctx, &t.name, operation::DELETE).err();
             let partitions = t
                 .partitions
                 .into_iter()
                 .map(|p| {
                     let result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index);
+                    if let Some(error) = denied {
+                        return result.with_low_watermark(-1).with_error_code(error.code());
+                    }
                     let Some(partition) =
                         topic.as_ref().and_then(|t| t.partition(p.partition_index))
                     else {
@@ -60,11 +65,23 @@ pub fn offset_for_leader_epoch(
     ctx: &RequestContext,
     req: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
+    // Brokers (CLUSTER_ACTION) may ask about any partition; clients need DESCRIBE on its topic.
+    let replica = authz::allowed(
+        ctx,
+        resource::CLUSTER,
+        CLUSTER_NAME,
+        operation::CLUSTER_ACTION,
+    );
     let topics = req
         .topics
         .into_iter()
         .map(|t| {
             let topic = ctx.cluster.topics.get(&t.topic);
+            let denied = if replica {
+                None
+            } else {
+                authz::topic(ctx, &t.topic, operation::DESCRIBE).err()
+            };
             let partitions = t
                 .partitions
                 .into_iter()
@@ -77,6 +94,9 @@ pub fn offset_for_leader_epoch(
                             .with_leader_epoch(-1)
                             .with_end_offset(-1)
                     };
+                    if let Some(denied) = denied {
+                        return error(denied);
+                    }
                     let Some(partition) = topic.as_ref().and_then(|t| t.partition(p.partition))
                     else {
                         return error(ResponseError::UnknownTopicOrPartition);

@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, operation, resource, CLUSTER_NAME};
 use super::RequestContext;
 use crate::state::configs::validate_topic_config;
 use crate::state::topics::TopicSpec;
@@ -25,6 +26,8 @@ pub fn create(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsRes
         .filter(|t| !seen.insert(t.name.clone()))
         .map(|t| t.name.clone())
         .collect();
+    // CREATE on the cluster creates any topic; otherwise CREATE on each topic is needed.
+    let may_create_any = authz::allowed(ctx, resource::CLUSTER, CLUSTER_NAME, operation::CREATE);
     let topics = req
         .topics
         .into_iter()
@@ -35,10 +38,33 @@ pub fn create(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsRes
                     ResponseError::InvalidRequest,
                     format!("Create topics request from client contains multiple entries for the topic {}", &*name),
                 ))
+            } else if !may_create_any
+                && !authz::allowed(ctx, resource::TOPIC, &name, operation::CREATE)
+            {
+                Err((
+                    ResponseError::TopicAuthorizationFailed,
+                    "Authorization failed.".to_string(),
+                ))
             } else {
                 create_one(ctx, topic, req.validate_only)
             };
             match result {
+                // The new topic's configs are only told to who may describe them.
+                Ok(result)
+                    if ctx.version() >= 5
+                        && !authz::allowed(
+                            ctx,
+                            resource::TOPIC,
+                            &name,
+                            operation::DESCRIBE_CONFIGS,
+                        ) =>
+                {
+                    result
+                        .with_configs(None)
+                        .with_topic_config_error_code(
+                            ResponseError::TopicAuthorizationFailed.code(),
+                        )
+                }
                 Ok(result) => result,
                 Err((error, message)) => CreatableTopicResult::default()
                     .with_name(name)
@@ -177,6 +203,28 @@ pub fn delete(ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsRes
                 Some(name) => topics.get(name),
                 None => topics.get_by_id(&id),
             };
+            // By name, DELETE is checked before existence, so a principal without it learns
+            // nothing; by id, a topic it may not describe keeps its name to itself.
+            let denied = match (&name, &found) {
+                (Some(name), _) => authz::topic(ctx, name, operation::DELETE).err(),
+                (None, Some(topic)) => authz::topic(ctx, &topic.name, operation::DELETE).err(),
+                (None, None) => None,
+            };
+            if let Some(error) = denied {
+                let name = match (&name, &found) {
+                    (None, Some(topic))
+                        if authz::topic(ctx, &topic.name, operation::DESCRIBE).is_ok() =>
+                    {
+                        Some(TopicName(StrBytes::from_string(topic.name.clone())))
+                    }
+                    _ => name,
+                };
+                return DeletableTopicResult::default()
+                    .with_name(name)
+                    .with_topic_id(id)
+                    .with_error_code(error.code())
+                    .with_error_message(Some(StrBytes::from_static_str(authz::message(error))));
+            }
             match found {
                 Some(topic) => {
                     topics.delete(&topic.name);

@@ -25,6 +25,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authz::{self, operation, resource, CLUSTER_NAME};
 use super::group::check_coordinator;
 use super::RequestContext;
 use crate::state::batch::BatchHeader;
@@ -120,6 +121,21 @@ pub fn init_producer_id(
 ) -> InitProducerIdResponse {
     let version = ctx.version();
     let result = (|| {
+        // A transactional producer needs WRITE on its id; an idempotent one IDEMPOTENT_WRITE on
+        // the cluster or WRITE on some topic.
+        match req.transactional_id.as_deref() {
+            Some(id) => authz::transactional_id(ctx, id, operation::WRITE)?,
+            None if !authz::allowed(
+                ctx,
+                resource::CLUSTER,
+                CLUSTER_NAME,
+                operation::IDEMPOTENT_WRITE,
+            ) && !authz::allowed_on_any(ctx, resource::TOPIC, operation::WRITE) =>
+            {
+                return Err(ResponseError::ClusterAuthorizationFailed)
+            }
+            None => {}
+        }
         // v3+ (KIP-360): a producer re-initialising after an error says who it was.
         let expected = match (req.producer_id.0, req.producer_epoch) {
             _ if version < 3 => None,
@@ -163,18 +179,27 @@ pub fn add_partitions_to_txn(
         .into_iter()
         .map(|t| (t.name, t.partitions))
         .collect();
-    let unknown = |name: &TopicName, index: i32| {
+    let txn_denied = authz::transactional_id(ctx, &transactional_id, operation::WRITE).err();
+    // A partition fails on its own when its topic may not be written, or it does not exist.
+    let failed = |name: &TopicName, index: i32| {
+        if let Err(error) = authz::topic(ctx, name, operation::WRITE) {
+            return Some(error);
+        }
         ctx.cluster
             .topics
             .get(name)
             .and_then(|t| t.partition(index))
             .is_none()
+            .then_some(ResponseError::UnknownTopicOrPartition)
     };
-    let any_unknown = requested
-        .iter()
-        .any(|(name, partitions)| partitions.iter().any(|&p| unknown(name, p)));
-    // Unknown partitions fail on their own and the rest are not attempted, as Kafka does.
-    let outcome = if any_unknown {
+    let any_failed = txn_denied.is_none()
+        && requested
+            .iter()
+            .any(|(name, partitions)| partitions.iter().any(|&p| failed(name, p).is_some()));
+    // Failed partitions fail on their own and the rest are not attempted, as Kafka does.
+    let outcome = if let Some(error) = txn_denied {
+        Err(error)
+    } else if any_failed {
         Err(ResponseError::OperationNotAttempted)
     } else {
         let partitions: Vec<TopicPartition> = requested
@@ -199,10 +224,9 @@ pub fn add_partitions_to_txn(
             let results = partitions
                 .into_iter()
                 .map(|p| {
-                    let error = if unknown(&name, p) {
-                        Err(ResponseError::UnknownTopicOrPartition)
-                    } else {
-                        outcome
+                    let error = match failed(&name, p) {
+                        Some(error) if txn_denied.is_none() => Err(error),
+                        _ => outcome,
                     };
                     AddPartitionsToTxnPartitionResult::default()
                         .with_partition_index(p)
@@ -222,7 +246,10 @@ pub fn add_offsets_to_txn(
     req: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
     let group_id = req.group_id.to_string();
-    let result = check_txn_coordinator(ctx, &req.transactional_id).and_then(|()| {
+    let routed = authz::transactional_id(ctx, &req.transactional_id, operation::WRITE)
+        .and_then(|()| authz::group(ctx, &group_id, operation::READ))
+        .and_then(|()| check_txn_coordinator(ctx, &req.transactional_id));
+    let result = routed.and_then(|()| {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
@@ -239,7 +266,9 @@ pub fn add_offsets_to_txn(
 }
 
 pub fn end_txn(ctx: &RequestContext, req: EndTxnRequest) -> EndTxnResponse {
-    let result = check_txn_coordinator(ctx, &req.transactional_id).and_then(|()| {
+    let routed = authz::transactional_id(ctx, &req.transactional_id, operation::WRITE)
+        .and_then(|()| check_txn_coordinator(ctx, &req.transactional_id));
+    let result = routed.and_then(|()| {
         ctx.cluster.txns.end_txn(
             &ctx.cluster.topics,
             &ctx.cluster.groups,
@@ -264,11 +293,14 @@ pub fn txn_offset_commit(
         .into_iter()
         .map(|topic| {
             let known = ctx.cluster.topics.get(&topic.name);
+            let denied = authz::topic(ctx, &topic.name, operation::READ).err();
             let partitions = topic
                 .partitions
                 .into_iter()
                 .map(|p| {
-                    let result = if known
+                    let result = if let Some(error) = denied {
+                        Err(error)
+                    } else if known
                         .as_ref()
                         .is_none_or(|t| t.partition(p.partition_index).is_none())
                     {
@@ -304,7 +336,18 @@ pub fn txn_offset_commit(
         })
         .collect();
     let group_id = req.group_id.to_string();
-    let stored = check_coordinator(ctx, &group_id).and_then(|()| {
+    // Refused as a whole without WRITE on the transactional id or READ on the group.
+    let authorized = authz::transactional_id(ctx, &req.transactional_id, operation::WRITE)
+        .and_then(|()| authz::group(ctx, &group_id, operation::READ));
+    if let Err(error) = authorized {
+        for (_, partitions) in &mut results {
+            for (_, result) in partitions.iter_mut() {
+                *result = Err(error);
+            }
+        }
+    }
+    let routed = authorized.and_then(|()| check_coordinator(ctx, &group_id));
+    let stored = routed.and_then(|()| {
         // The coordinator stays locked while the offsets are stored, so the transaction cannot
         // end in between. A stale epoch is INVALID_PRODUCER_EPOCH, as Kafka's verification says.
         let _verified = ctx
@@ -366,7 +409,9 @@ pub fn describe_transactions(
         .into_iter()
         .map(|id| {
             let state = TransactionState::default().with_transactional_id(id.clone());
-            if let Err(error) = check_txn_coordinator(ctx, &id) {
+            let checked = authz::transactional_id(ctx, &id, operation::DESCRIBE)
+                .and_then(|()| check_txn_coordinator(ctx, &id));
+            if let Err(error) = checked {
                 return state.with_error_code(error.code());
             }
             let Some(txn) = ctx.cluster.txns.describe(&id) else {
@@ -379,7 +424,12 @@ pub fn describe_transactions(
                     crate::state::coordinator_partition(g),
                 )
             });
-            for (topic, partition) in txn.partitions.iter().cloned().chain(offsets_partitions) {
+            // Only the topics the principal may describe are listed.
+            let describable = |(topic, _): &(String, i32)| {
+                authz::allowed(ctx, resource::TOPIC, topic, operation::DESCRIBE)
+            };
+            let partitions = txn.partitions.iter().cloned().chain(offsets_partitions);
+            for (topic, partition) in partitions.filter(describable) {
                 match topics.iter_mut().find(|t| t.topic.as_str() == topic) {
                     Some(t) if !t.partitions.contains(&partition) => t.partitions.push(partition),
                     Some(_) => {}
@@ -418,6 +468,14 @@ pub fn list_transactions(
     let listed = listed
         .into_iter()
         .filter(|t| check_txn_coordinator(ctx, &t.transactional_id).is_ok())
+        .filter(|t| {
+            authz::allowed(
+                ctx,
+                resource::TRANSACTIONAL_ID,
+                &t.transactional_id,
+                operation::DESCRIBE,
+            )
+        })
         .map(|t| {
             list_transactions_response::TransactionState::default()
                 .with_transactional_id(TransactionalId(text(&t.transactional_id)))
@@ -439,11 +497,15 @@ pub fn describe_producers(
         .into_iter()
         .map(|t| {
             let topic = ctx.cluster.topics.get(&t.name);
+            let denied = authz::topic(ctx, &t.name, operation::READ).err();
             let partitions = t
                 .partition_indexes
                 .into_iter()
                 .map(|index| {
                     let response = PartitionResponse::default().with_partition_index(index);
+                    if let Some(error) = denied {
+                        return response.with_error_code(error.code());
+                    }
                     let Some(partition) = topic.as_ref().and_then(|t| t.partition(index)) else {
                         return response
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());

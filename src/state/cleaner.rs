@@ -2,17 +2,15 @@
 //!
 //! Keeps the last record of every key, drops tombstones (null values) once they are older than
 //! `delete.retention.ms`, and never changes an offset: compacted batches keep their records'
-//! offsets, so the log simply has gaps. Batches are decoded and re-encoded with their own codec;
+//! offsets, so the log simply has gaps. As Kafka's cleaner, a batch that loses records is written
+//! anew with its own codec, base offset and last offset delta, its kept records byte for byte;
 //! control batches (transaction markers) are kept as they are.
 
 use std::collections::HashMap;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-};
+use bytes::Bytes;
 
-use super::batch;
+use super::batch::{self, BatchHeader, RawRecord};
 use super::log::PartitionLog;
 
 /// What the cleaner may remove, from the topic's configs.
@@ -25,6 +23,23 @@ pub struct CleanerConfig {
     pub min_compaction_lag_ms: i64,
 }
 
+/// A cleanable batch with its records decompressed and located.
+struct Decoded {
+    header: BatchHeader,
+    section: Bytes,
+    records: Vec<RawRecord>,
+}
+
+impl Decoded {
+    fn key(&self, record: &RawRecord) -> Option<Bytes> {
+        record.key.clone().map(|range| self.section.slice(range))
+    }
+
+    fn offset(&self, record: &RawRecord) -> i64 {
+        self.header.base_offset + record.offset_delta as i64
+    }
+}
+
 /// Compacts the log in place; returns how many records were removed.
 pub fn compact(log: &mut PartitionLog, config: CleanerConfig) -> usize {
     // Records newer than the lag, and everything after the first of them, stay uncleaned.
@@ -34,7 +49,7 @@ pub fn compact(log: &mut PartitionLog, config: CleanerConfig) -> usize {
     let last_stable_offset = log.last_stable_offset();
     let aborted = log.aborted_transactions(i64::MIN, i64::MAX);
     let batches = log.batches_mut();
-    let mut decoded: Vec<Option<Vec<Record>>> = Vec::with_capacity(batches.len());
+    let mut decoded: Vec<Option<Decoded>> = Vec::with_capacity(batches.len());
     let mut discarded: Vec<bool> = Vec::with_capacity(batches.len());
     let mut latest: HashMap<Bytes, i64> = HashMap::new();
     let mut cleanable = true;
@@ -50,105 +65,96 @@ pub fn compact(log: &mut PartitionLog, config: CleanerConfig) -> usize {
                 })
         });
         discarded.push(cleanable && is_aborted);
-        if !cleanable || is_aborted || header.is_none_or(|h| h.is_control()) {
-            decoded.push(None);
-            continue;
-        }
-        let mut buf = stored.bytes.clone();
-        let Ok(set) = RecordBatchDecoder::decode(&mut buf) else {
+        let header = match header {
+            Some(h) if cleanable && !is_aborted && !h.is_control() => h,
+            _ => {
+                decoded.push(None);
+                continue;
+            }
+        };
+        let Some(batch) = decode(&stored.bytes, header) else {
             decoded.push(None);
             continue;
         };
-        for record in &set.records {
-            if let Some(key) = &record.key {
-                latest.insert(key.clone(), record.offset);
+        for record in &batch.records {
+            if let Some(key) = batch.key(record) {
+                latest.insert(key, batch.offset(record));
             }
         }
-        decoded.push(Some(set.records));
+        decoded.push(Some(batch));
     }
 
     let mut removed = 0;
     let mut index = 0;
     batches.retain_mut(|stored| {
-        let records = decoded[index].take();
+        let batch = decoded[index].take();
         let discard = discarded[index];
         index += 1;
         if discard {
             removed += batch::read_header(&stored.bytes).map_or(0, |h| h.records_count as usize);
             return false;
         }
-        let Some(records) = records else { return true };
-        let total = records.len();
-        let kept: Vec<Record> = records
-            .into_iter()
-            .filter(|r| match &r.key {
+        let Some(batch) = batch else { return true };
+        let total = batch.records.len();
+        let kept: Vec<&RawRecord> = batch
+            .records
+            .iter()
+            .filter(|r| match batch.key(r) {
                 // Records without a key cannot be compacted away.
                 None => true,
                 Some(key) => {
-                    let is_latest = latest.get(key) == Some(&r.offset);
-                    let expired_tombstone = r.value.is_none()
-                        && config.now_ms.saturating_sub(r.timestamp) > config.delete_retention_ms;
+                    let is_latest = latest.get(&key) == Some(&batch.offset(r));
+                    let timestamp = batch
+                        .header
+                        .first_timestamp
+                        .saturating_add(r.timestamp_delta);
+                    let expired_tombstone = r.is_tombstone
+                        && config.now_ms.saturating_sub(timestamp) > config.delete_retention_ms;
                     is_latest && !expired_tombstone
                 }
             })
             .collect();
-        removed += total - kept.len();
         if kept.len() == total {
             return true;
         }
         if kept.is_empty() {
+            removed += total;
             return false;
         }
-        match reencode(&stored.bytes, &kept) {
-            Some(bytes) => {
-                stored.base_offset = kept[0].offset;
-                stored.bytes = bytes;
-                true
-            }
-            None => {
-                // Keep the original rather than lose data we could not re-encode.
-                removed -= total - kept.len();
-                true
-            }
+        // On failure the original stays rather than lose data we could not write anew.
+        if let Ok(bytes) =
+            batch::retain_records(&stored.bytes, &batch.header, &batch.section, &kept)
+        {
+            removed += total - kept.len();
+            // Rewritten from the stored batch, so it already carries its base offset.
+            stored.max_timestamp =
+                batch::read_header(&bytes).map_or(stored.max_timestamp, |h| h.max_timestamp);
+            stored.bytes = bytes;
         }
+        true
     });
     removed
 }
 
-/// Re-encodes `records` with the codec and producer fields of the batch they came from.
-fn reencode(original: &Bytes, records: &[Record]) -> Option<Bytes> {
-    let header = batch::read_header(original).ok()?;
-    let compression = match header.compression() {
-        0 => kafka_protocol::records::Compression::None,
-        1 => kafka_protocol::records::Compression::Gzip,
-        2 => kafka_protocol::records::Compression::Snappy,
-        3 => kafka_protocol::records::Compression::Lz4,
-        4 => kafka_protocol::records::Compression::Zstd,
-        _ => return None,
-    };
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
+/// The batch's records, decompressed; `None` if it cannot be read (it is then left alone).
+fn decode(bytes: &Bytes, header: BatchHeader) -> Option<Decoded> {
+    let section = batch::decompress_records(bytes, &header).ok()?;
+    let records = batch::read_records(&section, &header).ok()?;
+    Some(Decoded {
+        header,
+        section,
         records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .ok()?;
-    let bytes = buf.freeze();
-    // One batch in, one batch out: the encoder splits only on producer fields, which are shared.
-    let written = batch::read_header(&bytes).ok()?;
-    if written.size != bytes.len() {
-        return None;
-    }
-    Some(batch::restore_base_sequence(bytes, header.base_sequence))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::state::batch::read_header;
+    use bytes::BytesMut;
+    use kafka_protocol::records::{
+        Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+    };
 
     fn append(log: &mut PartitionLog, records: &[(&str, Option<&str>, i64)]) {
         let mut buf = BytesMut::new();
@@ -291,17 +297,19 @@ mod tests {
             ]
         );
         assert_eq!(log.high_watermark(), 5, "offsets never change");
-        // Still gzip, still valid.
+        // Still gzip, still valid, still spanning its offsets as Kafka's cleaner leaves it.
         let first = log.batches().next().unwrap();
-        assert_eq!(read_header(&first.bytes).unwrap().compression(), 1);
-        assert_eq!(first.base_offset, 2);
-        assert_eq!(read_header(&first.bytes).unwrap().base_sequence, -1);
-        // A fetch at a compacted-away offset starts at the next batch that still holds data.
+        let header = read_header(&first.bytes).unwrap();
+        assert_eq!(header.compression(), 1);
+        assert_eq!((first.base_offset, header.base_offset), (0, 0));
+        assert_eq!((header.last_offset_delta, header.records_count), (2, 1));
+        assert_eq!(header.base_sequence, -1);
+        // A fetch at a compacted-away offset gets the batch holding the next record.
         assert_eq!(
-            read_header(&log.read(0, usize::MAX, true).records.unwrap())
+            read_header(&log.read(1, usize::MAX, true).records.unwrap())
                 .unwrap()
                 .base_offset,
-            2
+            0
         );
     }
 

@@ -9,7 +9,6 @@ use std::sync::{Arc, Weak};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::records::RecordBatchDecoder;
 use tokio::sync::Notify;
 
 use super::batch::{self, BatchHeader};
@@ -375,26 +374,36 @@ impl PartitionLog {
     }
 }
 
-/// Offsets and timestamps of a stored batch's records, decoding (and decompressing) it.
+/// Offsets and timestamps of a stored batch's records, decompressing it. In a LogAppendTime
+/// batch every record carries the batch's timestamp, as Kafka reports it.
 fn records_of(bytes: &Bytes) -> Vec<TimestampOffset> {
-    let mut buf = bytes.clone();
-    match RecordBatchDecoder::decode(&mut buf) {
-        Ok(set) => set
-            .records
-            .iter()
-            .map(|r| TimestampOffset {
-                offset: r.offset,
-                timestamp: r.timestamp,
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    }
+    let Ok(header) = batch::read_header(bytes) else {
+        return Vec::new();
+    };
+    let Ok(section) = batch::decompress_records(bytes, &header) else {
+        return Vec::new();
+    };
+    let Ok(records) = batch::read_records(&section, &header) else {
+        return Vec::new();
+    };
+    records
+        .iter()
+        .map(|r| TimestampOffset {
+            offset: header.base_offset + r.offset_delta as i64,
+            timestamp: if header.is_log_append_time() {
+                header.max_timestamp
+            } else {
+                header.first_timestamp.saturating_add(r.timestamp_delta)
+            },
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::state::batch::{read_header, tests::encode_batch};
+    use kafka_protocol::records::RecordBatchDecoder;
 
     fn append(log: &mut PartitionLog, records: &[(&str, &str, i64)]) -> i64 {
         let bytes = encode_batch(records);

@@ -51,6 +51,9 @@ pub struct BrokerConfig {
     /// server.properties names of the settings the user gave (DescribeConfigs reports them as
     /// STATIC_BROKER_CONFIG, the rest as defaults).
     pub set_by_user: std::collections::BTreeSet<String>,
+    /// Whether and how ACLs are enforced (`authorizer.class.name`, `super.users`,
+    /// `allow.everyone.if.no.acl.found`).
+    pub authorizer: acls::AuthorizerConfig,
 }
 
 impl Default for BrokerConfig {
@@ -64,6 +67,7 @@ impl Default for BrokerConfig {
             transactions: txn::TxnSettings::default(),
             log_retention_ms: 604_800_000,
             set_by_user: Default::default(),
+            authorizer: Default::default(),
         }
     }
 }
@@ -116,13 +120,13 @@ impl Cluster {
             cluster_id,
             groups: GroupCoordinator::new(config.groups.clone()),
             txns: txn::TxnCoordinator::new(config.transactions.clone()),
+            acls: acls::Acls::new(config.authorizer.clone()),
             config,
             brokers: RwLock::new(Vec::new()),
             topics: Topics::default(),
             quotas: Default::default(),
             faults: Default::default(),
             fetch_sessions: Default::default(),
-            acls: Default::default(),
             credentials: Default::default(),
         }
     }

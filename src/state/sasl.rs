@@ -1,5 +1,6 @@
 //! SASL authentication: the PLAIN and SCRAM-SHA-256/512 mechanisms (RFC 4616, RFC 5802/7677)
-//! against the users the broker was started with, and SCRAM credentials as Kafka stores them
+//! against the users the broker was started with, OAUTHBEARER (RFC 7628) with unsecured JWTs as
+//! Kafka's default validator accepts them, and SCRAM credentials as Kafka stores them
 //! (salt, stored key, server key, iterations) for DescribeUserScramCredentials and
 //! AlterUserScramCredentials.
 
@@ -8,6 +9,7 @@ use std::collections::HashMap;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use kafka_protocol::messages::ApiKey;
 use parking_lot::RwLock;
 use sha2::{Digest, Sha256, Sha512};
 
@@ -19,6 +21,7 @@ pub enum Mechanism {
     Plain,
     ScramSha256,
     ScramSha512,
+    OAuthBearer,
 }
 
 impl Mechanism {
@@ -27,6 +30,7 @@ impl Mechanism {
             "PLAIN" => Some(Mechanism::Plain),
             "SCRAM-SHA-256" => Some(Mechanism::ScramSha256),
             "SCRAM-SHA-512" => Some(Mechanism::ScramSha512),
+            "OAUTHBEARER" => Some(Mechanism::OAuthBearer),
             _ => None,
         }
     }
@@ -36,13 +40,14 @@ impl Mechanism {
             Mechanism::Plain => "PLAIN",
             Mechanism::ScramSha256 => "SCRAM-SHA-256",
             Mechanism::ScramSha512 => "SCRAM-SHA-512",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 
     /// The ScramMechanism code of the SCRAM credential APIs (1 = SHA-256, 2 = SHA-512).
     pub fn scram_code(self) -> i8 {
         match self {
-            Mechanism::Plain => 0,
+            Mechanism::Plain | Mechanism::OAuthBearer => 0,
             Mechanism::ScramSha256 => 1,
             Mechanism::ScramSha512 => 2,
         }
@@ -253,11 +258,19 @@ pub enum Step {
     Failed(String),
 }
 
+/// OAUTHBEARER's answer to a token it refuses (RFC 7628 section 3.2.2); the client then sends a
+/// lone 0x01 and the exchange fails with this as its message.
+const INVALID_TOKEN: &str = r#"{"status":"invalid_token"}"#;
+
 /// One connection's SASL exchange.
 #[derive(Debug)]
 pub struct Authenticator {
     mechanism: Mechanism,
     scram: Option<ScramExchange>,
+    /// OAUTHBEARER: a token was refused and the client's acknowledgement is awaited.
+    token_refused: bool,
+    /// OAUTHBEARER: when the accepted token expires (ms since the epoch).
+    credential_expires_at_ms: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -274,6 +287,8 @@ impl Authenticator {
         Authenticator {
             mechanism,
             scram: None,
+            token_refused: false,
+            credential_expires_at_ms: None,
         }
     }
 
@@ -281,7 +296,17 @@ impl Authenticator {
         self.mechanism
     }
 
+    /// When the authenticated credential stops being valid (an OAUTHBEARER token's `exp`).
+    pub fn credential_expires_at_ms(&self) -> Option<i64> {
+        self.credential_expires_at_ms
+    }
+
     pub fn step(&mut self, credentials: &Credentials, message: &[u8]) -> Step {
+        self.step_at(credentials, message, super::now_ms())
+    }
+
+    /// `step` at `now_ms` (OAUTHBEARER checks the token's times against it).
+    pub fn step_at(&mut self, credentials: &Credentials, message: &[u8], now_ms: i64) -> Step {
         let failed = |mechanism: Mechanism| {
             Step::Failed(format!(
                 "Authentication failed during authentication due to invalid credentials with SASL mechanism {}",
@@ -311,7 +336,37 @@ impl Authenticator {
                         response: Vec::new(),
                     }
                 } else {
-                    failed(self.mechanism)
+                    // Kafka's PLAIN server names the cause itself.
+                    Step::Failed("Authentication failed: Invalid username or password".into())
+                }
+            }
+            Mechanism::OAuthBearer => {
+                if std::mem::take(&mut self.token_refused) {
+                    return Step::Failed(INVALID_TOKEN.into());
+                }
+                let Some((authzid, token)) = oauth_initial_response(message) else {
+                    return failed(Mechanism::OAuthBearer);
+                };
+                match validate_unsecured_jwt(token, now_ms) {
+                    Err(reason) => {
+                        // Kafka logs why and tells the client only the status.
+                        eprintln!("kafka-emulator: OAUTHBEARER token refused: {reason}");
+                        self.token_refused = true;
+                        Step::Challenge(INVALID_TOKEN.as_bytes().to_vec())
+                    }
+                    Ok((user, _)) if authzid.as_deref().is_some_and(|a| a != user) => {
+                        Step::Failed(format!(
+                            "Authentication failed: Client requested an authorization id ({}) that is different from the token's principal name ({user})",
+                            authzid.unwrap_or_default()
+                        ))
+                    }
+                    Ok((user, expires_at_ms)) => {
+                        self.credential_expires_at_ms = Some(expires_at_ms);
+                        Step::Done {
+                            user,
+                            response: Vec::new(),
+                        }
+                    }
                 }
             }
             mechanism => match self.scram.take() {
@@ -358,6 +413,82 @@ impl Authenticator {
     }
 }
 
+/// The authzid (if any) and the token of an OAUTHBEARER client initial response:
+/// `n,[a=authzid],` 0x01 `auth=Bearer <token>` (0x01 `key=value`)* 0x01 0x01.
+fn oauth_initial_response(message: &[u8]) -> Option<(Option<String>, &str)> {
+    let message = std::str::from_utf8(message).ok()?;
+    let rest = message.strip_prefix("n,")?;
+    let (authzid, rest) = rest.split_once(',')?;
+    let authzid = match authzid {
+        "" => None,
+        a => Some(a.strip_prefix("a=")?.to_string()),
+    };
+    let pairs = rest.strip_prefix('\u{1}')?.strip_suffix("\u{1}\u{1}")?;
+    let auth = pairs
+        .split('\u{1}')
+        .find_map(|pair| pair.strip_prefix("auth="))?;
+    let (scheme, token) = auth.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    Some((authzid, token.trim_start_matches(' ')))
+}
+
+/// Checks an unsecured JWS (`alg: none`, no signature) as Kafka's unsecured validator does:
+/// a `sub` principal, an `exp` in the future, an `iat` not in the future. Returns the principal
+/// and the expiry in ms.
+fn validate_unsecured_jwt(token: &str, now_ms: i64) -> Result<(String, i64), String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = token.split('.').collect();
+    let [header, payload, signature] = parts[..] else {
+        return Err("Unsecured JWS compact serializations must have 3 dot-separated Base64URL-encoded values".into());
+    };
+    if !signature.is_empty() {
+        return Err("Unsecured JWS compact serializations must have an empty signature".into());
+    }
+    let decode = |part: &str| -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(part.trim_end_matches('='))
+            .map_err(|e| format!("invalid Base64URL: {e}"))?;
+        match serde_json::from_slice(&bytes) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            _ => Err("a JWS part is not a JSON object".into()),
+        }
+    };
+    let header = decode(header)?;
+    if header.get("alg").and_then(|a| a.as_str()) != Some("none") {
+        return Err("an unsecured JWS must have alg=none".into());
+    }
+    let claims = decode(payload)?;
+    let seconds = |name: &str| -> Result<Option<i64>, String> {
+        match claims.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(|s| Some((s * 1000.0) as i64))
+                .ok_or_else(|| format!("the {name} claim is not a number")),
+        }
+    };
+    let user = match claims.get("sub") {
+        Some(serde_json::Value::String(sub)) if !sub.trim().is_empty() => sub.clone(),
+        _ => return Err("the required principal claim sub is missing or not a string".into()),
+    };
+    let expires_at_ms = seconds("exp")?.ok_or("the required exp claim is missing")?;
+    if now_ms >= expires_at_ms {
+        return Err(format!(
+            "the indicated time ({now_ms} ms) was on or after the Expiration Time value ({expires_at_ms} ms)"
+        ));
+    }
+    if let Some(issued_at_ms) = seconds("iat")? {
+        if issued_at_ms > now_ms {
+            return Err(format!(
+                "the Issued At value ({issued_at_ms} ms) was after the indicated time ({now_ms} ms)"
+            ));
+        }
+    }
+    Ok((user, expires_at_ms))
+}
+
 fn scram_final(mechanism: Mechanism, exchange: ScramExchange, message: &[u8]) -> Option<Step> {
     let message = std::str::from_utf8(message).ok()?;
     let (without_proof, proof) = message.rsplit_once(",p=")?;
@@ -392,6 +523,241 @@ fn scram_final(mechanism: Mechanism, exchange: ScramExchange, message: &[u8]) ->
         user: exchange.user,
         response: format!("v={}", BASE64.encode(server_signature)).into_bytes(),
     })
+}
+
+/// Where one connection of a SASL listener stands (KIP-43, KIP-152, KIP-368): Kafka serves
+/// nothing but ApiVersions and SaslHandshake until the client has authenticated.
+#[derive(Debug)]
+pub struct Session {
+    phase: Phase,
+    /// `connections.max.reauth.ms`: sessions expire after it unless re-authenticated.
+    max_reauth_ms: Option<i64>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for SaslHandshake.
+    Handshake,
+    /// A mechanism was chosen; SASL tokens follow, in SaslAuthenticate requests or (after a
+    /// v0 handshake) as raw frames.
+    Authenticate {
+        authenticator: Authenticator,
+        raw: bool,
+        reauth: Option<Reauth>,
+    },
+    Authenticated {
+        user: String,
+        mechanism: Mechanism,
+        expires_at_ms: Option<i64>,
+    },
+}
+
+/// The session a re-authentication replaces.
+#[derive(Debug)]
+struct Reauth {
+    user: String,
+    mechanism: Mechanism,
+}
+
+/// What to do with a request, given where its connection's authentication stands.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admit {
+    /// Handle it as usual.
+    Serve,
+    /// It belongs to the SASL exchange: SaslHandshake or SaslAuthenticate.
+    Exchange,
+    /// Close the connection without answering, for this reason.
+    Close(String),
+}
+
+/// Answer to SaslHandshake.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Handshake {
+    Accepted,
+    /// UNSUPPORTED_SASL_MECHANISM, then the connection closes.
+    UnsupportedMechanism,
+}
+
+/// Outcome of one SaslAuthenticate round.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Authenticate {
+    /// Send these bytes; the exchange goes on.
+    Challenge(Vec<u8>),
+    /// Authenticated: send these bytes, and the session lasts `session_lifetime_ms` (0: for ever).
+    Done {
+        response: Vec<u8>,
+        session_lifetime_ms: i64,
+    },
+    /// SASL_AUTHENTICATION_FAILED with this message, then the connection closes.
+    Failed(String),
+}
+
+impl Session {
+    pub fn new(max_reauth_ms: Option<i64>) -> Self {
+        Session {
+            phase: Phase::Handshake,
+            max_reauth_ms: max_reauth_ms.filter(|ms| *ms > 0),
+        }
+    }
+
+    /// The authenticated user, once there is one (kept while re-authenticating).
+    pub fn user(&self) -> Option<&str> {
+        match &self.phase {
+            Phase::Authenticated { user, .. } => Some(user),
+            Phase::Authenticate {
+                reauth: Some(reauth),
+                ..
+            } => Some(&reauth.user),
+            _ => None,
+        }
+    }
+
+    /// Whether the next frame is a raw SASL token rather than a Kafka request (after a v0
+    /// handshake).
+    pub fn expects_raw_token(&self) -> bool {
+        matches!(self.phase, Phase::Authenticate { raw: true, .. })
+    }
+
+    /// Decides how a request of `api` is served at `now_ms`.
+    pub fn admit(&self, api: ApiKey, now_ms: i64) -> Admit {
+        match &self.phase {
+            Phase::Handshake => match api {
+                ApiKey::ApiVersions | ApiKey::SaslHandshake => {
+                    if api == ApiKey::SaslHandshake {
+                        Admit::Exchange
+                    } else {
+                        Admit::Serve
+                    }
+                }
+                _ => Admit::Close(format!(
+                    "Unexpected Kafka request of type {} during SASL handshake.",
+                    api_name(api)
+                )),
+            },
+            Phase::Authenticate { .. } => match api {
+                ApiKey::SaslAuthenticate => Admit::Exchange,
+                _ => Admit::Close(format!(
+                    "Unexpected Kafka request of type {} during SASL authentication.",
+                    api_name(api)
+                )),
+            },
+            Phase::Authenticated { expires_at_ms, .. } => {
+                // A handshake on an authenticated connection starts a re-authentication when
+                // the session expires; otherwise it is an ordinary (refused) request.
+                if api == ApiKey::SaslHandshake && expires_at_ms.is_some() {
+                    Admit::Exchange
+                } else if expires_at_ms.is_some_and(|at| now_ms >= at) {
+                    Admit::Close("its SASL session expired and was not re-authenticated".into())
+                } else {
+                    Admit::Serve
+                }
+            }
+        }
+    }
+
+    /// SaslHandshake: picks `mechanism` if it is enabled. `version` 0 means the tokens that
+    /// follow come as raw frames.
+    pub fn handshake(
+        &mut self,
+        credentials: &Credentials,
+        mechanism: &str,
+        version: i16,
+    ) -> Handshake {
+        let Some(chosen) =
+            Mechanism::from_name(mechanism).filter(|m| credentials.mechanisms.contains(m))
+        else {
+            return Handshake::UnsupportedMechanism;
+        };
+        let reauth = match std::mem::replace(&mut self.phase, Phase::Handshake) {
+            Phase::Authenticated {
+                user, mechanism, ..
+            } => Some(Reauth { user, mechanism }),
+            _ => None,
+        };
+        self.phase = Phase::Authenticate {
+            authenticator: Authenticator::new(chosen),
+            raw: version == 0,
+            reauth,
+        };
+        Handshake::Accepted
+    }
+
+    /// One SASL token from the client.
+    pub fn authenticate(
+        &mut self,
+        credentials: &Credentials,
+        token: &[u8],
+        now_ms: i64,
+    ) -> Authenticate {
+        let Phase::Authenticate {
+            authenticator,
+            reauth,
+            ..
+        } = &mut self.phase
+        else {
+            return Authenticate::Failed("SASL authentication has not started".into());
+        };
+        if let Some(previous) = reauth.as_ref() {
+            if previous.mechanism != authenticator.mechanism() {
+                return Authenticate::Failed(format!(
+                    "SASL mechanism '{}' requested by client is not supported for re-authentication of mechanism '{}'",
+                    authenticator.mechanism().name(),
+                    previous.mechanism.name()
+                ));
+            }
+        }
+        match authenticator.step_at(credentials, token, now_ms) {
+            Step::Challenge(challenge) => Authenticate::Challenge(challenge),
+            Step::Failed(message) => Authenticate::Failed(if reauth.is_some() {
+                message.replace("during authentication", "during re-authentication")
+            } else {
+                message
+            }),
+            Step::Done { user, response } => {
+                if let Some(previous) = reauth.as_ref() {
+                    if previous.user != user {
+                        return Authenticate::Failed(format!(
+                            "Cannot change principals during re-authentication from User.{}: User.{user}",
+                            previous.user
+                        ));
+                    }
+                }
+                let mechanism = authenticator.mechanism();
+                // The session ends with connections.max.reauth.ms or with the credential
+                // (an OAUTHBEARER token), whichever comes first.
+                let expires_at_ms = match (
+                    self.max_reauth_ms.map(|ms| now_ms + ms),
+                    authenticator.credential_expires_at_ms(),
+                ) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let session_lifetime_ms = expires_at_ms.map_or(0, |at| (at - now_ms).max(0));
+                self.phase = Phase::Authenticated {
+                    user,
+                    mechanism,
+                    expires_at_ms,
+                };
+                Authenticate::Done {
+                    response,
+                    session_lifetime_ms,
+                }
+            }
+        }
+    }
+}
+
+fn api_name(api: ApiKey) -> String {
+    // Kafka's ApiKeys names, e.g. METADATA, SASL_AUTHENTICATE.
+    let name = format!("{api:?}");
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
 }
 
 #[cfg(test)]
@@ -508,6 +874,199 @@ mod tests {
         assert!(matches!(
             scram_client(Mechanism::ScramSha256, &c, "bob", "new"),
             Step::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn a_session_serves_only_the_handshake_until_authenticated() {
+        let c = credentials();
+        let mut session = Session::new(None);
+        assert_eq!(session.admit(ApiKey::ApiVersions, 0), Admit::Serve);
+        assert_eq!(
+            session.admit(ApiKey::Metadata, 0),
+            Admit::Close("Unexpected Kafka request of type METADATA during SASL handshake.".into())
+        );
+        assert_eq!(session.admit(ApiKey::SaslHandshake, 0), Admit::Exchange);
+        assert_eq!(
+            session.handshake(&c, "GSSAPI", 1),
+            Handshake::UnsupportedMechanism
+        );
+        assert_eq!(session.handshake(&c, "PLAIN", 1), Handshake::Accepted);
+        assert!(!session.expects_raw_token());
+        assert!(matches!(
+            session.admit(ApiKey::Produce, 0),
+            Admit::Close(m) if m.contains("PRODUCE during SASL authentication")
+        ));
+        assert_eq!(
+            session.authenticate(&c, b"\0alice\0alice-secret", 0),
+            Authenticate::Done {
+                response: vec![],
+                session_lifetime_ms: 0
+            }
+        );
+        assert_eq!(session.user(), Some("alice"));
+        assert_eq!(session.admit(ApiKey::Produce, i64::MAX), Admit::Serve);
+        // Without re-authentication a second handshake is an ordinary request (refused by its
+        // handler with ILLEGAL_SASL_STATE).
+        assert_eq!(session.admit(ApiKey::SaslHandshake, 0), Admit::Serve);
+    }
+
+    #[test]
+    fn a_wrong_password_fails_with_kafkas_message() {
+        let c = credentials();
+        let mut session = Session::new(None);
+        session.handshake(&c, "PLAIN", 0);
+        assert!(session.expects_raw_token());
+        assert_eq!(
+            session.authenticate(&c, b"\0alice\0nope", 0),
+            Authenticate::Failed("Authentication failed: Invalid username or password".into())
+        );
+        assert_eq!(session.user(), None);
+    }
+
+    #[test]
+    fn sessions_expire_unless_reauthenticated_as_the_same_user() {
+        let c = credentials();
+        c.add_user("bob", "bob-secret");
+        let mut session = Session::new(Some(1000));
+        session.handshake(&c, "PLAIN", 1);
+        assert_eq!(
+            session.authenticate(&c, b"\0alice\0alice-secret", 5000),
+            Authenticate::Done {
+                response: vec![],
+                session_lifetime_ms: 1000
+            }
+        );
+        assert_eq!(session.admit(ApiKey::Fetch, 5999), Admit::Serve);
+        assert!(matches!(
+            session.admit(ApiKey::Fetch, 6000),
+            Admit::Close(_)
+        ));
+        // Re-authentication renews the session.
+        assert_eq!(session.admit(ApiKey::SaslHandshake, 5500), Admit::Exchange);
+        assert_eq!(session.handshake(&c, "PLAIN", 1), Handshake::Accepted);
+        assert_eq!(session.user(), Some("alice"));
+        assert!(matches!(
+            session.authenticate(&c, b"\0alice\0alice-secret", 5500),
+            Authenticate::Done { .. }
+        ));
+        assert_eq!(session.admit(ApiKey::Fetch, 6000), Admit::Serve);
+        // ... but not as someone else.
+        session.handshake(&c, "PLAIN", 1);
+        assert_eq!(
+            session.authenticate(&c, b"\0bob\0bob-secret", 5600),
+            Authenticate::Failed(
+                "Cannot change principals during re-authentication from User.alice: User.bob"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn reauthentication_keeps_the_mechanism() {
+        let c = credentials();
+        let mut session = Session::new(Some(1000));
+        session.handshake(&c, "PLAIN", 1);
+        session.authenticate(&c, b"\0alice\0alice-secret", 0);
+        assert_eq!(
+            session.handshake(&c, "SCRAM-SHA-256", 1),
+            Handshake::Accepted
+        );
+        assert!(matches!(
+            session.authenticate(&c, b"n,,n=alice,r=x", 0),
+            Authenticate::Failed(m) if m.contains("not supported for re-authentication")
+        ));
+    }
+
+    fn unsecured_jwt(claims: &str) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
+            URL_SAFE_NO_PAD.encode(claims)
+        )
+    }
+
+    fn oauth_message(token: &str) -> Vec<u8> {
+        format!("n,,\u{1}auth=Bearer {token}\u{1}\u{1}").into_bytes()
+    }
+
+    #[test]
+    fn oauthbearer_accepts_unexpired_unsecured_tokens_for_their_lifetime() {
+        let c = Credentials::new(vec![Mechanism::OAuthBearer]);
+        let now_ms = 1_700_000_000_000;
+        let token = unsecured_jwt(r#"{"sub":"carol","iat":1699999999,"exp":1700000060}"#);
+        let mut session = Session::new(None);
+        assert_eq!(session.handshake(&c, "OAUTHBEARER", 1), Handshake::Accepted);
+        assert_eq!(
+            session.authenticate(&c, &oauth_message(&token), now_ms),
+            Authenticate::Done {
+                response: vec![],
+                session_lifetime_ms: 60_000
+            }
+        );
+        assert_eq!(session.user(), Some("carol"));
+        // The token's expiry ends the session, and allows re-authentication.
+        assert_eq!(
+            session.admit(ApiKey::SaslHandshake, now_ms),
+            Admit::Exchange
+        );
+        assert!(matches!(
+            session.admit(ApiKey::Fetch, now_ms + 60_000),
+            Admit::Close(_)
+        ));
+        // connections.max.reauth.ms shortens it.
+        let mut session = Session::new(Some(1000));
+        session.handshake(&c, "OAUTHBEARER", 1);
+        assert_eq!(
+            session.authenticate(&c, &oauth_message(&token), now_ms),
+            Authenticate::Done {
+                response: vec![],
+                session_lifetime_ms: 1000
+            }
+        );
+    }
+
+    #[test]
+    fn oauthbearer_refuses_expired_signed_or_anonymous_tokens() {
+        let c = Credentials::new(vec![Mechanism::OAuthBearer]);
+        let now_ms = 1_700_000_000_000;
+        for token in [
+            unsecured_jwt(r#"{"sub":"carol","exp":1699999999}"#),
+            unsecured_jwt(r#"{"exp":1700000060}"#),
+            unsecured_jwt(r#"{"sub":"carol"}"#),
+            unsecured_jwt(r#"{"sub":"carol","exp":1700000060,"iat":1700000050}"#),
+            format!(
+                "{}sig",
+                unsecured_jwt(r#"{"sub":"carol","exp":1700000060}"#)
+            ),
+            "not-a-jwt".to_string(),
+        ] {
+            let mut auth = Authenticator::new(Mechanism::OAuthBearer);
+            assert_eq!(
+                auth.step_at(&c, &oauth_message(&token), now_ms),
+                Step::Challenge(INVALID_TOKEN.as_bytes().to_vec()),
+                "{token}"
+            );
+            assert_eq!(
+                auth.step_at(&c, b"\x01", now_ms),
+                Step::Failed(INVALID_TOKEN.into())
+            );
+        }
+        let mut auth = Authenticator::new(Mechanism::OAuthBearer);
+        assert!(matches!(
+            auth.step_at(&c, b"n,,auth=Bearer x", now_ms),
+            Step::Failed(_)
+        ));
+        let token = unsecured_jwt(r#"{"sub":"carol","exp":1700000060}"#);
+        let mut auth = Authenticator::new(Mechanism::OAuthBearer);
+        assert!(matches!(
+            auth.step_at(
+                &c,
+                format!("n,a=dave,\u{1}auth=Bearer {token}\u{1}\u{1}").as_bytes(),
+                now_ms
+            ),
+            Step::Failed(m) if m.contains("authorization id (dave)")
         ));
     }
 }

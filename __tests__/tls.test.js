@@ -1,0 +1,367 @@
+'use strict'
+
+process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
+
+// TLS listeners (SSL, SASL_SSL): kafkajs trusting the generated CA, mutual TLS with client
+// certificates, the caller's own certificates, and SASL over TLS.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const tls = require('node:tls')
+const { startKafka, client, defer, startConsumer, uniqueName, withDeadline, DEADLINE_MS } =
+  require('./helpers')
+
+/** Produces one message and reads it back with a consumer group. */
+async function roundTrip(t, kafka) {
+  const topic = uniqueName('tls')
+  const producer = kafka.producer()
+  await producer.connect()
+  defer(t, () => producer.disconnect())
+  await producer.send({ topic, messages: [{ value: 'encrypted' }] })
+  const consumer = await startConsumer(kafka, { topics: [topic] })
+  defer(t, () => consumer.disconnect())
+  const [record] = await consumer.waitFor(1)
+  assert.equal(record.value.toString(), 'encrypted')
+}
+
+/** Whether a TLS handshake with these options completes (client-side verification included). */
+function handshake(port, options) {
+  return withDeadline(
+    new Promise((resolve) => {
+      const socket = tls.connect({ host: '127.0.0.1', port, ...options }, () =>
+        resolve({ ok: true, protocol: socket.getProtocol(), socket }),
+      )
+      socket.once('error', (error) => resolve({ ok: false, error }))
+    }),
+    DEADLINE_MS,
+    'a TLS handshake',
+  )
+}
+
+test('tls: true serves SSL with a generated CA that kafkajs can trust', async (t) => {
+  const kafka = await startKafka({ tls: true })
+  defer(t, () => kafka.stop())
+  assert.deepEqual(
+    kafka.listeners.map((l) => l.security),
+    ['SSL'],
+  )
+  assert.match(kafka.tls.ca, /^-----BEGIN CERTIFICATE-----/)
+  assert.equal(kafka.tls.requestCert, false)
+  await roundTrip(t, client(kafka, { ssl: { ca: [kafka.tls.ca] } }))
+})
+
+test('a client that does not trust the CA cannot connect', async (t) => {
+  const kafka = await startKafka({ tls: true })
+  defer(t, () => kafka.stop())
+  const other = await startKafka({ tls: true })
+  defer(t, () => other.stop())
+  const result = await handshake(kafka.port, { ca: [other.tls.ca] })
+  assert.equal(result.ok, false)
+  assert.match(String(result.error), /self.signed|unable to verify|certificate/i)
+  const trusted = await handshake(kafka.port, { ca: [kafka.tls.ca] })
+  assert.equal(trusted.ok, true)
+  assert.match(trusted.protocol, /^TLSv1\.[23]$/)
+  trusted.socket.destroy()
+})
+
+test('a PLAINTEXT cluster has no tls', async (t) => {
+  const kafka = await startKafka()
+  defer(t, () => kafka.stop())
+  assert.equal(kafka.tls, null)
+})
+
+test('mutual TLS: a client with a certificate from the CA is served, others are refused', async (t) => {
+  const kafka = await startKafka({ tls: { requestCert: true } })
+  defer(t, () => kafka.stop())
+  assert.equal(kafka.tls.requestCert, true)
+  const alice = kafka.tls.issueClientCertificate('alice')
+  assert.match(alice.cert, /BEGIN CERTIFICATE/)
+  assert.match(alice.key, /PRIVATE KEY/)
+  await roundTrip(
+    t,
+    client(kafka, { ssl: { ca: [kafka.tls.ca], cert: alice.cert, key: alice.key } }),
+  )
+
+  // No certificate: refused.
+  const anonymous = client(kafka, {
+    ssl: { ca: [kafka.tls.ca] },
+    retry: { retries: 0 },
+    connectionTimeout: 2000,
+  }).admin()
+  await assert.rejects(anonymous.connect())
+
+  // A certificate from another CA: refused.
+  const stranger = await startKafka({ tls: true })
+  defer(t, () => stranger.stop())
+  const mallory = stranger.tls.issueClientCertificate('mallory')
+  const forged = client(kafka, {
+    ssl: { ca: [kafka.tls.ca], cert: mallory.cert, key: mallory.key },
+    retry: { retries: 0 },
+    connectionTimeout: 2000,
+  }).admin()
+  await assert.rejects(forged.connect())
+
+  // The good client still works afterwards.
+  const admin = client(kafka, { ssl: { ca: [kafka.tls.ca], cert: alice.cert, key: alice.key } }).admin()
+  await admin.connect()
+  defer(t, () => admin.disconnect())
+  assert.ok((await admin.describeCluster()).brokers.length === 1)
+})
+
+test("the caller's certificate, key and CA serve TLS and check client certificates", async (t) => {
+  // A CA to sign with: one a generated cluster holds.
+  const authority = await startKafka({ tls: true })
+  defer(t, () => authority.stop())
+  const server = authority.tls.issueClientCertificate('broker', ['127.0.0.1', 'localhost'])
+  const bob = authority.tls.issueClientCertificate('bob')
+
+  const kafka = await startKafka({
+    tls: { cert: server.cert, key: server.key, ca: authority.tls.ca, requestCert: true },
+  })
+  defer(t, () => kafka.stop())
+  assert.equal(kafka.tls.ca, authority.tls.ca)
+  assert.throws(() => kafka.tls.issueClientCertificate('x'), { code: 'ERR_KAFKA_NO_CA' })
+  await roundTrip(
+    t,
+    client(kafka, { ssl: { ca: [authority.tls.ca], cert: bob.cert, key: bob.key } }),
+  )
+})
+
+test('SASL over TLS: SASL_SSL listeners authenticate encrypted connections', async (t) => {
+  const kafka = await startKafka({
+    tls: true,
+    sasl: { users: [{ username: 'alice', password: 'alice-secret' }] },
+  })
+  defer(t, () => kafka.stop())
+  assert.deepEqual(
+    kafka.listeners.map((l) => l.security),
+    ['SASL_SSL'],
+  )
+  for (const mechanism of ['plain', 'scram-sha-512']) {
+    await roundTrip(
+      t,
+      client(kafka, {
+        ssl: { ca: [kafka.tls.ca] },
+        sasl: { mechanism, username: 'alice', password: 'alice-secret' },
+      }),
+    )
+  }
+  const wrong = client(kafka, {
+    ssl: { ca: [kafka.tls.ca] },
+    sasl: { mechanism: 'scram-sha-256', username: 'alice', password: 'wrong' },
+    retry: { retries: 0 },
+  }).admin()
+  await assert.rejects(wrong.connect(), { name: 'KafkaJSSASLAuthenticationError' })
+})
+
+test('explicit SSL and SASL_SSL listeners use the cluster settings beside a PLAINTEXT one', async (t) => {
+  const kafka = await startKafka({
+    brokers: [
+      {
+        id: 0,
+        listeners: [
+          { security: 'PLAINTEXT' },
+          { name: 'SECURE', security: 'SSL' },
+          { security: 'SASL_SSL' },
+        ],
+      },
+    ],
+    tls: true,
+    sasl: { users: [{ username: 'alice', password: 'alice-secret' }] },
+  })
+  defer(t, () => kafka.stop())
+  const [plain, secure, saslSsl] = kafka.listeners
+  assert.deepEqual(
+    [plain, secure, saslSsl].map((l) => [l.name, l.security]),
+    [
+      ['PLAINTEXT', 'PLAINTEXT'],
+      ['SECURE', 'SSL'],
+      ['SASL_SSL', 'SASL_SSL'],
+    ],
+  )
+  await roundTrip(t, client({ brokers: [`${plain.host}:${plain.port}`] }))
+  await roundTrip(
+    t,
+    client({ brokers: [`${secure.host}:${secure.port}`] }, { ssl: { ca: [kafka.tls.ca] } }),
+  )
+  await roundTrip(
+    t,
+    client(
+      { brokers: [`${saslSsl.host}:${saslSsl.port}`] },
+      {
+        ssl: { ca: [kafka.tls.ca] },
+        sasl: { mechanism: 'scram-sha-256', username: 'alice', password: 'alice-secret' },
+      },
+    ),
+  )
+})
+
+test('an SSL listener without tls settings is refused at start', () => {
+  assert.throws(() => startKafka({ brokers: [{ id: 0, listeners: [{ security: 'SSL' }] }] }), {
+    code: 'ERR_INVALID_ARG_VALUE',
+    message: /uses SSL, which needs TLS settings: start the cluster with the tls option/,
+  })
+  assert.throws(() => startKafka({ tls: { cert: 'nope', key: 'nope' } }), {
+    code: 'ERR_INVALID_ARG_VALUE',
+  })
+  assert.throws(() => startKafka({ tls: { cert: 'x' } }), {
+    code: 'ERR_INVALID_ARG_VALUE',
+    message: /tls.cert and tls.key go together/,
+  })
+})
+
+// --- the Java client (kafka-clients 4.1, conformance/java) --------------------------------------
+// It checks what kafkajs does not: SaslAuthenticate v2, the SCRAM server signature, and its own
+// TLS stack with PEM trust and key stores.
+
+const { spawn, spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const JAVA_DIR = path.join(__dirname, '..', 'conformance', 'java')
+const LIB = path.join(JAVA_DIR, 'target', 'lib')
+const CLASSES = path.join(JAVA_DIR, 'target', 'security-classes')
+const DRIVER = path.join(
+  JAVA_DIR,
+  'src/main/java/dev/kafkaemulator/conformance/SecurityDriver.java',
+)
+
+/** Fetches kafka-clients once and compiles the driver; returns why Java cannot run, or null. */
+function prepareJava() {
+  const run = (cmd, args) => {
+    const r = spawnSync(cmd, args, { cwd: JAVA_DIR, encoding: 'utf8' })
+    return r.error ? { ok: false, out: r.error.message } : { ok: r.status === 0, out: `${r.stdout}${r.stderr}` }
+  }
+  for (const tool of ['java', 'javac']) {
+    if (!run(tool, ['-version']).ok) return `${tool} is not installed`
+  }
+  const jars = fs.existsSync(LIB) ? fs.readdirSync(LIB) : []
+  // Jackson is for the OAUTHBEARER login module; an older copy may lack it.
+  if (!['kafka-clients-', 'jackson-databind-'].every((jar) => jars.some((f) => f.startsWith(jar)))) {
+    if (!run('mvn', ['-v']).ok) return 'mvn is not installed (needed once to fetch kafka-clients)'
+    const args = ['-q', 'dependency:copy-dependencies']
+    if (!run('mvn', ['-o', ...args]).ok) {
+      const copy = run('mvn', args)
+      if (!copy.ok) return `mvn could not fetch the dependencies: ${copy.out}`
+    }
+  }
+  const compiled = path.join(CLASSES, '.compiled')
+  if (!fs.existsSync(compiled) || fs.statSync(compiled).mtimeMs < fs.statSync(DRIVER).mtimeMs) {
+    fs.mkdirSync(CLASSES, { recursive: true })
+    const javac = run('javac', ['-nowarn', '-d', CLASSES, '-cp', path.join(LIB, '*'), DRIVER])
+    if (!javac.ok) return `javac failed: ${javac.out}`
+    fs.writeFileSync(compiled, '')
+  }
+  return null
+}
+
+const javaMissing = prepareJava()
+// Without a JVM these skip locally; CI must have one.
+const skipJava = javaMissing && !process.env.CI ? `Java client unavailable (${javaMissing})` : false
+
+/** Runs SecurityDriver against `bootstrap` with these client properties; its JSON verdict. */
+async function javaRoundTrip(t, bootstrap, properties) {
+  if (javaMissing) assert.fail(`the Java client is needed (CI=true): ${javaMissing}`)
+  const file = path.join(os.tmpdir(), `${uniqueName('java-client')}.properties`)
+  // Properties files read "\n" as a newline: PEM blocks fit on one line.
+  const escape = (v) => String(v).replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
+  fs.writeFileSync(
+    file,
+    Object.entries(properties)
+      .map(([k, v]) => `${k}=${escape(v)}`)
+      .join('\n'),
+  )
+  defer(t, () => fs.rmSync(file, { force: true }))
+  const child = spawn(
+    'java',
+    [
+      '-Dorg.slf4j.simpleLogger.defaultLogLevel=off',
+      '-cp',
+      [CLASSES, path.join(LIB, '*')].join(path.delimiter),
+      'dev.kafkaemulator.conformance.SecurityDriver',
+      bootstrap,
+      uniqueName('java'),
+      file,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d) => (stdout += d))
+  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-5000)))
+  const exited = new Promise((resolve) => child.on('exit', resolve))
+  defer(t, () => child.kill())
+  await withDeadline(exited, 60_000, 'the Java client')
+  const line = stdout.trim().split('\n').pop()
+  try {
+    return JSON.parse(line)
+  } catch {
+    assert.fail(`no verdict from the Java client: ${stdout}\n${stderr}`)
+  }
+}
+
+const jaas = (module, username, password) =>
+  `org.apache.kafka.common.security.${module} required username="${username}" password="${password}";`
+
+test('the Java client authenticates with SCRAM-SHA-512 over TLS (SASL_SSL)', { skip: skipJava }, async (t) => {
+  const kafka = await startKafka({
+    tls: true,
+    sasl: { users: [{ username: 'alice', password: 'alice-secret' }] },
+  })
+  defer(t, () => kafka.stop())
+  const verdict = await javaRoundTrip(t, kafka.brokers[0], {
+    'security.protocol': 'SASL_SSL',
+    'sasl.mechanism': 'SCRAM-SHA-512',
+    'sasl.jaas.config': jaas('scram.ScramLoginModule', 'alice', 'alice-secret'),
+    'ssl.truststore.type': 'PEM',
+    'ssl.truststore.certificates': kafka.tls.ca,
+  })
+  assert.deepEqual(verdict, { ok: true, records: ['a', 'b', 'c'] })
+  // The Java client speaks the newest versions.
+  const versions = kafka
+    .requests()
+    .filter((r) => r.api === 'SaslAuthenticate')
+    .map((r) => r.version)
+  assert.ok(versions.includes(2), `SaslAuthenticate versions ${versions}`)
+})
+
+test('the Java client is told why a wrong PLAIN password fails', { skip: skipJava }, async (t) => {
+  const kafka = await startKafka({ sasl: { users: [{ username: 'alice', password: 'alice-secret' }] } })
+  defer(t, () => kafka.stop())
+  const verdict = await javaRoundTrip(t, kafka.brokers[0], {
+    'security.protocol': 'SASL_PLAINTEXT',
+    'sasl.mechanism': 'PLAIN',
+    'sasl.jaas.config': jaas('plain.PlainLoginModule', 'alice', 'wrong'),
+  })
+  assert.equal(verdict.ok, false)
+  assert.equal(verdict.type, 'SaslAuthenticationException')
+  assert.match(verdict.message, /Authentication failed: Invalid username or password/)
+})
+
+test('the Java client presents a client certificate from PEM (mutual TLS)', { skip: skipJava }, async (t) => {
+  const kafka = await startKafka({ tls: { requestCert: true } })
+  defer(t, () => kafka.stop())
+  const alice = kafka.tls.issueClientCertificate('alice')
+  const verdict = await javaRoundTrip(t, kafka.brokers[0], {
+    'security.protocol': 'SSL',
+    'ssl.truststore.type': 'PEM',
+    'ssl.truststore.certificates': kafka.tls.ca,
+    'ssl.keystore.type': 'PEM',
+    'ssl.keystore.certificate.chain': alice.cert,
+    'ssl.keystore.key': alice.key,
+  })
+  assert.deepEqual(verdict, { ok: true, records: ['a', 'b', 'c'] })
+})
+
+test('the Java client authenticates with OAUTHBEARER and its unsecured login module', { skip: skipJava }, async (t) => {
+  const kafka = await startKafka({ sasl: { mechanisms: ['OAUTHBEARER'] } })
+  defer(t, () => kafka.stop())
+  const verdict = await javaRoundTrip(t, kafka.brokers[0], {
+    'security.protocol': 'SASL_PLAINTEXT',
+    'sasl.mechanism': 'OAUTHBEARER',
+    'sasl.jaas.config':
+      'org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="carol";',
+  })
+  assert.deepEqual(verdict, { ok: true, records: ['a', 'b', 'c'] })
+})
