@@ -4,6 +4,8 @@
 // kafkajs client. Until a listener authenticates, every client is User:ANONYMOUS; the ACLs its
 // tests need are set with `kafka.createAcls`, which no client principal could do.
 
+if (require('./helpers').emulatorOnlyFile('ACL enforcement is the startKafka authorization option')) return
+
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')

@@ -7,6 +7,8 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 // kafkajs brings gzip; snappy, lz4 and zstd come from codec packages. librdkafka (the Python
 // confluent-kafka wheel) checks the same bytes with a second, independent implementation.
 
+if (require('./helpers').emulatorOnlyFile('checks stored batches through the test helpers (messages()) and codec counters')) return
+
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')

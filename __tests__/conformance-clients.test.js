@@ -9,6 +9,8 @@
 // A client that is not installed skips here with the reason; under CI=true it fails instead
 // (.ci/run installs them all).
 
+if (require('./helpers').emulatorOnlyFile("checks the broker's request log")) return
+
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawn, spawnSync } = require('node:child_process')

@@ -8,6 +8,8 @@
 // the client logged no warning, and what the broker's request log says the client sent.
 'use strict'
 
+if (require('./helpers').emulatorOnlyFile("checks the broker's request log")) return
+
 const { describe, test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawn, spawnSync } = require('node:child_process')

@@ -59,6 +59,18 @@ function knownDifference(what) {
 }
 
 /**
+ * For a file whose every test needs the emulator (startKafka options such as sasl, tls or
+ * authorization, or the request log): in external mode it registers one skipped test saying
+ * why and returns true, and the file returns before defining its tests:
+ *     if (emulatorOnlyFile('SASL listeners are startKafka options')) return
+ */
+function emulatorOnlyFile(reason) {
+  if (!external) return false
+  require('node:test').test('this file', emulatorOnly(reason), () => {})
+  return true
+}
+
+/**
  * A broker for a test: a new emulator (`startKafka(options)`), or in external mode the external
  * broker, whose `stop()` leaves it running.
  */
@@ -291,6 +303,7 @@ module.exports = {
   startKafka,
   external,
   emulatorOnly,
+  emulatorOnlyFile,
   knownDifference,
   startBroker,
   waitUntil,

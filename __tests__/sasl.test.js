@@ -7,6 +7,8 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 // AlterUserScramCredentials, and re-authentication (KIP-368). Raw frames are built by hand where
 // kafkajs cannot send what the test needs.
 
+if (require('./helpers').emulatorOnlyFile('SASL listeners are the startKafka sasl option')) return
+
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const crypto = require('node:crypto')

@@ -5,6 +5,8 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 // TLS listeners (SSL, SASL_SSL): kafkajs trusting the generated CA, mutual TLS with client
 // certificates, the caller's own certificates, and SASL over TLS.
 
+if (require('./helpers').emulatorOnlyFile('TLS listeners are the startKafka tls option')) return
+
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const tls = require('node:tls')
