@@ -6,7 +6,7 @@ const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const net = require('node:net')
 const { Kafka, logLevel } = require('kafkajs')
-const { startKafka, emulatorOnly } = require('./helpers')
+const { startKafka, emulatorOnly, withDeadline, DEADLINE_MS } = require('./helpers')
 
 /** Resolves with `promise`, or rejects naming `what` once `ms` have passed. */
 function within(ms, what, promise) {
@@ -82,8 +82,9 @@ describe('a three-broker cluster', emulatorOnly('multi-broker cluster'), () => {
   })
 
   after(async () => {
-    for (const c of clients) await c.disconnect().catch(() => {})
-    await admin.disconnect()
+    // Bounded: a client that never finishes disconnecting must not hold the suite.
+    for (const c of clients) await withDeadline(c.disconnect(), DEADLINE_MS, 'a client to disconnect').catch(() => {})
+    await withDeadline(admin.disconnect(), DEADLINE_MS, 'the admin to disconnect').catch(() => {})
     await kafka.stop()
   })
 
