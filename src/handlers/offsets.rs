@@ -1,5 +1,7 @@
 //! Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete.
 
+use std::sync::Arc;
+
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -22,6 +24,7 @@ use super::group::check_coordinator;
 use super::RequestContext;
 use crate::state::coordinator::TopicPartition;
 use crate::state::group::CommittedOffset;
+use crate::state::topics::Topic;
 
 /// Kafka's `offset.metadata.max.bytes`.
 const OFFSET_METADATA_MAX_BYTES: usize = 4096;
@@ -31,47 +34,59 @@ fn topic_name(name: &str) -> TopicName {
 }
 
 /// A partition of an OffsetCommit: an error of its own, or the offset to store.
-type PartitionCommit = (i32, Result<CommittedOffset, ResponseError>);
+pub(super) type PartitionCommit = (i32, Result<CommittedOffset, ResponseError>);
 
-pub fn commit(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
-    let mut results: Vec<(TopicName, Vec<PartitionCommit>)> = req
-        .topics
-        .into_iter()
-        .map(|topic| {
-            let known = ctx.cluster.topics.get(&topic.name);
-            let denied = authz::topic(ctx, &topic.name, operation::READ).err();
-            let partitions = topic
-                .partitions
-                .into_iter()
-                .map(|p| {
-                    let result = if let Some(error) = denied {
-                        Err(error)
-                    } else if known
-                        .as_ref()
-                        .is_none_or(|t| t.partition(p.partition_index).is_none())
-                    {
-                        Err(ResponseError::UnknownTopicOrPartition)
-                    } else if p
-                        .committed_metadata
-                        .as_ref()
-                        .is_some_and(|m| m.len() > OFFSET_METADATA_MAX_BYTES)
-                    {
-                        Err(ResponseError::OffsetMetadataTooLarge)
-                    } else {
-                        Ok(CommittedOffset {
-                            offset: p.committed_offset,
-                            leader_epoch: p.committed_leader_epoch,
-                            metadata: p.committed_metadata.map(|m| m.to_string()),
-                        })
-                    };
-                    (p.partition_index, result)
-                })
-                .collect();
-            (topic.name, partitions)
-        })
-        .collect();
+/// What an OffsetCommit or TxnOffsetCommit checks of each topic it names: READ on the topic, the
+/// partition exists, the metadata fits.
+pub(super) struct TopicCommitCheck {
+    topic: Option<Arc<Topic>>,
+    denied: Option<ResponseError>,
+}
 
-    let valid: Vec<(TopicPartition, CommittedOffset)> = results
+impl TopicCommitCheck {
+    pub(super) fn new(ctx: &RequestContext, name: &str) -> Self {
+        TopicCommitCheck {
+            topic: ctx.cluster.topics.get(name),
+            denied: authz::topic(ctx, name, operation::READ).err(),
+        }
+    }
+
+    /// The offset to store for one partition, or the partition's error.
+    pub(super) fn offset_to_store(
+        &self,
+        partition: i32,
+        offset: i64,
+        leader_epoch: i32,
+        metadata: Option<StrBytes>,
+    ) -> Result<CommittedOffset, ResponseError> {
+        if let Some(error) = self.denied {
+            Err(error)
+        } else if self
+            .topic
+            .as_ref()
+            .is_none_or(|t| t.partition(partition).is_none())
+        {
+            Err(ResponseError::UnknownTopicOrPartition)
+        } else if metadata
+            .as_ref()
+            .is_some_and(|m| m.len() > OFFSET_METADATA_MAX_BYTES)
+        {
+            Err(ResponseError::OffsetMetadataTooLarge)
+        } else {
+            Ok(CommittedOffset {
+                offset,
+                leader_epoch,
+                metadata: metadata.map(|m| m.to_string()),
+            })
+        }
+    }
+}
+
+/// The partitions of a commit that passed their checks, with the offsets to store.
+pub(super) fn offsets_to_store(
+    results: &[(TopicName, Vec<PartitionCommit>)],
+) -> Vec<(TopicPartition, CommittedOffset)> {
+    results
         .iter()
         .flat_map(|(name, partitions)| {
             partitions.iter().filter_map(move |(index, result)| {
@@ -81,7 +96,32 @@ pub fn commit(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitRes
                     .map(|o| ((name.to_string(), *index), o.clone()))
             })
         })
+        .collect()
+}
+
+pub fn commit(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
+    let mut results: Vec<(TopicName, Vec<PartitionCommit>)> = req
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let check = TopicCommitCheck::new(ctx, &topic.name);
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let result = check.offset_to_store(
+                        p.partition_index,
+                        p.committed_offset,
+                        p.committed_leader_epoch,
+                        p.committed_metadata,
+                    );
+                    (p.partition_index, result)
+                })
+                .collect();
+            (topic.name, partitions)
+        })
         .collect();
+    let valid = offsets_to_store(&results);
     let routed = authz::group(ctx, &req.group_id, operation::READ)
         .and_then(|()| check_coordinator(ctx, &req.group_id));
     let committed = routed.and_then(|()| {

@@ -27,21 +27,15 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::authz::{self, operation, resource, CLUSTER_NAME};
 use super::group::check_coordinator;
+use super::offsets::{offsets_to_store, PartitionCommit, TopicCommitCheck};
 use super::RequestContext;
 use crate::state::batch::BatchHeader;
 use crate::state::coordinator::TopicPartition;
-use crate::state::group::CommittedOffset;
 use crate::state::topics::Topic;
 use crate::state::txn::{Member, TxnGuard};
 
 /// A TxnOffsetCommit's partitions by topic, each with its own error or the offset to store.
-type PartitionCommits = Vec<(
-    TopicName,
-    Vec<(i32, Result<CommittedOffset, ResponseError>)>,
-)>;
-
-/// Kafka's `offset.metadata.max.bytes`.
-const OFFSET_METADATA_MAX_BYTES: usize = 4096;
+type PartitionCommits = Vec<(TopicName, Vec<PartitionCommit>)>;
 
 /// Where Kafka keeps group offsets; a transaction that commits offsets "contains" the group's
 /// partition of it, and DescribeTransactions lists it so.
@@ -292,49 +286,24 @@ pub fn txn_offset_commit(
         .topics
         .into_iter()
         .map(|topic| {
-            let known = ctx.cluster.topics.get(&topic.name);
-            let denied = authz::topic(ctx, &topic.name, operation::READ).err();
+            let check = TopicCommitCheck::new(ctx, &topic.name);
             let partitions = topic
                 .partitions
                 .into_iter()
                 .map(|p| {
-                    let result = if let Some(error) = denied {
-                        Err(error)
-                    } else if known
-                        .as_ref()
-                        .is_none_or(|t| t.partition(p.partition_index).is_none())
-                    {
-                        Err(ResponseError::UnknownTopicOrPartition)
-                    } else if p
-                        .committed_metadata
-                        .as_ref()
-                        .is_some_and(|m| m.len() > OFFSET_METADATA_MAX_BYTES)
-                    {
-                        Err(ResponseError::OffsetMetadataTooLarge)
-                    } else {
-                        Ok(CommittedOffset {
-                            offset: p.committed_offset,
-                            leader_epoch: p.committed_leader_epoch,
-                            metadata: p.committed_metadata.map(|m| m.to_string()),
-                        })
-                    };
+                    let result = check.offset_to_store(
+                        p.partition_index,
+                        p.committed_offset,
+                        p.committed_leader_epoch,
+                        p.committed_metadata,
+                    );
                     (p.partition_index, result)
                 })
                 .collect();
             (topic.name, partitions)
         })
         .collect();
-    let valid: Vec<(TopicPartition, CommittedOffset)> = results
-        .iter()
-        .flat_map(|(name, partitions)| {
-            partitions.iter().filter_map(move |(index, result)| {
-                result
-                    .as_ref()
-                    .ok()
-                    .map(|o| ((name.to_string(), *index), o.clone()))
-            })
-        })
-        .collect();
+    let valid = offsets_to_store(&results);
     let group_id = req.group_id.to_string();
     // Refused as a whole without WRITE on the transactional id or READ on the group.
     let authorized = authz::transactional_id(ctx, &req.transactional_id, operation::WRITE)
