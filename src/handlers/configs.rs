@@ -194,39 +194,56 @@ fn refuse_broker_change() -> Failure {
     )
 }
 
+/// One resource of an AlterConfigs or IncrementalAlterConfigs: authorized, then a topic's
+/// overrides replaced by what `change` makes of them (validated, and kept unless validate_only);
+/// broker configs cannot change here.
+fn alter_resource(
+    ctx: &RequestContext,
+    resource_type: i8,
+    name: &str,
+    changes_nothing: bool,
+    validate_only: bool,
+    change: impl FnOnce(&Topic) -> Result<BTreeMap<String, String>, Failure>,
+) -> Result<(), Failure> {
+    authorize(ctx, resource_type, name, operation::ALTER_CONFIGS)?;
+    match resource_type {
+        TOPIC => {
+            let topic = topic(ctx, name)?;
+            let configs = validate_all(change(&topic)?)?;
+            if !validate_only {
+                *topic.configs.write() = configs;
+            }
+            Ok(())
+        }
+        BROKER if changes_nothing => Ok(()),
+        BROKER | BROKER_LOGGER => Err(refuse_broker_change()),
+        other => Err((
+            ResponseError::InvalidRequest,
+            format!("Unsupported resource type {other}."),
+        )),
+    }
+}
+
 /// AlterConfigs replaces a topic's overrides with exactly the given set.
 pub fn alter(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
     let responses = req
         .resources
         .into_iter()
         .map(|resource| {
-            let authorized = authorize(
+            let result = alter_resource(
                 ctx,
                 resource.resource_type,
                 &resource.resource_name,
-                operation::ALTER_CONFIGS,
-            );
-            let result = match resource.resource_type {
-                _ if authorized.is_err() => authorized,
-                TOPIC => topic(ctx, &resource.resource_name).and_then(|topic| {
-                    let configs = resource
+                resource.configs.is_empty(),
+                req.validate_only,
+                |_| {
+                    Ok(resource
                         .configs
                         .iter()
                         .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
-                        .collect();
-                    let configs = validate_all(configs)?;
-                    if !req.validate_only {
-                        *topic.configs.write() = configs;
-                    }
-                    Ok(())
-                }),
-                BROKER if resource.configs.is_empty() => Ok(()),
-                BROKER | BROKER_LOGGER => Err(refuse_broker_change()),
-                other => Err((
-                    ResponseError::InvalidRequest,
-                    format!("Unsupported resource type {other}."),
-                )),
-            };
+                        .collect())
+                },
+            );
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name);
@@ -250,39 +267,27 @@ pub fn incremental_alter(
         .resources
         .into_iter()
         .map(|resource| {
-            let authorized = authorize(
+            let result = alter_resource(
                 ctx,
                 resource.resource_type,
                 &resource.resource_name,
-                operation::ALTER_CONFIGS,
-            );
-            let result = match resource.resource_type {
-                _ if authorized.is_err() => authorized,
-                TOPIC => topic(ctx, &resource.resource_name).and_then(|topic| {
+                resource.configs.is_empty(),
+                req.validate_only,
+                |topic| {
                     let mut configs = topic.configs.read().clone();
                     for op in &resource.configs {
                         apply(
                             ctx,
-                            &topic,
+                            topic,
                             &mut configs,
                             &op.name,
                             op.config_operation,
                             op.value.as_deref(),
                         )?;
                     }
-                    let configs = validate_all(configs)?;
-                    if !req.validate_only {
-                        *topic.configs.write() = configs;
-                    }
-                    Ok(())
-                }),
-                BROKER if resource.configs.is_empty() => Ok(()),
-                BROKER | BROKER_LOGGER => Err(refuse_broker_change()),
-                other => Err((
-                    ResponseError::InvalidRequest,
-                    format!("Unsupported resource type {other}."),
-                )),
-            };
+                    Ok(configs)
+                },
+            );
             let response = IncrementalResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name);
