@@ -41,6 +41,10 @@ pub fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsRespo
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
                     let leadership = partition.leadership();
+                    // current_leader_epoch is -1 (no check) before v4.
+                    if let Err(error) = leadership.check_leader_epoch(p.current_leader_epoch) {
+                        return response.with_error_code(error.code());
+                    }
                     if leadership.leader != ctx.broker_id {
                         return response.with_error_code(ResponseError::NotLeaderOrFollower.code());
                     }

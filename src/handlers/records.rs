@@ -102,17 +102,12 @@ pub fn offset_for_leader_epoch(
                         return error(ResponseError::UnknownTopicOrPartition);
                     };
                     let leadership = partition.leadership();
+                    // As Kafka: the epoch is checked before leadership.
+                    if let Err(e) = leadership.check_leader_epoch(p.current_leader_epoch) {
+                        return error(e);
+                    }
                     if leadership.leader != ctx.broker_id {
                         return error(ResponseError::NotLeaderOrFollower);
-                    }
-                    // -1 means the client does not know the current epoch and skips the check.
-                    if p.current_leader_epoch != -1 {
-                        if p.current_leader_epoch < leadership.leader_epoch {
-                            return error(ResponseError::FencedLeaderEpoch);
-                        }
-                        if p.current_leader_epoch > leadership.leader_epoch {
-                            return error(ResponseError::UnknownLeaderEpoch);
-                        }
                     }
                     let (epoch, end_offset) = partition
                         .log

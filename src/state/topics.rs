@@ -20,6 +20,23 @@ pub struct Leadership {
     pub replicas: Vec<i32>,
 }
 
+impl Leadership {
+    /// KIP-320 fencing of a request's `current_leader_epoch` (Kafka's
+    /// `Partition.checkCurrentLeaderEpoch`): -1 skips the check; an older epoch means the client
+    /// talks to a leader it should have forgotten, a newer one that this broker lags behind.
+    pub fn check_leader_epoch(&self, current_leader_epoch: i32) -> Result<(), ResponseError> {
+        if current_leader_epoch == -1 {
+            Ok(())
+        } else if current_leader_epoch < self.leader_epoch {
+            Err(ResponseError::FencedLeaderEpoch)
+        } else if current_leader_epoch > self.leader_epoch {
+            Err(ResponseError::UnknownLeaderEpoch)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Partition {
     pub index: i32,
@@ -42,6 +59,13 @@ impl Partition {
 
     pub fn leadership(&self) -> Leadership {
         self.leadership.read().clone()
+    }
+
+    /// See [`Leadership::check_leader_epoch`].
+    pub fn check_leader_epoch(&self, current_leader_epoch: i32) -> Result<(), ResponseError> {
+        self.leadership
+            .read()
+            .check_leader_epoch(current_leader_epoch)
     }
 }
 
@@ -209,6 +233,26 @@ mod tests {
             assignment: assign_replicas(&[0], partitions, 1),
             configs: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn a_requests_leader_epoch_is_fenced_as_kafka_does() {
+        let partition = Partition::new(0, vec![0]);
+        partition.leadership.write().leader_epoch = 3;
+        assert_eq!(partition.check_leader_epoch(-1), Ok(()));
+        assert_eq!(partition.check_leader_epoch(3), Ok(()));
+        assert_eq!(
+            partition.check_leader_epoch(2),
+            Err(ResponseError::FencedLeaderEpoch)
+        );
+        assert_eq!(
+            partition.check_leader_epoch(0),
+            Err(ResponseError::FencedLeaderEpoch)
+        );
+        assert_eq!(
+            partition.check_leader_epoch(4),
+            Err(ResponseError::UnknownLeaderEpoch)
+        );
     }
 
     #[test]
