@@ -107,16 +107,13 @@ fn read(ctx: &RequestContext, req: &FetchRequest, waiter: Option<&Arc<Notify>>) 
                         has_error = true;
                         return with_error(data, unknown);
                     };
+                    // current_leader_epoch is -1 (no check) before v9.
                     let leadership = partition.leadership();
-                    // current_leader_epoch is -1 (no check) before v9; as Kafka, the epoch is
-                    // checked before leadership.
-                    if let Err(error) = leadership.check_leader_epoch(fp.current_leader_epoch) {
+                    if let Err(error) =
+                        leadership.check_leader(ctx.broker_id, fp.current_leader_epoch)
+                    {
                         has_error = true;
                         return with_error(data, error);
-                    }
-                    if leadership.leader != ctx.broker_id {
-                        has_error = true;
-                        return with_error(data, ResponseError::NotLeaderOrFollower);
                     }
                     let mut log = partition.log.lock();
                     let high_watermark = log.high_watermark();

@@ -42,11 +42,10 @@ pub fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsRespo
                     };
                     let leadership = partition.leadership();
                     // current_leader_epoch is -1 (no check) before v4.
-                    if let Err(error) = leadership.check_leader_epoch(p.current_leader_epoch) {
+                    if let Err(error) =
+                        leadership.check_leader(ctx.broker_id, p.current_leader_epoch)
+                    {
                         return response.with_error_code(error.code());
-                    }
-                    if leadership.leader != ctx.broker_id {
-                        return response.with_error_code(ResponseError::NotLeaderOrFollower.code());
                     }
                     let log = partition.log.lock();
                     // read_committed consumers see up to the last stable offset, as in Fetch.

@@ -102,12 +102,8 @@ pub fn offset_for_leader_epoch(
                         return error(ResponseError::UnknownTopicOrPartition);
                     };
                     let leadership = partition.leadership();
-                    // As Kafka: the epoch is checked before leadership.
-                    if let Err(e) = leadership.check_leader_epoch(p.current_leader_epoch) {
+                    if let Err(e) = leadership.check_leader(ctx.broker_id, p.current_leader_epoch) {
                         return error(e);
-                    }
-                    if leadership.leader != ctx.broker_id {
-                        return error(ResponseError::NotLeaderOrFollower);
                     }
                     let (epoch, end_offset) = partition
                         .log

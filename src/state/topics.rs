@@ -37,6 +37,27 @@ impl Leadership {
     }
 }
 
+impl Leadership {
+    /// Whether `broker_id` may serve a client's read of the partition, in Kafka's order
+    /// (`ReplicaManager.getPartitionOrError`, then `Partition.getLocalLog`): a broker without a
+    /// replica is not the leader; a replica fences the client's epoch first, then refuses
+    /// unless it leads.
+    pub fn check_leader(
+        &self,
+        broker_id: i32,
+        current_leader_epoch: i32,
+    ) -> Result<(), ResponseError> {
+        if !self.replicas.contains(&broker_id) && self.leader != broker_id {
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
+        self.check_leader_epoch(current_leader_epoch)?;
+        if self.leader != broker_id {
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug)]
 pub struct Partition {
     pub index: i32,
@@ -252,6 +273,38 @@ mod tests {
         assert_eq!(
             partition.check_leader_epoch(4),
             Err(ResponseError::UnknownLeaderEpoch)
+        );
+    }
+
+    #[test]
+    fn a_follower_fences_the_epoch_before_saying_it_does_not_lead() {
+        let leadership = Leadership {
+            leader: 1,
+            leader_epoch: 2,
+            replicas: vec![1, 0],
+        };
+        assert_eq!(leadership.check_leader(1, 2), Ok(()));
+        assert_eq!(leadership.check_leader(1, -1), Ok(()));
+        assert_eq!(
+            leadership.check_leader(1, 1),
+            Err(ResponseError::FencedLeaderEpoch)
+        );
+        assert_eq!(
+            leadership.check_leader(0, 1),
+            Err(ResponseError::FencedLeaderEpoch)
+        );
+        assert_eq!(
+            leadership.check_leader(0, 3),
+            Err(ResponseError::UnknownLeaderEpoch)
+        );
+        assert_eq!(
+            leadership.check_leader(0, 2),
+            Err(ResponseError::NotLeaderOrFollower)
+        );
+        // Broker 2 holds no replica: it knows nothing of the epoch.
+        assert_eq!(
+            leadership.check_leader(2, 1),
+            Err(ResponseError::NotLeaderOrFollower)
         );
     }
 
