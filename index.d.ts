@@ -312,7 +312,8 @@ export interface Message {
   timestamp: number
   key: Buffer | null
   value: Buffer | null
-  headers: Record<string, Buffer | null>
+  /** A key sent more than once has an array of its values, in order, as kafkajs shows it. */
+  headers: Record<string, Buffer | null | Array<Buffer | null>>
 }
 
 export interface MessagesOptions {

@@ -116,6 +116,25 @@ describe('test helpers', emulatorOnly('the test helpers (messages(), reset(), re
     assert.throws(() => kafka.messages('never-made'), { code: 'UNKNOWN_TOPIC_OR_PARTITION' })
   })
 
+  test('messages() keeps every value of a header key sent twice, as kafkajs shows them', async () => {
+    kafka.createTopic('repeated-headers', { partitions: 1 })
+    const producer = await connected(client.producer())
+    await producer.send({
+      topic: 'repeated-headers',
+      messages: [{ value: 'v', headers: { a: ['1', '2'], b: 'once' } }],
+    })
+    const [stored] = kafka.messages('repeated-headers')
+    assert.deepEqual(stored.headers, { a: [Buffer.from('1'), Buffer.from('2')], b: Buffer.from('once') })
+
+    // The same shape a kafkajs consumer is given.
+    const consumer = client.consumer({ groupId: 'repeated-headers-group', maxWaitTimeInMs: 100 })
+    await connected(consumer)
+    await consumer.subscribe({ topic: 'repeated-headers', fromBeginning: true })
+    const consumed = new Promise((resolve) => consumer.run({ eachMessage: async ({ message }) => resolve(message.headers) }))
+    assert.deepEqual(await within(10000, 'the record', consumed), stored.headers)
+    await consumer.disconnect()
+  })
+
   test('produce() writes records a kafkajs consumer reads as written', async () => {
     kafka.createTopic('seeded', { partitions: 2 })
     const written = kafka.produce('seeded', [

@@ -21,7 +21,9 @@ use crate::faults::{
     api_name, error_by_code, error_name, now_ms, parse_api, parse_error, Delay, Fault, FaultAction,
 };
 use crate::handlers::error_response::FAILABLE_APIS;
-use crate::state::batch::{split_batches, visible_records};
+use crate::state::batch::{
+    decompress_records, read_header, read_records, record_headers, split_batches, visible_records,
+};
 use crate::state::group::GroupState;
 use crate::state::topics::Topic;
 use crate::state::Cluster;
@@ -299,30 +301,46 @@ pub fn messages(
             .map(|b| b.bytes.clone())
             .collect();
         for bytes in batches {
-            let mut buf = bytes;
-            let set = RecordBatchDecoder::decode(&mut buf).map_err(|e| {
+            let corrupt = |e: String| {
                 ControlError::new(
                     "CORRUPT_MESSAGE",
                     format!("a stored batch does not decode: {e}"),
                 )
-            })?;
-            out.extend(
-                set.records
+            };
+            // kafka-protocol keeps headers in a map, which folds a repeated key into one: the
+            // headers come from the batch's own records, in order, every one kept.
+            let header = read_header(&bytes).map_err(|e| corrupt(error_name(e)))?;
+            let section =
+                decompress_records(&bytes, &header).map_err(|e| corrupt(error_name(e)))?;
+            let raw = read_records(&section, &header).map_err(|e| corrupt(error_name(e)))?;
+            let mut buf = bytes;
+            let set = RecordBatchDecoder::decode(&mut buf).map_err(|e| corrupt(e.to_string()))?;
+            if set.records.len() != raw.len() {
+                return Err(corrupt("its record count disagrees".into()));
+            }
+            for (r, raw) in set.records.into_iter().zip(&raw) {
+                if r.control || r.offset < from {
+                    continue;
+                }
+                let headers = record_headers(&section, raw)
+                    .map_err(|e| corrupt(error_name(e)))?
                     .into_iter()
-                    .filter(|r| !r.control && r.offset >= from)
-                    .map(|r| StoredRecord {
-                        partition: partition.index,
-                        offset: r.offset,
-                        timestamp: r.timestamp,
-                        key: r.key,
-                        value: r.value,
-                        headers: r
-                            .headers
-                            .into_iter()
-                            .map(|(k, v)| (k.to_string(), v))
-                            .collect(),
-                    }),
-            );
+                    .map(|(k, v)| {
+                        (
+                            String::from_utf8_lossy(&section[k]).into_owned(),
+                            v.map(|v| section.slice(v)),
+                        )
+                    })
+                    .collect();
+                out.push(StoredRecord {
+                    partition: partition.index,
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    key: r.key,
+                    value: r.value,
+                    headers,
+                });
+            }
         }
     }
     Ok(out)
@@ -626,6 +644,29 @@ mod tests {
             -58897971
         );
         assert_eq!(murmur2(b"abc") as i32, 479470107);
+    }
+
+    #[test]
+    fn messages_keep_every_header_of_a_repeated_key() {
+        let c = cluster();
+        create_topic(&c, "t", Some(1), None, BTreeMap::new()).unwrap();
+        let batches =
+            split_batches(&crate::state::batch::tests::batch_with_repeated_header()).unwrap();
+        let partition = c.topics.get("t").unwrap().partition(0).unwrap();
+        for (header, bytes) in &batches {
+            partition.log.lock().append(header, bytes, 0, None);
+        }
+        let read = messages(&c, "t", None, None).unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(
+            read[0].headers,
+            vec![
+                ("a".to_string(), Some(Bytes::from_static(b"1"))),
+                ("a".to_string(), Some(Bytes::from_static(b"2"))),
+                ("b".to_string(), None),
+            ]
+        );
     }
 
     #[test]

@@ -792,9 +792,13 @@ pub struct Message {
     pub key: Either<Buffer, Null>,
     #[napi(ts_type = "Buffer | null")]
     pub value: Either<Buffer, Null>,
-    #[napi(ts_type = "Record<string, Buffer | null>")]
-    pub headers: IndexMap<String, Either<Buffer, Null>>,
+    /// A key sent more than once has an array of its values, in order, as kafkajs shows it.
+    #[napi(ts_type = "Record<string, Buffer | null | Array<Buffer | null>>")]
+    pub headers: IndexMap<String, HeaderValue>,
 }
+
+/// One header value, or the values of a key sent more than once.
+type HeaderValue = Either<Either<Buffer, Null>, Vec<Either<Buffer, Null>>>;
 
 #[napi(object)]
 pub struct WaitOptions {
@@ -891,12 +895,27 @@ fn to_message(topic: &str, record: StoredRecord) -> Message {
         timestamp: record.timestamp,
         key: buffer_or_null(record.key),
         value: buffer_or_null(record.value),
-        headers: record
-            .headers
-            .into_iter()
-            .map(|(k, v)| (k, buffer_or_null(v)))
-            .collect(),
+        headers: header_map(record.headers),
     }
+}
+
+/// Headers keyed as kafkajs keys them: one value as is, a repeated key's values in an array.
+fn header_map(headers: Vec<(String, Option<Bytes>)>) -> IndexMap<String, HeaderValue> {
+    let mut grouped: IndexMap<String, Vec<Either<Buffer, Null>>> = IndexMap::new();
+    for (key, value) in headers {
+        grouped.entry(key).or_default().push(buffer_or_null(value));
+    }
+    grouped
+        .into_iter()
+        .map(|(key, mut values)| {
+            let value = if values.len() == 1 {
+                Either::A(values.remove(0))
+            } else {
+                Either::B(values)
+            };
+            (key, value)
+        })
+        .collect()
 }
 
 type Messages = Box<dyn FnOnce(Env) -> Result<Vec<Message>> + Send>;

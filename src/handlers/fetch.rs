@@ -107,9 +107,13 @@ fn read(ctx: &RequestContext, req: &FetchRequest, waiter: Option<&Arc<Notify>>) 
                         has_error = true;
                         return with_error(data, unknown);
                     };
-                    if partition.leadership().leader != ctx.broker_id {
+                    // current_leader_epoch is -1 (no check) before v9.
+                    let leadership = partition.leadership();
+                    if let Err(error) =
+                        leadership.check_leader(ctx.broker_id, fp.current_leader_epoch)
+                    {
                         has_error = true;
-                        return with_error(data, ResponseError::NotLeaderOrFollower);
+                        return with_error(data, error);
                     }
                     let mut log = partition.log.lock();
                     let high_watermark = log.high_watermark();

@@ -41,8 +41,11 @@ pub fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsRespo
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
                     let leadership = partition.leadership();
-                    if leadership.leader != ctx.broker_id {
-                        return response.with_error_code(ResponseError::NotLeaderOrFollower.code());
+                    // current_leader_epoch is -1 (no check) before v4.
+                    if let Err(error) =
+                        leadership.check_leader(ctx.broker_id, p.current_leader_epoch)
+                    {
+                        return response.with_error_code(error.code());
                     }
                     let log = partition.log.lock();
                     // read_committed consumers see up to the last stable offset, as in Fetch.

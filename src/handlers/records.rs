@@ -102,17 +102,8 @@ pub fn offset_for_leader_epoch(
                         return error(ResponseError::UnknownTopicOrPartition);
                     };
                     let leadership = partition.leadership();
-                    if leadership.leader != ctx.broker_id {
-                        return error(ResponseError::NotLeaderOrFollower);
-                    }
-                    // -1 means the client does not know the current epoch and skips the check.
-                    if p.current_leader_epoch != -1 {
-                        if p.current_leader_epoch < leadership.leader_epoch {
-                            return error(ResponseError::FencedLeaderEpoch);
-                        }
-                        if p.current_leader_epoch > leadership.leader_epoch {
-                            return error(ResponseError::UnknownLeaderEpoch);
-                        }
+                    if let Err(e) = leadership.check_leader(ctx.broker_id, p.current_leader_epoch) {
+                        return error(e);
                     }
                     let (epoch, end_offset) = partition
                         .log

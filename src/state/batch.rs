@@ -303,6 +303,8 @@ pub struct RawRecord {
     pub key: Option<Range<usize>>,
     /// A null value: a tombstone on a compacted topic.
     pub is_tombstone: bool,
+    /// Where the headers are in the section, their count included (see [`record_headers`]).
+    pub headers: Range<usize>,
     /// The whole record, length prefix included.
     pub span: Range<usize>,
 }
@@ -364,20 +366,49 @@ impl Cursor<'_> {
         let offset_delta = inner.int()?;
         let key = inner.nullable_bytes()?;
         let value = inner.nullable_bytes()?;
-        let headers = usize::try_from(inner.int()?).ok()?;
-        for _ in 0..headers {
-            inner.nullable_bytes()??; // a header key is never null
-            inner.nullable_bytes()?;
-        }
+        let headers_start = inner.at;
+        inner.headers(|_, _| {})?;
         // The length must cover the record exactly.
         (inner.at == body.end).then_some(RawRecord {
             offset_delta,
             timestamp_delta,
             key,
             is_tombstone: value.is_none(),
+            headers: headers_start..body.end,
             span: start..body.end,
         })
     }
+
+    /// Walks a record's headers, handing each key (never null) and value, located in place, to
+    /// `each` in order.
+    fn headers(&mut self, mut each: impl FnMut(Range<usize>, Option<Range<usize>>)) -> Option<()> {
+        let count = usize::try_from(self.int()?).ok()?;
+        for _ in 0..count {
+            let key = self.nullable_bytes()??;
+            each(key, self.nullable_bytes()?);
+        }
+        Some(())
+    }
+}
+
+/// A header located in a records section: its key, and its value (`None` when null).
+pub type HeaderSpan = (Range<usize>, Option<Range<usize>>);
+
+/// The headers of `record` in its records `section`, in order, repeated keys kept: each key and
+/// value located in the section (`None` for a null value).
+pub fn record_headers(
+    section: &[u8],
+    record: &RawRecord,
+) -> Result<Vec<HeaderSpan>, ResponseError> {
+    let mut cursor = Cursor {
+        data: &section[..record.headers.end],
+        at: record.headers.start,
+    };
+    let mut headers = Vec::new();
+    cursor
+        .headers(|key, value| headers.push((key, value)))
+        .ok_or(ResponseError::CorruptMessage)?;
+    Ok(headers)
 }
 
 /// The records of a decompressed records section: exactly the batch's record count, filling the
@@ -575,6 +606,48 @@ pub mod tests {
         let crc = crc32c::crc32c(&out[ATTRIBUTES..]);
         out[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
         out.freeze()
+    }
+
+    /// A batch of one record, key "k" and value "v", with headers a=1, a=2 and b=null: what a
+    /// client sending a key twice writes (kafka-protocol's encoder cannot repeat a key).
+    pub fn batch_with_repeated_header() -> Bytes {
+        // Varints are zigzag: n is written as 2n, -1 as 1.
+        let body: &[u8] = &[
+            0, 0, 0, // attributes, timestamp delta, offset delta
+            2, b'k', 2, b'v', // key, value
+            6,    // three headers
+            2, b'a', 2, b'1', //
+            2, b'a', 2, b'2', //
+            2, b'b', 1, // null value
+        ];
+        let mut section = vec![(body.len() * 2) as u8];
+        section.extend_from_slice(body);
+        with_section(&encode_batch(&[("k", "v", 5)]), &section, 1)
+    }
+
+    #[test]
+    fn repeated_header_keys_are_all_read_in_order() {
+        let batch = batch_with_repeated_header();
+        let header = read_header(&batch).unwrap();
+        assert_eq!(
+            check_records(&batch, &header),
+            Ok(RecordsCheck { all_keyed: true })
+        );
+        let section = decompress_records(&batch, &header).unwrap();
+        let records = read_records(&section, &header).unwrap();
+        let headers: Vec<(&[u8], Option<&[u8]>)> = record_headers(&section, &records[0])
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (&section[k], v.map(|v| &section[v])))
+            .collect();
+        assert_eq!(
+            headers,
+            vec![
+                (&b"a"[..], Some(&b"1"[..])),
+                (&b"a"[..], Some(&b"2"[..])),
+                (&b"b"[..], None),
+            ]
+        );
     }
 
     const THREE: [(&str, &str, i64); 3] = [("a", "1", 100), ("b", "2", 300), ("c", "3", 200)];

@@ -20,6 +20,44 @@ pub struct Leadership {
     pub replicas: Vec<i32>,
 }
 
+impl Leadership {
+    /// KIP-320 fencing of a request's `current_leader_epoch` (Kafka's
+    /// `Partition.checkCurrentLeaderEpoch`): -1 skips the check; an older epoch means the client
+    /// talks to a leader it should have forgotten, a newer one that this broker lags behind.
+    pub fn check_leader_epoch(&self, current_leader_epoch: i32) -> Result<(), ResponseError> {
+        if current_leader_epoch == -1 {
+            Ok(())
+        } else if current_leader_epoch < self.leader_epoch {
+            Err(ResponseError::FencedLeaderEpoch)
+        } else if current_leader_epoch > self.leader_epoch {
+            Err(ResponseError::UnknownLeaderEpoch)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Leadership {
+    /// Whether `broker_id` may serve a client's read of the partition, in Kafka's order
+    /// (`ReplicaManager.getPartitionOrError`, then `Partition.getLocalLog`): a broker without a
+    /// replica is not the leader; a replica fences the client's epoch first, then refuses
+    /// unless it leads.
+    pub fn check_leader(
+        &self,
+        broker_id: i32,
+        current_leader_epoch: i32,
+    ) -> Result<(), ResponseError> {
+        if !self.replicas.contains(&broker_id) && self.leader != broker_id {
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
+        self.check_leader_epoch(current_leader_epoch)?;
+        if self.leader != broker_id {
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug)]
 pub struct Partition {
     pub index: i32,
@@ -42,6 +80,13 @@ impl Partition {
 
     pub fn leadership(&self) -> Leadership {
         self.leadership.read().clone()
+    }
+
+    /// See [`Leadership::check_leader_epoch`].
+    pub fn check_leader_epoch(&self, current_leader_epoch: i32) -> Result<(), ResponseError> {
+        self.leadership
+            .read()
+            .check_leader_epoch(current_leader_epoch)
     }
 }
 
@@ -209,6 +254,58 @@ mod tests {
             assignment: assign_replicas(&[0], partitions, 1),
             configs: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn a_requests_leader_epoch_is_fenced_as_kafka_does() {
+        let partition = Partition::new(0, vec![0]);
+        partition.leadership.write().leader_epoch = 3;
+        assert_eq!(partition.check_leader_epoch(-1), Ok(()));
+        assert_eq!(partition.check_leader_epoch(3), Ok(()));
+        assert_eq!(
+            partition.check_leader_epoch(2),
+            Err(ResponseError::FencedLeaderEpoch)
+        );
+        assert_eq!(
+            partition.check_leader_epoch(0),
+            Err(ResponseError::FencedLeaderEpoch)
+        );
+        assert_eq!(
+            partition.check_leader_epoch(4),
+            Err(ResponseError::UnknownLeaderEpoch)
+        );
+    }
+
+    #[test]
+    fn a_follower_fences_the_epoch_before_saying_it_does_not_lead() {
+        let leadership = Leadership {
+            leader: 1,
+            leader_epoch: 2,
+            replicas: vec![1, 0],
+        };
+        assert_eq!(leadership.check_leader(1, 2), Ok(()));
+        assert_eq!(leadership.check_leader(1, -1), Ok(()));
+        assert_eq!(
+            leadership.check_leader(1, 1),
+            Err(ResponseError::FencedLeaderEpoch)
+        );
+        assert_eq!(
+            leadership.check_leader(0, 1),
+            Err(ResponseError::FencedLeaderEpoch)
+        );
+        assert_eq!(
+            leadership.check_leader(0, 3),
+            Err(ResponseError::UnknownLeaderEpoch)
+        );
+        assert_eq!(
+            leadership.check_leader(0, 2),
+            Err(ResponseError::NotLeaderOrFollower)
+        );
+        // Broker 2 holds no replica: it knows nothing of the epoch.
+        assert_eq!(
+            leadership.check_leader(2, 1),
+            Err(ResponseError::NotLeaderOrFollower)
+        );
     }
 
     #[test]
