@@ -1,15 +1,18 @@
 //! SaslHandshake and SaslAuthenticate (KIP-43, KIP-152, KIP-368). On a SASL listener the
 //! connection's `Session` (kept by the server's serve loop) drives the exchange; anywhere else
 //! these requests are refused with ILLEGAL_SASL_STATE, as Kafka's request handler refuses them.
+//! Any other request between SaslHandshake and the end of SaslAuthenticate is answered with
+//! ILLEGAL_SASL_STATE too, and the connection then closes.
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+    RequestKind, ResponseKind, SaslAuthenticateRequest, SaslAuthenticateResponse,
+    SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::RequestContext;
+use super::{error_response, RequestContext};
 use crate::state::sasl::{Authenticate, Handshake, Session};
 use crate::state::Cluster;
 
@@ -124,4 +127,20 @@ pub fn authenticate_refused(
         .with_error_message(Some(StrBytes::from_static_str(
             "SaslAuthenticate request received after successful authentication",
         )))
+}
+
+/// A request other than SaslAuthenticate while a login is under way: its error response with
+/// ILLEGAL_SASL_STATE and `reason`, as Kafka sends before closing the connection; `None` where
+/// there is none to send (the connection just closes).
+pub fn refused_mid_login(
+    ctx: &RequestContext,
+    body: &RequestKind,
+    reason: &str,
+) -> Option<ResponseKind> {
+    error_response::build_with_message(
+        ctx,
+        body,
+        ResponseError::IllegalSaslState,
+        StrBytes::from_string(reason.to_string()),
+    )
 }
