@@ -1295,6 +1295,8 @@ mod tests {
         body.advance(5);
         let decoded = MetadataResponse::decode(&mut body, 12).unwrap();
         assert_eq!(decoded.topics.len(), 1);
+        // Nothing about the cluster for a client that has not logged in.
+        assert!(decoded.brokers.is_empty());
         assert_eq!(decoded.topics[0].error_code, illegal_sasl_state);
         closed(stream);
         server.stop();

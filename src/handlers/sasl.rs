@@ -6,8 +6,9 @@
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{
-    RequestKind, ResponseKind, SaslAuthenticateRequest, SaslAuthenticateResponse,
+    MetadataResponse, RequestKind, ResponseKind, SaslAuthenticateRequest, SaslAuthenticateResponse,
     SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
@@ -137,10 +138,24 @@ pub fn refused_mid_login(
     body: &RequestKind,
     reason: &str,
 ) -> Option<ResponseKind> {
-    error_response::build_with_message(
-        ctx,
-        body,
-        ResponseError::IllegalSaslState,
-        StrBytes::from_string(reason.to_string()),
-    )
+    let error = ResponseError::IllegalSaslState;
+    // Nothing about the cluster goes to an unauthenticated client: unlike an injected fault,
+    // Kafka's error response lists no brokers and only the topics the request named.
+    if let RequestKind::Metadata(req) = body {
+        let topics = req.topics.iter().flatten().map(|t| {
+            MetadataResponseTopic::default()
+                .with_name(Some(t.name.clone().unwrap_or_default()))
+                .with_topic_id(t.topic_id)
+                .with_error_code(error.code())
+        });
+        return Some(ResponseKind::Metadata(
+            MetadataResponse::default().with_topics(topics.collect()),
+        ));
+    }
+    let message = StrBytes::from_string(reason.to_string());
+    let mut response = error_response::build_with_message(ctx, body, error, message)?;
+    if let ResponseKind::DescribeCluster(r) = &mut response {
+        r.cluster_id = StrBytes::default();
+    }
+    Some(response)
 }
