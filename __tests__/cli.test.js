@@ -161,17 +161,24 @@ test('the CLI prints usage for --help, and exits 2 with usage on a bad option', 
   assert.match(refusedRun.stderr, /Usage: kafka-emulator/)
 })
 
-/** Sends a message to a fresh topic and reads it back through `kafka`. */
-async function roundTrip(t, kafka) {
+/**
+ * Sends a message to a fresh topic and reads it back through `kafka`, disconnecting before it
+ * returns: a client left connected would keep reconnecting once the CLI is stopped.
+ */
+async function roundTrip(kafka) {
   const topic = uniqueName('cli-secure')
   const producer = kafka.producer()
-  await producer.connect()
-  defer(t, () => producer.disconnect())
-  await producer.send({ topic, messages: [{ key: 'k', value: 'over the secured listener' }] })
-  const consumer = await startConsumer(kafka, { topics: [topic] })
-  defer(t, () => consumer.disconnect())
-  const [record] = await consumer.waitFor(1)
-  assert.equal(record.value.toString(), 'over the secured listener')
+  let consumer
+  try {
+    await producer.connect()
+    await producer.send({ topic, messages: [{ key: 'k', value: 'over the secured listener' }] })
+    consumer = await startConsumer(kafka, { topics: [topic] })
+    const [record] = await consumer.waitFor(1)
+    assert.equal(record.value.toString(), 'over the secured listener')
+  } finally {
+    if (consumer) await consumer.disconnect()
+    await producer.disconnect()
+  }
 }
 
 test('the CLI with --sasl-user serves kafkajs logging in with SCRAM-SHA-256, and --authorization-super-user enforces ACLs', emulatorOnly('the kafka-emulator CLI'), async (t) => {
@@ -189,7 +196,7 @@ test('the CLI with --sasl-user serves kafkajs logging in with SCRAM-SHA-256, and
     client({ brokers }, { retry: { retries: 0 }, sasl: { mechanism, username, password } })
 
   // The password is everything after the first colon.
-  await roundTrip(t, as('admin', 'admin:secret'))
+  await roundTrip(as('admin', 'admin:secret'))
 
   const wrong = as('admin', 'admin').admin()
   await assert.rejects(wrong.connect(), { name: 'KafkaJSSASLAuthenticationError' })
@@ -222,7 +229,7 @@ test('the CLI with --tls --tls-ca-out writes the CA that lets kafkajs connect ov
   const ca = fs.readFileSync(caFile, 'utf8')
   assert.match(ca, /^-----BEGIN CERTIFICATE-----/)
 
-  await roundTrip(t, client({ brokers: [`${host}:${port}`] }, { ssl: { ca: [ca] } }))
+  await roundTrip(client({ brokers: [`${host}:${port}`] }, { ssl: { ca: [ca] } }))
 
   // A client that trusts only the system CAs refuses the generated certificate.
   const refusedHandshake = await new Promise((resolve) => {
