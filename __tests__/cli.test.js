@@ -5,6 +5,8 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const net = require('node:net')
+const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const {
@@ -13,6 +15,7 @@ const {
   client,
   defer,
   startConsumer,
+  uniqueName,
   withDeadline,
   PACKAGE_DIR,
   DEADLINE_MS,
@@ -156,4 +159,115 @@ test('the CLI prints usage for --help, and exits 2 with usage on a bad option', 
   assert.equal(refusedRun.exitCode, 2)
   assert.match(refusedRun.stderr, /--port must be an integer/)
   assert.match(refusedRun.stderr, /Usage: kafka-emulator/)
+})
+
+/**
+ * Sends a message to a fresh topic and reads it back through `kafka`, disconnecting before it
+ * returns: a client left connected would keep reconnecting once the CLI is stopped.
+ */
+async function roundTrip(kafka) {
+  const topic = uniqueName('cli-secure')
+  const producer = kafka.producer()
+  let consumer
+  try {
+    await producer.connect()
+    await producer.send({ topic, messages: [{ key: 'k', value: 'over the secured listener' }] })
+    consumer = await startConsumer(kafka, { topics: [topic] })
+    const [record] = await consumer.waitFor(1)
+    assert.equal(record.value.toString(), 'over the secured listener')
+  } finally {
+    if (consumer) await consumer.disconnect()
+    await producer.disconnect()
+  }
+}
+
+test('the CLI with --sasl-user serves kafkajs logging in with SCRAM-SHA-256, and --authorization-super-user enforces ACLs', emulatorOnly('the kafka-emulator CLI'), async (t) => {
+  const cli = spawnCli([
+    '--port', '0',
+    '--sasl-mechanisms', 'PLAIN,SCRAM-SHA-256',
+    '--sasl-user', 'admin:admin:secret',
+    '--sasl-user', 'bob:bob-secret',
+    '--authorization-super-user', 'User:admin',
+  ])
+  defer(t, () => cli.kill())
+  const { host, port } = await cli.listening()
+  const brokers = [`${host}:${port}`]
+  const as = (username, password, mechanism = 'scram-sha-256') =>
+    client({ brokers }, { retry: { retries: 0 }, sasl: { mechanism, username, password } })
+
+  // The password is everything after the first colon.
+  await roundTrip(as('admin', 'admin:secret'))
+
+  const wrong = as('admin', 'admin').admin()
+  await assert.rejects(wrong.connect(), { name: 'KafkaJSSASLAuthenticationError' })
+  // SCRAM-SHA-512 is not among --sasl-mechanisms.
+  const notEnabled = as('admin', 'admin:secret', 'scram-sha-512').admin()
+  await assert.rejects(notEnabled.connect(), { type: 'UNSUPPORTED_SASL_MECHANISM' })
+
+  // bob authenticates but, not being a super user and named by no ACL, may not create topics.
+  const bob = as('bob', 'bob-secret').admin()
+  await bob.connect()
+  defer(t, () => bob.disconnect())
+  await assert.rejects(
+    bob.createTopics({ topics: [{ topic: uniqueName('bobs') }] }),
+    (err) => {
+      let e = err
+      while (e && !e.type) e = e.cause || e.originalError || (e.errors && e.errors[0])
+      assert.equal(e && e.type, 'TOPIC_AUTHORIZATION_FAILED', String(err))
+      return true
+    },
+  )
+})
+
+test('the CLI with --tls --tls-ca-out writes the CA that lets kafkajs connect over SSL', emulatorOnly('the kafka-emulator CLI'), async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kafka-emulator-cli-'))
+  defer(t, () => fs.rmSync(dir, { recursive: true, force: true }))
+  const caFile = path.join(dir, 'ca.pem')
+  const cli = spawnCli(['--port', '0', '--tls', '--tls-ca-out', caFile])
+  defer(t, () => cli.kill())
+  const { host, port } = await cli.listening()
+  const ca = fs.readFileSync(caFile, 'utf8')
+  assert.match(ca, /^-----BEGIN CERTIFICATE-----/)
+
+  await roundTrip(client({ brokers: [`${host}:${port}`] }, { ssl: { ca: [ca] } }))
+
+  // A client that trusts only the system CAs refuses the generated certificate.
+  const refusedHandshake = await new Promise((resolve) => {
+    const socket = require('node:tls').connect({ host, port }, () => {
+      socket.destroy()
+      resolve(null)
+    })
+    socket.once('error', resolve)
+  })
+  assert.ok(refusedHandshake, 'the handshake succeeded without trusting the CA')
+
+  cli.child.kill('SIGINT')
+  const { exitCode, stdout } = await cli.exited()
+  assert.equal(exitCode, 0)
+  // The CA went to the file, not to stdout.
+  assert.doesNotMatch(stdout, /BEGIN CERTIFICATE/)
+})
+
+test('the CLI with --tls alone prints the CA after the listening line; bad security options exit 2', emulatorOnly('the kafka-emulator CLI'), async (t) => {
+  const cli = spawnCli(['--port', '0', '--tls'])
+  defer(t, () => cli.kill())
+  await cli.listening()
+  cli.child.kill('SIGINT')
+  const { exitCode, stdout } = await cli.exited()
+  assert.equal(exitCode, 0)
+  assert.match(stdout, /^kafka-emulator listening on \S+\n[^\n]*\n-----BEGIN CERTIFICATE-----\n[\s\S]+-----END CERTIFICATE-----\n$/)
+
+  for (const [args, message] of [
+    [['--sasl-user', 'nopassword'], /--sasl-user must be name:password/],
+    [['--sasl-mechanisms', 'GSSAPI'], /--sasl-mechanisms takes/],
+    [['--tls-cert', 'cert.pem'], /--tls-cert and --tls-key go together/],
+    [['--tls-ca-out', 'ca.pem'], /--tls-ca-out needs --tls/],
+    [['--authorization-super-user', 'admin'], /must be a principal/],
+  ]) {
+    const bad = spawnCli(['--port', '0', ...args])
+    defer(t, () => bad.kill())
+    const result = await bad.exited()
+    assert.equal(result.exitCode, 2, args.join(' '))
+    assert.match(result.stderr, message)
+  }
 })

@@ -297,12 +297,19 @@ test('a request before authentication closes the connection unanswered', async (
   assert.equal(conn.received.length, 0)
 })
 
-test('a request after the handshake but before SaslAuthenticate closes the connection', async (t) => {
+test('a request after the handshake but before SaslAuthenticate is answered with ILLEGAL_SASL_STATE, then the connection closes', async (t) => {
   const conn = await rawConnection(broker.port)
   defer(t, () => conn.end())
   conn.send(handshake('PLAIN'))
   assert.equal(parseHandshake(await conn.readFrame()).errorCode, 0)
-  conn.send(metadata())
+  // Metadata v1 for one topic.
+  conn.send(request(METADATA, 1, 5, Buffer.concat([int32(1), string('secret-topic')])))
+  const response = await conn.readFrame()
+  assert.equal(response.readInt32BE(0), 5)
+  // No brokers, the controller id, then the one topic with its error.
+  assert.equal(response.readInt32BE(4), 0, 'brokers listed to a client that has not logged in')
+  assert.equal(response.readInt32BE(12), 1)
+  assert.equal(response.readInt16BE(16), ILLEGAL_SASL_STATE)
   await conn.closed()
 })
 

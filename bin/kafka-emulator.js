@@ -4,6 +4,7 @@
 // Runs a kafka-emulator broker in the foreground until SIGINT/SIGTERM.
 
 const { parseArgs } = require('node:util')
+const fs = require('node:fs')
 const path = require('node:path')
 
 const USAGE = `Usage: kafka-emulator [options]
@@ -16,6 +17,29 @@ Options:
   --num-partitions <n>      partitions of auto-created topics (default 1)
   --no-auto-create-topics   refuse unknown topics instead of creating them
   -h, --help                show this help
+
+SASL (the listener becomes SASL_PLAINTEXT, or SASL_SSL with TLS):
+  --sasl-user <name:password>
+                            a user that may log in with PLAIN and SCRAM; repeatable
+  --sasl-mechanisms <list>  sasl.enabled.mechanisms, comma-separated, of PLAIN,
+                            SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (default: the first three)
+
+TLS (the listener becomes SSL, or SASL_SSL with SASL):
+  --tls                     generate a CA and a server certificate for <host>; the CA
+                            (PEM) is printed after the "listening on" line
+  --tls-ca-out <file>       write the CA certificate (PEM) clients should trust to <file>
+                            instead of printing it
+  --tls-cert <file>         the server's own certificate chain, PEM (with --tls-key)
+  --tls-key <file>          its private key, PEM
+  --tls-ca <file>           the CA (PEM) that signs client certificates (with --tls-cert)
+  --tls-request-cert        require clients to present a certificate signed by --tls-ca
+                            (ssl.client.auth=required); their principal is User:<subject>
+
+Authorization (enforce ACLs, as Kafka's StandardAuthorizer does):
+  --authorization-super-user <principal>
+                            super.users, e.g. User:admin; repeatable
+  --allow-everyone-if-no-acl-found
+                            allow.everyone.if.no.acl.found=true
 
 Prints "kafka-emulator listening on <host>:<port>" once clients can connect.`
 
@@ -41,6 +65,16 @@ function parseOptions(argv) {
         host: { type: 'string' },
         'num-partitions': { type: 'string' },
         'no-auto-create-topics': { type: 'boolean' },
+        'sasl-user': { type: 'string', multiple: true },
+        'sasl-mechanisms': { type: 'string' },
+        tls: { type: 'boolean' },
+        'tls-ca-out': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'tls-ca': { type: 'string' },
+        'tls-request-cert': { type: 'boolean' },
+        'authorization-super-user': { type: 'string', multiple: true },
+        'allow-everyone-if-no-acl-found': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -62,11 +96,82 @@ function parseOptions(argv) {
   if (values['num-partitions'] !== undefined) {
     options.numPartitions = integer('num-partitions', values['num-partitions'], 1, 1_000_000)
   }
-  return options
+  const sasl = saslOptions(values)
+  if (sasl) options.sasl = sasl
+  const tls = tlsOptions(values)
+  if (tls !== undefined) options.tls = tls
+  const authorization = authorizationOptions(values)
+  if (authorization) options.authorization = authorization
+  return { options, tlsCaOut: values['tls-ca-out'] }
+}
+
+const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER']
+
+function saslOptions(values) {
+  const users = values['sasl-user'] || []
+  const mechanismList = values['sasl-mechanisms']
+  if (users.length === 0 && mechanismList === undefined) return null
+  const sasl = {
+    users: users.map((user) => {
+      const colon = user.indexOf(':')
+      if (colon <= 0) fail(`--sasl-user must be name:password, not "${user}"`)
+      return { username: user.slice(0, colon), password: user.slice(colon + 1) }
+    }),
+  }
+  if (mechanismList !== undefined) {
+    sasl.mechanisms = mechanismList.split(',').map((m) => m.trim().toUpperCase())
+    for (const mechanism of sasl.mechanisms) {
+      if (!SASL_MECHANISMS.includes(mechanism)) {
+        fail(`--sasl-mechanisms takes ${SASL_MECHANISMS.join(', ')}, not "${mechanism}"`)
+      }
+    }
+  }
+  return sasl
+}
+
+function readPem(name, file) {
+  try {
+    return fs.readFileSync(file, 'utf8')
+  } catch (err) {
+    return fail(`cannot read --${name} ${file}: ${err.message}`)
+  }
+}
+
+function tlsOptions(values) {
+  const cert = values['tls-cert']
+  const key = values['tls-key']
+  const ca = values['tls-ca']
+  const requestCert = values['tls-request-cert']
+  const own = cert !== undefined || key !== undefined || ca !== undefined
+  if (values.tls && own) fail('--tls generates a certificate; give either it or --tls-cert and --tls-key')
+  if (own && (cert === undefined || key === undefined)) fail('--tls-cert and --tls-key go together')
+  // With a generated CA nobody outside this process could get a client certificate.
+  if (requestCert && ca === undefined) fail('--tls-request-cert needs --tls-cert, --tls-key and --tls-ca')
+  if (values['tls-ca-out'] !== undefined && !values.tls && ca === undefined) {
+    fail('--tls-ca-out needs --tls (or --tls-ca, whose certificate it copies)')
+  }
+  if (values.tls) return true
+  if (!own) return undefined
+  const tls = { cert: readPem('tls-cert', cert), key: readPem('tls-key', key) }
+  if (ca !== undefined) tls.ca = readPem('tls-ca', ca)
+  if (requestCert) tls.requestCert = true
+  return tls
+}
+
+function authorizationOptions(values) {
+  const superUsers = values['authorization-super-user'] || []
+  const allowEveryone = values['allow-everyone-if-no-acl-found']
+  if (superUsers.length === 0 && !allowEveryone) return null
+  for (const principal of superUsers) {
+    if (!/^[^:]+:.+/.test(principal)) {
+      fail(`--authorization-super-user must be a principal such as User:admin, not "${principal}"`)
+    }
+  }
+  return { superUsers, allowEveryoneIfNoAclFound: Boolean(allowEveryone) }
 }
 
 async function main() {
-  const options = parseOptions(process.argv.slice(2))
+  const { options, tlsCaOut } = parseOptions(process.argv.slice(2))
   const { startKafka } = require(path.join(__dirname, '..'))
   let kafka
   try {
@@ -83,6 +188,16 @@ async function main() {
   }
   kafka.ref()
 
+  if (tlsCaOut !== undefined) {
+    try {
+      fs.writeFileSync(tlsCaOut, kafka.tls.ca)
+    } catch (err) {
+      process.stderr.write(`kafka-emulator: cannot write --tls-ca-out ${tlsCaOut}: ${err.message}\n`)
+      await kafka.stop()
+      process.exit(1)
+    }
+  }
+
   let stopping = false
   const shutdown = async (signal) => {
     if (stopping) {
@@ -97,6 +212,9 @@ async function main() {
   process.on('SIGTERM', shutdown)
 
   process.stdout.write(`kafka-emulator listening on ${kafka.brokers[0]}\n`)
+  if (options.tls === true && tlsCaOut === undefined) {
+    process.stdout.write(`TLS: clients should trust this CA certificate:\n${kafka.tls.ca}`)
+  }
 }
 
 main().catch((err) => {

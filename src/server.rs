@@ -702,6 +702,23 @@ async fn serve_requests(
                         shutdown: shutdown.clone(),
                     };
                     entry.set_client_id(ctx.client_id());
+                    if let Admit::Refuse(reason) = &admit {
+                        eprintln!("kafka-emulator: closing connection from {peer}: {reason}");
+                        let refused =
+                            handlers::sasl::refused_mid_login(&ctx, &request.body, reason);
+                        if let Some(response) = refused {
+                            let encoded = protocol::encode_response(
+                                request.api_key,
+                                ctx.version(),
+                                ctx.header.correlation_id,
+                                &response,
+                            );
+                            if let Ok(bytes) = encoded {
+                                let _ = conn.write_frame(&bytes).await;
+                            }
+                        }
+                        return false;
+                    }
                     if let (Admit::Exchange, Some(session)) = (admit, session.as_mut()) {
                         let (response, close) =
                             sasl_exchange(&ctx, request.api_key, request.body, session);
@@ -1215,6 +1232,73 @@ mod tests {
         // correlation id, header tagged fields, then the error code.
         assert_eq!(i16::from_be_bytes([response[5], response[6]]), 0);
         assert_eq!(principals(&server), vec!["User:CN=alice", "User:bob"]);
+        server.stop();
+    }
+
+    #[test]
+    fn a_request_mid_login_is_answered_with_illegal_sasl_state_then_the_connection_closes() {
+        use bytes::Buf;
+        use kafka_protocol::messages::{
+            metadata_request::MetadataRequestTopic, ApiVersionsRequest, MetadataRequest,
+            MetadataResponse, SaslHandshakeRequest, TopicName,
+        };
+        use kafka_protocol::protocol::{Decodable, StrBytes};
+        use std::io::Read;
+
+        let server = Server::start(ServerOptions {
+            sasl: Some(SaslSettings {
+                mechanisms: vec![Mechanism::Plain],
+                users: vec![("bob".into(), "bob-secret".into())],
+                connections_max_reauth_ms: None,
+            }),
+            ..options(vec![ListenerSpec {
+                security: SecurityProtocol::SaslPlaintext,
+                ..named(0, "SASL_PLAINTEXT")
+            }])
+        })
+        .unwrap();
+        let port = server.brokers()[0].endpoints[0].port;
+        let handshake = RequestKind::SaslHandshake(
+            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+        );
+        let mid_login = || {
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let response = round_trip(&mut stream, ApiKey::SaslHandshake, 1, &handshake);
+            assert_eq!(i16::from_be_bytes([response[4], response[5]]), 0);
+            stream
+        };
+        let closed = |mut stream: std::net::TcpStream| {
+            let mut buf = [0u8; 1];
+            assert!(matches!(stream.read(&mut buf), Ok(0) | Err(_)));
+        };
+        let illegal_sasl_state = ResponseError::IllegalSaslState.code();
+
+        // ApiVersions (its response header has no tagged fields): the top-level error code.
+        let mut stream = mid_login();
+        let api_versions = RequestKind::ApiVersions(ApiVersionsRequest::default());
+        let response = round_trip(&mut stream, ApiKey::ApiVersions, 3, &api_versions);
+        assert_eq!(
+            i16::from_be_bytes([response[4], response[5]]),
+            illegal_sasl_state
+        );
+        closed(stream);
+
+        // Metadata v12: each topic named carries the error, with Kafka's message.
+        let mut stream = mid_login();
+        let metadata = RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![
+            MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_static_str("t")))),
+        ])));
+        let response = round_trip(&mut stream, ApiKey::Metadata, 12, &metadata);
+        // Correlation id and the header's (empty) tagged fields.
+        let mut body = bytes::Bytes::from(response);
+        body.advance(5);
+        let decoded = MetadataResponse::decode(&mut body, 12).unwrap();
+        assert_eq!(decoded.topics.len(), 1);
+        // Nothing about the cluster for a client that has not logged in.
+        assert!(decoded.brokers.is_empty());
+        assert_eq!(decoded.topics[0].error_code, illegal_sasl_state);
+        closed(stream);
         server.stop();
     }
 }

@@ -66,11 +66,11 @@ pub const FAILABLE_APIS: &[ApiKey] = &[
     ApiKey::SaslAuthenticate,
 ];
 
-fn message(error: ResponseError) -> Option<StrBytes> {
-    Some(StrBytes::from_string(format!(
+fn injected_message(error: ResponseError) -> StrBytes {
+    StrBytes::from_string(format!(
         "{} (injected by kafka-emulator)",
         crate::faults::error_name(error)
-    )))
+    ))
 }
 
 /// The response to `body` in which everything failed with `error`; `None` for an API not in
@@ -80,6 +80,17 @@ pub fn build(
     body: &RequestKind,
     error: ResponseError,
 ) -> Option<ResponseKind> {
+    build_with_message(ctx, body, error, injected_message(error))
+}
+
+/// As `build`, with `error_message` where the response has room for one.
+pub fn build_with_message(
+    ctx: &RequestContext,
+    body: &RequestKind,
+    error: ResponseError,
+    error_message: StrBytes,
+) -> Option<ResponseKind> {
+    let message = |_: ResponseError| Some(error_message.clone());
     let code = error.code();
     let version = ctx.version();
     let response = match body {

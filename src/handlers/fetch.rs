@@ -3,7 +3,8 @@
 //! timer loop polls the log. Incremental fetch sessions are resolved around it
 //! (`state::fetch_sessions`). A read_committed fetch stops at the last stable offset and lists
 //! the aborted transactions in what it returns; a transaction marker is an append, so it wakes
-//! read_committed fetches parked behind the transaction it ends.
+//! read_committed fetches parked behind the transaction it ends. Fetch below v10 cannot carry
+//! zstd (KIP-110): a partition that would serve a zstd batch answers UNSUPPORTED_COMPRESSION_TYPE.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,9 +21,32 @@ use tokio::time::Instant;
 
 use super::authz::{self, operation};
 use super::RequestContext;
+use crate::state::batch::{self, LOG_OVERHEAD};
 
 /// `isolation_level` of a fetch: 0 read_uncommitted, 1 read_committed.
 const READ_COMMITTED: i8 = 1;
+
+/// The first Fetch version whose clients can decompress zstd (KIP-110).
+const ZSTD_MIN_VERSION: i16 = 10;
+
+/// Where a v2 batch header keeps its attributes, whose low three bits name the codec.
+const ATTRIBUTES_AT: usize = 21;
+const COMPRESSION_MASK: i16 = 0x07;
+
+/// Whether any of the stored batches in `records` is zstd-compressed, from their headers only.
+fn holds_zstd(records: &[u8]) -> bool {
+    let mut at = 0;
+    while at + ATTRIBUTES_AT + 2 <= records.len() {
+        let batch = &records[at..];
+        let attributes = i16::from_be_bytes([batch[ATTRIBUTES_AT], batch[ATTRIBUTES_AT + 1]]);
+        if attributes & COMPRESSION_MASK == batch::ZSTD {
+            return true;
+        }
+        let length = i32::from_be_bytes(batch[8..12].try_into().unwrap());
+        at += LOG_OVERHEAD + length.max(0) as usize;
+    }
+    false
+}
 
 pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     let sessions = &ctx.cluster.fetch_sessions;
@@ -69,6 +93,7 @@ struct Read {
 /// on, under the same lock as the read, so an append right after cannot be missed.
 fn read(ctx: &RequestContext, req: &FetchRequest, waiter: Option<&Arc<Notify>>) -> Read {
     let by_id = ctx.version() >= 13;
+    let zstd_unsupported = ctx.version() < ZSTD_MIN_VERSION;
     let read_committed = req.isolation_level == READ_COMMITTED;
     let mut remaining = req.max_bytes.max(0) as usize;
     let mut size = 0;
@@ -136,6 +161,13 @@ fn read(ctx: &RequestContext, req: &FetchRequest, waiter: Option<&Arc<Notify>>) 
                         high_watermark
                     };
                     let result = log.read_up_to(fp.fetch_offset, max, size == 0, limit);
+                    if zstd_unsupported && result.records.as_deref().is_some_and(holds_zstd) {
+                        has_error = true;
+                        return with_error(
+                            PartitionData::default().with_partition_index(fp.partition),
+                            ResponseError::UnsupportedCompressionType,
+                        );
+                    }
                     let data = if read_committed {
                         let aborted = log
                             .aborted_transactions(fp.fetch_offset, result.end_offset)
@@ -187,5 +219,104 @@ fn topic_response(
         response.with_topic_id(fetch_topic.topic_id)
     } else {
         response.with_topic(fetch_topic.topic.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kafka_protocol::messages::fetch_request::FetchPartition;
+    use kafka_protocol::messages::{ApiKey, RequestHeader, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::records::Compression;
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::state::batch::read_header;
+    use crate::state::batch::tests::encode_batch_with;
+    use crate::state::{BrokerConfig, BrokerNode, Cluster};
+
+    fn cluster_with(topic: &str, batches: &[Compression]) -> Arc<Cluster> {
+        let cluster = Arc::new(Cluster::new("test".into(), BrokerConfig::default()));
+        cluster.add_broker(BrokerNode {
+            node_id: 0,
+            host: "127.0.0.1".into(),
+            port: 9092,
+        });
+        let spec = cluster.topic_spec(topic, 1, 1, Default::default()).unwrap();
+        cluster.topics.create(spec).unwrap();
+        let topic = cluster.topics.get(topic).unwrap();
+        let partition = topic.partition(0).unwrap();
+        let mut log = partition.log.lock();
+        for (i, compression) in batches.iter().enumerate() {
+            let value = format!("v{i}");
+            let batch = encode_batch_with(&[("k", &value, 1)], *compression);
+            log.append(&read_header(&batch).unwrap(), &batch, 0, None);
+        }
+        drop(log);
+        cluster
+    }
+
+    /// The one partition of a Fetch at `version` from `fetch_offset` of topic `t`.
+    fn fetch(cluster: &Arc<Cluster>, version: i16, fetch_offset: i64) -> PartitionData {
+        let (_stop, shutdown) = watch::channel(false);
+        let ctx = RequestContext {
+            cluster: cluster.clone(),
+            broker_id: 0,
+            header: RequestHeader::default()
+                .with_request_api_key(ApiKey::Fetch as i16)
+                .with_request_api_version(version),
+            client_host: "/127.0.0.1".into(),
+            principal: crate::handlers::ANONYMOUS.into(),
+            listener: "PLAINTEXT".into(),
+            connection_id: 0,
+            shutdown,
+        };
+        let req = FetchRequest::default()
+            .with_max_bytes(1 << 20)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str("t")))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(fetch_offset)
+                    .with_partition_max_bytes(1 << 20)])]);
+        read(&ctx, &req, None)
+            .response
+            .responses
+            .remove(0)
+            .partitions
+            .remove(0)
+    }
+
+    #[test]
+    fn fetch_below_v10_of_zstd_batches_is_unsupported_compression_type() {
+        let cluster = cluster_with("t", &[Compression::Gzip, Compression::Zstd]);
+        let unsupported = ResponseError::UnsupportedCompressionType.code();
+
+        // The zstd batch is among what v9 would serve, from either offset.
+        for offset in [0, 1] {
+            let old = fetch(&cluster, 9, offset);
+            assert_eq!(old.error_code, unsupported, "from offset {offset}");
+            assert_eq!((old.high_watermark, old.records), (-1, None));
+        }
+        // v10 and later carry it.
+        let new = fetch(&cluster, 10, 0);
+        assert_eq!(new.error_code, 0);
+        assert_eq!(new.high_watermark, 2);
+        assert!(holds_zstd(new.records.as_deref().unwrap()));
+    }
+
+    #[test]
+    fn fetch_below_v10_serves_batches_of_other_codecs() {
+        let cluster = cluster_with(
+            "t",
+            &[Compression::None, Compression::Gzip, Compression::Lz4],
+        );
+        let old = fetch(&cluster, 4, 0);
+        assert_eq!(old.error_code, 0);
+        let records = old.records.unwrap();
+        assert!(!holds_zstd(&records));
+        assert_eq!(batch::split_batches(&records).unwrap().len(), 3);
     }
 }

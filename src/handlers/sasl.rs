@@ -1,15 +1,19 @@
 //! SaslHandshake and SaslAuthenticate (KIP-43, KIP-152, KIP-368). On a SASL listener the
 //! connection's `Session` (kept by the server's serve loop) drives the exchange; anywhere else
 //! these requests are refused with ILLEGAL_SASL_STATE, as Kafka's request handler refuses them.
+//! Any other request between SaslHandshake and the end of SaslAuthenticate is answered with
+//! ILLEGAL_SASL_STATE too, and the connection then closes.
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{
-    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+    MetadataResponse, RequestKind, ResponseKind, SaslAuthenticateRequest, SaslAuthenticateResponse,
+    SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::RequestContext;
+use super::{error_response, RequestContext};
 use crate::state::sasl::{Authenticate, Handshake, Session};
 use crate::state::Cluster;
 
@@ -124,4 +128,34 @@ pub fn authenticate_refused(
         .with_error_message(Some(StrBytes::from_static_str(
             "SaslAuthenticate request received after successful authentication",
         )))
+}
+
+/// A request other than SaslAuthenticate while a login is under way: its error response with
+/// ILLEGAL_SASL_STATE and `reason`, as Kafka sends before closing the connection; `None` where
+/// there is none to send (the connection just closes).
+pub fn refused_mid_login(
+    ctx: &RequestContext,
+    body: &RequestKind,
+    reason: &str,
+) -> Option<ResponseKind> {
+    let error = ResponseError::IllegalSaslState;
+    // Nothing about the cluster goes to an unauthenticated client: unlike an injected fault,
+    // Kafka's error response lists no brokers and only the topics the request named.
+    if let RequestKind::Metadata(req) = body {
+        let topics = req.topics.iter().flatten().map(|t| {
+            MetadataResponseTopic::default()
+                .with_name(Some(t.name.clone().unwrap_or_default()))
+                .with_topic_id(t.topic_id)
+                .with_error_code(error.code())
+        });
+        return Some(ResponseKind::Metadata(
+            MetadataResponse::default().with_topics(topics.collect()),
+        ));
+    }
+    let message = StrBytes::from_string(reason.to_string());
+    let mut response = error_response::build_with_message(ctx, body, error, message)?;
+    if let ResponseKind::DescribeCluster(r) = &mut response {
+        r.cluster_id = StrBytes::default();
+    }
+    Some(response)
 }

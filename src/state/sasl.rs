@@ -568,6 +568,9 @@ pub enum Admit {
     Exchange,
     /// Close the connection without answering, for this reason.
     Close(String),
+    /// Answer it with ILLEGAL_SASL_STATE (and this reason as the message) where an error
+    /// response can be built for it, then close the connection.
+    Refuse(String),
 }
 
 /// Answer to SaslHandshake.
@@ -636,7 +639,8 @@ impl Session {
             },
             Phase::Authenticate { .. } => match api {
                 ApiKey::SaslAuthenticate => Admit::Exchange,
-                _ => Admit::Close(format!(
+                // Unlike during the handshake, Kafka has parsed the request by now and answers it.
+                _ => Admit::Refuse(format!(
                     "Unexpected Kafka request of type {} during SASL authentication.",
                     api_name(api)
                 )),
@@ -895,7 +899,7 @@ mod tests {
         assert!(!session.expects_raw_token());
         assert!(matches!(
             session.admit(ApiKey::Produce, 0),
-            Admit::Close(m) if m.contains("PRODUCE during SASL authentication")
+            Admit::Refuse(m) if m.contains("PRODUCE during SASL authentication")
         ));
         assert_eq!(
             session.authenticate(&c, b"\0alice\0alice-secret", 0),
