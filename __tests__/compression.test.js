@@ -13,7 +13,6 @@ const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const net = require('node:net')
 const zlib = require('node:zlib')
 const { spawn, spawnSync } = require('node:child_process')
 const { CompressionTypes, CompressionCodecs } = require('kafkajs')
@@ -21,6 +20,8 @@ const SnappyCodec = require('kafkajs-snappy')
 const LZ4Codec = require('kafkajs-lz4')
 const zstd = require('@mongodb-js/zstd')
 const { startKafka, client, defer, startConsumer, uniqueName, withDeadline, DEADLINE_MS } = require('./helpers')
+const wire = require('./wire')
+const { int16, int32, string } = wire
 
 // @kafkajs/zstd's native dependency (cppzst) does not build against Node 20's headers, so zstd
 // is a two-function codec over @mongodb-js/zstd, the shape kafkajs asks for.
@@ -390,21 +391,6 @@ function batch({ codecId, count, payload }) {
   return whole
 }
 
-function int16(v) {
-  const b = Buffer.alloc(2)
-  b.writeInt16BE(v)
-  return b
-}
-function int32(v) {
-  const b = Buffer.alloc(4)
-  b.writeInt32BE(v)
-  return b
-}
-function string(s) {
-  return Buffer.concat([int16(Buffer.byteLength(s)), Buffer.from(s)])
-}
-
-/** A Produce request (v3-v8 share a layout; acks=-1) of one batch to partition 0 of `topic`, framed. */
 function produceRequest(correlationId, topic, records, version) {
   const body = Buffer.concat([
     int16(PRODUCE),
@@ -440,50 +426,15 @@ function parseProduceResponse(frame) {
 
 /** A raw connection that sends whole frames and reads whole response frames. */
 async function rawConnection(t) {
-  const socket = net.connect({ host: '127.0.0.1', port: broker.port })
-  defer(t, () => socket.destroy())
-  socket.on('error', () => {})
-  await withDeadline(
-    new Promise((resolve, reject) => {
-      socket.once('connect', resolve)
-      socket.once('error', reject)
-    }),
-    DEADLINE_MS,
-    'connecting',
-  )
-  let received = Buffer.alloc(0)
-  let waiting = null
-  const check = () => {
-    if (!waiting) return
-    if (received.length >= 4 && received.length >= 4 + received.readInt32BE(0)) {
-      const length = received.readInt32BE(0)
-      const frame = received.subarray(4, 4 + length)
-      received = received.subarray(4 + length)
-      const { resolve } = waiting
-      waiting = null
-      resolve(frame)
-    } else if (socket.destroyed) {
-      const { reject } = waiting
-      waiting = null
-      reject(new Error('the broker closed the connection instead of answering'))
-    }
-  }
-  socket.on('data', (chunk) => {
-    received = Buffer.concat([received, chunk])
-    check()
-  })
-  socket.on('close', check)
+  const conn = await wire.rawConnection(broker.port)
+  defer(t, () => conn.destroy())
   let correlationId = 0
   return {
     /** Sends a Produce request and resolves with its parsed response. */
     async produce(topic, records, { version = 7 } = {}) {
       correlationId += 1
-      const frame = new Promise((resolve, reject) => {
-        waiting = { resolve, reject }
-        check()
-      })
-      socket.write(produceRequest(correlationId, topic, records, version))
-      const response = parseProduceResponse(await withDeadline(frame, DEADLINE_MS, 'a produce response'))
+      conn.send(produceRequest(correlationId, topic, records, version))
+      const response = parseProduceResponse(await conn.readFrame())
       assert.equal(response.correlationId, correlationId)
       return response
     },

@@ -8,8 +8,8 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const net = require('node:net')
-const { startBroker, client, startConsumer, uniqueName, withDeadline, DEADLINE_MS } = require('./helpers')
+const { startBroker, client, startConsumer, uniqueName } = require('./helpers')
+const wire = require('./wire')
 
 const API_VERSIONS = 18
 const UNSUPPORTED_VERSION = 35
@@ -47,56 +47,8 @@ async function assertClientsStillWork() {
 }
 
 /** A raw TCP connection to the broker that records what it receives and when it is closed. */
-async function rawConnection() {
-  const socket = net.connect({ host: '127.0.0.1', port: broker.port })
-  let received = Buffer.alloc(0)
-  let onData = () => {}
-  socket.on('data', (chunk) => {
-    received = Buffer.concat([received, chunk])
-    onData()
-  })
-  // A reset counts as closed too; what matters is that the broker hung up.
-  socket.on('error', () => {})
-  const closed = new Promise((resolve) => socket.once('close', resolve))
-  await withDeadline(
-    new Promise((resolve, reject) => {
-      socket.once('connect', resolve)
-      socket.once('error', reject)
-    }),
-    DEADLINE_MS,
-    'connecting',
-  )
-  return {
-    send: (bytes) => socket.write(bytes),
-    /** Resolves once the broker has closed the connection; fails the test if it does not. */
-    closed: () => withDeadline(closed, DEADLINE_MS, 'the broker to close the connection'),
-    get received() {
-      return received
-    },
-    /** The next whole response frame, length prefix stripped. */
-    readFrame: () =>
-      withDeadline(
-        new Promise((resolve, reject) => {
-          const check = () => {
-            if (received.length >= 4 && received.length >= 4 + received.readInt32BE(0)) {
-              const length = received.readInt32BE(0)
-              const frame = received.subarray(4, 4 + length)
-              received = received.subarray(4 + length)
-              onData = () => {}
-              resolve(frame)
-            } else if (socket.destroyed) {
-              reject(new Error('the broker closed the connection instead of answering'))
-            }
-          }
-          onData = check
-          socket.once('close', check)
-          check()
-        }),
-        DEADLINE_MS,
-        'a response frame',
-      ),
-    destroy: () => socket.destroy(),
-  }
+function rawConnection() {
+  return wire.rawConnection(broker.port)
 }
 
 /** A length-prefixed frame around `body`. */

@@ -12,16 +12,15 @@ if (require('./helpers').emulatorOnlyFile('SASL listeners are the startKafka sas
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
-const net = require('node:net')
 const {
   startKafka,
   client,
   defer,
   startConsumer,
   uniqueName,
-  withDeadline,
   DEADLINE_MS,
 } = require('./helpers')
+const { int32, string, uvarint, compactBytes, request, rawConnection } = require('./wire')
 
 const SASL_HANDSHAKE = 17
 const SASL_AUTHENTICATE = 36
@@ -152,110 +151,12 @@ test('an unknown user cannot authenticate with SCRAM', async () => {
 
 // --- raw frames ---------------------------------------------------------------------------------
 
-function int16(n) {
-  const b = Buffer.alloc(2)
-  b.writeInt16BE(n)
-  return b
-}
-function int32(n) {
-  const b = Buffer.alloc(4)
-  b.writeInt32BE(n)
-  return b
-}
-function string(s) {
-  const bytes = Buffer.from(s, 'utf8')
-  return Buffer.concat([int16(bytes.length), bytes])
-}
-function uvarint(n) {
-  const out = []
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80)
-    n >>>= 7
-  }
-  out.push(n)
-  return Buffer.from(out)
-}
-function compactBytes(bytes) {
-  return Buffer.concat([uvarint(bytes.length + 1), bytes])
-}
-
-/** A request frame with a v1 (non-flexible) or v2 (flexible) request header. */
-function request(apiKey, version, correlationId, body, flexible = false) {
-  const header = Buffer.concat([
-    int16(apiKey),
-    int16(version),
-    int32(correlationId),
-    string('raw-test'),
-    flexible ? uvarint(0) : Buffer.alloc(0),
-  ])
-  const payload = Buffer.concat([header, body])
-  return Buffer.concat([int32(payload.length), payload])
-}
-
 const handshake = (mechanism, version = 1) =>
   request(SASL_HANDSHAKE, version, 1, string(mechanism))
 const authenticate = (token) =>
   request(SASL_AUTHENTICATE, 1, 2, Buffer.concat([int32(token.length), token]))
 const metadata = (correlationId = 3) => request(METADATA, 1, correlationId, int32(-1))
 const plainToken = (username, password) => Buffer.from(`\0${username}\0${password}`)
-
-/** A raw TCP connection: send bytes, read whole frames, see it closed. */
-async function rawConnection(port) {
-  const socket = net.connect({ host: '127.0.0.1', port })
-  let received = Buffer.alloc(0)
-  let onData = () => {}
-  socket.on('data', (chunk) => {
-    received = Buffer.concat([received, chunk])
-    onData()
-  })
-  socket.on('error', () => {})
-  let isClosed = false
-  const closed = new Promise((resolve) =>
-    socket.once('close', () => {
-      isClosed = true
-      onData()
-      resolve()
-    }),
-  )
-  await withDeadline(
-    new Promise((resolve, reject) => {
-      socket.once('connect', resolve)
-      socket.once('error', reject)
-    }),
-    DEADLINE_MS,
-    'connecting',
-  )
-  return {
-    send: (bytes) => socket.write(bytes),
-    closed: () => withDeadline(closed, DEADLINE_MS, 'the broker to close the connection'),
-    get received() {
-      return received
-    },
-    /** The next whole frame, length prefix stripped; fails if the connection closes first. */
-    readFrame: () =>
-      withDeadline(
-        new Promise((resolve, reject) => {
-          const check = () => {
-            if (received.length >= 4) {
-              const length = received.readInt32BE(0)
-              if (received.length >= 4 + length) {
-                const frame = received.subarray(4, 4 + length)
-                received = received.subarray(4 + length)
-                onData = () => {}
-                return resolve(frame)
-              }
-            }
-            if (isClosed) reject(new Error('the broker closed the connection'))
-          }
-          onData = check
-          check()
-        }),
-        DEADLINE_MS,
-        'a response frame',
-      ),
-    end: () => socket.destroy(),
-  }
-}
 
 /** SaslHandshake v0/v1 response body (after the correlation id). */
 function parseHandshake(frame) {
@@ -291,7 +192,7 @@ function parseAuthenticate(frame) {
 
 test('a request before authentication closes the connection unanswered', async (t) => {
   const conn = await rawConnection(broker.port)
-  defer(t, () => conn.end())
+  defer(t, () => conn.destroy())
   conn.send(metadata())
   await conn.closed()
   assert.equal(conn.received.length, 0)
@@ -299,7 +200,7 @@ test('a request before authentication closes the connection unanswered', async (
 
 test('a request after the handshake but before SaslAuthenticate is answered with ILLEGAL_SASL_STATE, then the connection closes', async (t) => {
   const conn = await rawConnection(broker.port)
-  defer(t, () => conn.end())
+  defer(t, () => conn.destroy())
   conn.send(handshake('PLAIN'))
   assert.equal(parseHandshake(await conn.readFrame()).errorCode, 0)
   // Metadata v1 for one topic.
@@ -315,7 +216,7 @@ test('a request after the handshake but before SaslAuthenticate is answered with
 
 test('an unsupported mechanism gets UNSUPPORTED_SASL_MECHANISM with the enabled ones, then the connection closes', async (t) => {
   const conn = await rawConnection(broker.port)
-  defer(t, () => conn.end())
+  defer(t, () => conn.destroy())
   conn.send(handshake('GSSAPI'))
   const response = parseHandshake(await conn.readFrame())
   assert.equal(response.errorCode, UNSUPPORTED_SASL_MECHANISM)
@@ -325,7 +226,7 @@ test('an unsupported mechanism gets UNSUPPORTED_SASL_MECHANISM with the enabled 
 
 test('SaslHandshake v1 and SaslAuthenticate v1 authenticate a raw connection', async (t) => {
   const conn = await rawConnection(broker.port)
-  defer(t, () => conn.end())
+  defer(t, () => conn.destroy())
   conn.send(handshake('PLAIN'))
   const hello = parseHandshake(await conn.readFrame())
   assert.deepEqual(hello, { errorCode: 0, mechanisms: ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] })
@@ -343,7 +244,7 @@ test('SaslHandshake v1 and SaslAuthenticate v1 authenticate a raw connection', a
 
 test('a wrong password over raw frames is answered with the reason, then the connection closes', async (t) => {
   const conn = await rawConnection(broker.port)
-  defer(t, () => conn.end())
+  defer(t, () => conn.destroy())
   conn.send(handshake('PLAIN'))
   await conn.readFrame()
   conn.send(authenticate(plainToken('alice', 'nope')))
@@ -355,7 +256,7 @@ test('a wrong password over raw frames is answered with the reason, then the con
 
 test('SaslHandshake v0 is followed by raw SASL tokens', async (t) => {
   const conn = await rawConnection(broker.port)
-  defer(t, () => conn.end())
+  defer(t, () => conn.destroy())
   conn.send(handshake('PLAIN', 0))
   assert.equal(parseHandshake(await conn.readFrame()).errorCode, 0)
   const token = plainToken('bob', 'bob-secret')
@@ -367,7 +268,7 @@ test('SaslHandshake v0 is followed by raw SASL tokens', async (t) => {
   assert.equal((await conn.readFrame()).readInt32BE(0), 9)
 
   const refused = await rawConnection(broker.port)
-  defer(t, () => refused.end())
+  defer(t, () => refused.destroy())
   refused.send(handshake('PLAIN', 0))
   await refused.readFrame()
   const wrong = plainToken('bob', 'wrong')
@@ -380,7 +281,7 @@ test('SaslHandshake on a listener without SASL is refused with ILLEGAL_SASL_STAT
   const plain = await startKafka()
   defer(t, () => plain.stop())
   const conn = await rawConnection(plain.port)
-  defer(t, () => conn.end())
+  defer(t, () => conn.destroy())
   conn.send(handshake('PLAIN'))
   assert.deepEqual(parseHandshake(await conn.readFrame()), { errorCode: ILLEGAL_SASL_STATE, mechanisms: [] })
   conn.send(metadata(4))
@@ -411,7 +312,7 @@ test('SCRAM credentials set with AlterUserScramCredentials authenticate', async 
   ])
   const body = Buffer.concat([uvarint(1), uvarint(2), upsertion, uvarint(0)])
   const admin = await rawConnection(plaintext.port)
-  defer(t, () => admin.end())
+  defer(t, () => admin.destroy())
   admin.send(request(ALTER_USER_SCRAM_CREDENTIALS, 0, 11, body, true))
   const response = await admin.readFrame()
   // correlation id, header tags, throttle, results: [user, error code, ...]
@@ -485,7 +386,7 @@ test('a session that expires without re-authentication is closed at its next req
   const cluster = await startKafka({ sasl: { users: USERS, connectionsMaxReauthMs: lifetime } })
   defer(t, () => cluster.stop())
   const conn = await rawConnection(cluster.port)
-  defer(t, () => conn.end())
+  defer(t, () => conn.destroy())
   conn.send(handshake('PLAIN'))
   await conn.readFrame()
   conn.send(authenticate(plainToken('alice', 'alice-secret')))
@@ -504,7 +405,7 @@ test('re-authentication must keep the principal', async (t) => {
   const cluster = await startKafka({ sasl: { users: USERS, connectionsMaxReauthMs: 60_000 } })
   defer(t, () => cluster.stop())
   const conn = await rawConnection(cluster.port)
-  defer(t, () => conn.end())
+  defer(t, () => conn.destroy())
   conn.send(handshake('PLAIN'))
   await conn.readFrame()
   conn.send(authenticate(plainToken('alice', 'alice-secret')))
@@ -566,7 +467,7 @@ test('an expired OAUTHBEARER token is refused with invalid_token, then SASL_AUTH
   const now = Math.floor(Date.now() / 1000)
 
   const conn = await rawConnection(cluster.port)
-  defer(t, () => conn.end())
+  defer(t, () => conn.destroy())
   conn.send(handshake('OAUTHBEARER'))
   assert.deepEqual(parseHandshake(await conn.readFrame()), { errorCode: 0, mechanisms: ['OAUTHBEARER'] })
   conn.send(authenticate(oauthToken(unsecuredJwt({ sub: 'carol', exp: now - 10 }))))
@@ -582,7 +483,7 @@ test('an expired OAUTHBEARER token is refused with invalid_token, then SASL_AUTH
 
   // A valid token's lifetime is the session's.
   const valid = await rawConnection(cluster.port)
-  defer(t, () => valid.end())
+  defer(t, () => valid.destroy())
   valid.send(handshake('OAUTHBEARER'))
   await valid.readFrame()
   valid.send(authenticate(oauthToken(unsecuredJwt({ sub: 'carol', exp: now + 60 }))))
