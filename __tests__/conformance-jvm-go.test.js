@@ -13,18 +13,13 @@ if (require('./helpers').emulatorOnlyFile("checks the broker's request log")) re
 const { describe, test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawn, spawnSync } = require('node:child_process')
-const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { startKafka } = require('..')
 const { uniqueName } = require('./helpers')
+const { prepareJavaDriver, javaClasspath } = require('./java')
 
 const CONFORMANCE = path.join(__dirname, '..', 'conformance')
-const JAVA_DIR = path.join(CONFORMANCE, 'java')
-const JAVA_LIB = path.join(JAVA_DIR, 'target', 'lib')
-// Its own output directory: kip848.test.js compiles the whole source tree into target/classes.
-const JAVA_CLASSES = path.join(JAVA_DIR, 'target', 'scenario-classes')
-const JAVA_SOURCE = path.join(JAVA_DIR, 'src', 'main', 'java', 'dev', 'kafkaemulator', 'conformance', 'ScenarioDriver.java')
 const GO_DIR = path.join(CONFORMANCE, 'go')
 const GO_BINARY = path.join(os.tmpdir(), 'kafka-emulator-conformance', 'franz-go')
 
@@ -70,30 +65,6 @@ function run(cmd, args, options = {}) {
   return r.error ? { ok: false, out: r.error.message } : { ok: r.status === 0, out: `${r.stdout}${r.stderr}` }
 }
 
-/** Fetches kafka-clients once (offline first) and compiles the driver when it changed. Returns
- * why the Java client cannot run, or null. */
-function prepareJava() {
-  for (const tool of ['java', 'javac']) {
-    if (!run(tool, ['-version']).ok) return `${tool} is not installed`
-  }
-  const jars = fs.existsSync(JAVA_LIB) ? fs.readdirSync(JAVA_LIB) : []
-  if (!jars.some((f) => f.startsWith('kafka-clients-'))) {
-    if (!run('mvn', ['-v']).ok) return 'mvn is not installed (needed once to fetch kafka-clients)'
-    const args = ['-q', 'dependency:copy-dependencies']
-    let copy = run('mvn', ['-o', ...args], { cwd: JAVA_DIR })
-    if (!copy.ok) copy = run('mvn', args, { cwd: JAVA_DIR })
-    if (!copy.ok) return `mvn could not fetch the dependencies: ${copy.out}`
-  }
-  const stamp = path.join(JAVA_CLASSES, '.compiled')
-  if (!fs.existsSync(stamp) || fs.statSync(JAVA_SOURCE).mtimeMs > fs.statSync(stamp).mtimeMs) {
-    fs.mkdirSync(JAVA_CLASSES, { recursive: true })
-    const javac = run('javac', ['-nowarn', '-d', JAVA_CLASSES, '-cp', path.join(JAVA_LIB, '*'), JAVA_SOURCE])
-    if (!javac.ok) return `javac failed: ${javac.out}`
-    fs.writeFileSync(stamp, '')
-  }
-  return null
-}
-
 /** Builds the franz-go program (modules from the Go proxy, cached in ~/go). Returns why it
  * cannot run, or null. */
 function prepareGo() {
@@ -108,7 +79,7 @@ function timed(fn) {
   return { missing, ms: Date.now() - started }
 }
 
-const java = timed(prepareJava)
+const java = timed(() => prepareJavaDriver('ScenarioDriver'))
 const go = timed(prepareGo)
 
 /** Locally a missing runtime skips with its reason; under CI it must fail, so no skip there. */
@@ -190,7 +161,7 @@ async function javaScenario(t, groupProtocol, strategy, apis) {
   const args = [
     '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
     '-cp',
-    [JAVA_CLASSES, path.join(JAVA_LIB, '*')].join(path.delimiter),
+    javaClasspath('ScenarioDriver'),
     'dev.kafkaemulator.conformance.ScenarioDriver',
     broker.brokers[0],
     prefix,

@@ -5,57 +5,14 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn, spawnSync } = require('node:child_process')
-const fs = require('node:fs')
-const path = require('node:path')
+const { spawn } = require('node:child_process')
 const readline = require('node:readline')
 const { Kafka, logLevel } = require('kafkajs')
 const { startBroker, uniqueName, knownDifference, partitionsServed } = require('./helpers')
+const { prepareJavaDriver, javaClasspath } = require('./java')
 
-const JAVA_DIR = path.join(__dirname, '..', 'conformance', 'java')
-const LIB = path.join(JAVA_DIR, 'target', 'lib')
-const CLASSES = path.join(JAVA_DIR, 'target', 'classes')
-const SOURCES = path.join(JAVA_DIR, 'src', 'main', 'java')
 
-function run(cmd, args, cwd) {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8' })
-  return r.error ? { ok: false, out: r.error.message } : { ok: r.status === 0, out: `${r.stdout}${r.stderr}` }
-}
-
-function javaSources(dir) {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = path.join(dir, e.name)
-    return e.isDirectory() ? javaSources(p) : p.endsWith('.java') ? [p] : []
-  })
-}
-
-/** Copies the Java dependencies once (offline first) and compiles when a source changed.
- * Returns why the Java client cannot run, or null. */
-function prepareJava() {
-  for (const tool of ['java', 'javac']) {
-    if (!run(tool, ['-version']).ok) return `${tool} is not installed`
-  }
-  const jars = fs.existsSync(LIB) ? fs.readdirSync(LIB).filter((f) => f.endsWith('.jar')) : []
-  if (!jars.some((f) => f.startsWith('kafka-clients-'))) {
-    if (!run('mvn', ['-v']).ok) return 'mvn is not installed (needed once to fetch kafka-clients)'
-    const args = ['-q', 'dependency:copy-dependencies']
-    let copy = run('mvn', ['-o', ...args], JAVA_DIR)
-    if (!copy.ok) copy = run('mvn', args, JAVA_DIR)
-    if (!copy.ok) return `mvn could not fetch the dependencies: ${copy.out}`
-  }
-  const sources = javaSources(SOURCES)
-  const stamp = path.join(CLASSES, '.compiled')
-  const built = fs.existsSync(stamp) ? fs.statSync(stamp).mtimeMs : 0
-  if (sources.some((s) => fs.statSync(s).mtimeMs > built)) {
-    fs.mkdirSync(CLASSES, { recursive: true })
-    const javac = run('javac', ['-nowarn', '-d', CLASSES, '-cp', path.join(LIB, '*'), ...sources])
-    if (!javac.ok) return `javac failed: ${javac.out}`
-    fs.writeFileSync(stamp, '')
-  }
-  return null
-}
-
-const javaMissing = prepareJava()
+const javaMissing = prepareJavaDriver('Kip848Driver')
 // Without a JVM the tests skip locally; CI must have one.
 const skip = javaMissing && !process.env.CI ? `Java client unavailable (${javaMissing}); CI fails here` : false
 
@@ -71,7 +28,7 @@ class JavaClients {
       [
         '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
         '-cp',
-        [CLASSES, path.join(LIB, '*')].join(path.delimiter),
+        javaClasspath('Kip848Driver'),
         'dev.kafkaemulator.conformance.Kip848Driver',
         bootstrap,
       ],

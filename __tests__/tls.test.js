@@ -216,49 +216,13 @@ test('an SSL listener without tls settings is refused at start', () => {
 // It checks what kafkajs does not: SaslAuthenticate v2, the SCRAM server signature, and its own
 // TLS stack with PEM trust and key stores.
 
-const { spawn, spawnSync } = require('node:child_process')
+const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
+const { prepareJavaDriver, javaClasspath } = require('./java')
 
-const JAVA_DIR = path.join(__dirname, '..', 'conformance', 'java')
-const LIB = path.join(JAVA_DIR, 'target', 'lib')
-const CLASSES = path.join(JAVA_DIR, 'target', 'security-classes')
-const DRIVER = path.join(
-  JAVA_DIR,
-  'src/main/java/dev/kafkaemulator/conformance/SecurityDriver.java',
-)
-
-/** Fetches kafka-clients once and compiles the driver; returns why Java cannot run, or null. */
-function prepareJava() {
-  const run = (cmd, args) => {
-    const r = spawnSync(cmd, args, { cwd: JAVA_DIR, encoding: 'utf8' })
-    return r.error ? { ok: false, out: r.error.message } : { ok: r.status === 0, out: `${r.stdout}${r.stderr}` }
-  }
-  for (const tool of ['java', 'javac']) {
-    if (!run(tool, ['-version']).ok) return `${tool} is not installed`
-  }
-  const jars = fs.existsSync(LIB) ? fs.readdirSync(LIB) : []
-  // Jackson is for the OAUTHBEARER login module; an older copy may lack it.
-  if (!['kafka-clients-', 'jackson-databind-'].every((jar) => jars.some((f) => f.startsWith(jar)))) {
-    if (!run('mvn', ['-v']).ok) return 'mvn is not installed (needed once to fetch kafka-clients)'
-    const args = ['-q', 'dependency:copy-dependencies']
-    if (!run('mvn', ['-o', ...args]).ok) {
-      const copy = run('mvn', args)
-      if (!copy.ok) return `mvn could not fetch the dependencies: ${copy.out}`
-    }
-  }
-  const compiled = path.join(CLASSES, '.compiled')
-  if (!fs.existsSync(compiled) || fs.statSync(compiled).mtimeMs < fs.statSync(DRIVER).mtimeMs) {
-    fs.mkdirSync(CLASSES, { recursive: true })
-    const javac = run('javac', ['-nowarn', '-d', CLASSES, '-cp', path.join(LIB, '*'), DRIVER])
-    if (!javac.ok) return `javac failed: ${javac.out}`
-    fs.writeFileSync(compiled, '')
-  }
-  return null
-}
-
-const javaMissing = prepareJava()
+const javaMissing = prepareJavaDriver('SecurityDriver')
 // Without a JVM these skip locally; CI must have one.
 const skipJava = javaMissing && !process.env.CI ? `Java client unavailable (${javaMissing})` : false
 
@@ -280,7 +244,7 @@ async function javaRoundTrip(t, bootstrap, properties) {
     [
       '-Dorg.slf4j.simpleLogger.defaultLogLevel=off',
       '-cp',
-      [CLASSES, path.join(LIB, '*')].join(path.delimiter),
+      javaClasspath('SecurityDriver'),
       'dev.kafkaemulator.conformance.SecurityDriver',
       bootstrap,
       uniqueName('java'),

@@ -1,0 +1,61 @@
+'use strict'
+
+// The Java client for the tests that drive it (kip848, tls, conformance-jvm-go): kafka-clients
+// and its dependencies copied once by Maven from conformance/java/pom.xml, and one driver class
+// compiled on its own, into its own directory, so test files running side by side never write
+// the same classes. Not a test itself.
+
+const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const path = require('node:path')
+
+const JAVA_DIR = path.join(__dirname, '..', 'conformance', 'java')
+const LIB = path.join(JAVA_DIR, 'target', 'lib')
+const DRIVERS = path.join(JAVA_DIR, 'src', 'main', 'java', 'dev', 'kafkaemulator', 'conformance')
+// Jackson is for the OAUTHBEARER login module: an older copy of target/lib may lack it.
+const REQUIRED_JARS = ['kafka-clients-', 'jackson-databind-']
+
+function run(cmd, args, cwd) {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 600_000 })
+  return r.error ? { ok: false, out: r.error.message } : { ok: r.status === 0, out: `${r.stdout}${r.stderr}` }
+}
+
+function classesOf(driver) {
+  return path.join(JAVA_DIR, 'target', `${driver}-classes`)
+}
+
+/** The classpath that runs `driver` (e.g. 'Kip848Driver') once prepareJavaDriver succeeded. */
+function javaClasspath(driver) {
+  return [classesOf(driver), path.join(LIB, '*')].join(path.delimiter)
+}
+
+/**
+ * Fetches the dependencies once (offline first) and compiles `driver` when its source changed.
+ * Returns why the Java client cannot run here, or null.
+ */
+function prepareJavaDriver(driver) {
+  for (const tool of ['java', 'javac']) {
+    if (!run(tool, ['-version']).ok) return `${tool} is not installed`
+  }
+  const jars = fs.existsSync(LIB) ? fs.readdirSync(LIB) : []
+  if (!REQUIRED_JARS.every((jar) => jars.some((f) => f.startsWith(jar)))) {
+    if (!run('mvn', ['-v']).ok) return 'mvn is not installed (needed once to fetch kafka-clients)'
+    const args = ['-q', 'dependency:copy-dependencies']
+    if (!run('mvn', ['-o', ...args], JAVA_DIR).ok) {
+      const copy = run('mvn', args, JAVA_DIR)
+      if (!copy.ok) return `mvn could not fetch the dependencies: ${copy.out}`
+    }
+  }
+  const source = path.join(DRIVERS, `${driver}.java`)
+  const classes = classesOf(driver)
+  const stamp = path.join(classes, '.compiled')
+  if (!fs.existsSync(stamp) || fs.statSync(source).mtimeMs > fs.statSync(stamp).mtimeMs) {
+    fs.mkdirSync(classes, { recursive: true })
+    const javac = run('javac', ['-nowarn', '-d', classes, '-cp', path.join(LIB, '*'), source])
+    if (!javac.ok) return `javac failed: ${javac.out}`
+    fs.writeFileSync(stamp, '')
+  }
+  return null
+}
+
+module.exports = { prepareJavaDriver, javaClasspath }
