@@ -1,0 +1,9 @@
+/** The jest preset `preset: 'kafka-emulator'` names. */
+export interface KafkaEmulatorJestPreset {
+  /** Absolute path of `kafka-emulator/jest/global-setup`. */
+  globalSetup: string
+  /** Absolute path of `kafka-emulator/jest/global-teardown`. */
+  globalTeardown: string
+}
+declare const preset: KafkaEmulatorJestPreset
+export = preset
