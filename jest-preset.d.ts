@@ -1,9 +1,11 @@
-/** The jest preset `preset: 'kafka-emulator'` names. */
-export interface KafkaEmulatorJestPreset {
-  /** Absolute path of `kafka-emulator/jest/global-setup`. */
-  globalSetup: string
-  /** Absolute path of `kafka-emulator/jest/global-teardown`. */
-  globalTeardown: string
+declare namespace preset {
+  /** The jest preset `preset: 'kafka-emulator'` names. */
+  interface KafkaEmulatorJestPreset {
+    /** Absolute path of `kafka-emulator/jest/global-setup`. */
+    globalSetup: string
+    /** Absolute path of `kafka-emulator/jest/global-teardown`. */
+    globalTeardown: string
+  }
 }
-declare const preset: KafkaEmulatorJestPreset
+declare const preset: preset.KafkaEmulatorJestPreset
 export = preset

@@ -18,7 +18,7 @@ export interface GlobalKafka {
 }
 
 /** The brokers of KAFKA_BROKERS, or null when it is unset or empty. */
-export declare function brokersFromEnv(env?: NodeJS.ProcessEnv): string[] | null
+export declare function brokersFromEnv(env?: Record<string, string | undefined>): string[] | null
 /** The options of `kafka-emulator.config.js` in `rootDir`, or `{}` without that file. */
 export declare function loadConfig(rootDir?: string): Promise<StartOptions>
 /** Starts the shared cluster unless KAFKA_BROKERS names one; sets KAFKA_BROKERS. */
