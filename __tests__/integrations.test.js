@@ -1,7 +1,7 @@
 'use strict'
 
 // The test-runner integrations as a user gets them: the package and its linux-x64-gnu binary
-// package are packed (npm pack) into a temp dir, each example of examples/ is copied beside
+// package, packed by `npm run package` into dist/, are copied into a temp dir; each example of examples/ is copied beside
 // them and installed from those tarballs (npm's cache serves jest, vitest and kafkajs once it
 // has them), then run: jest through `preset: 'kafka-emulator'`, vitest through
 // `globalSetup: ['kafka-emulator/vitest']`, and the startParallel script.
@@ -66,23 +66,13 @@ describe('test-runner integrations (examples/)', { skip }, () => {
 
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kafka-emulator-examples-'))
-    const dist = path.join(tmp, 'dist')
-    fs.mkdirSync(dist)
-    // The binary package, as npm/linux-x64-gnu describes it (or the same description here).
-    const platformDir = path.join(tmp, 'npm', 'linux-x64-gnu')
-    fs.mkdirSync(platformDir, { recursive: true })
-    const { version } = require(path.join(PACKAGE_DIR, 'package.json'))
-    const described = path.join(PACKAGE_DIR, 'npm', 'linux-x64-gnu', 'package.json')
-    const manifest = fs.existsSync(described)
-      ? JSON.parse(fs.readFileSync(described, 'utf8'))
-      : { name: PLATFORM_PACKAGE, version, os: ['linux'], cpu: ['x64'], libc: ['glibc'], main: BINARY, files: [BINARY], license: 'MIT' }
-    fs.writeFileSync(path.join(platformDir, 'package.json'), JSON.stringify({ ...manifest, version }, null, 2))
-    fs.copyFileSync(path.join(PACKAGE_DIR, BINARY), path.join(platformDir, BINARY))
-    // The examples name ../../dist/<name>-0.1.0.tgz: the examples are copied to tmp/examples/.
-    await Promise.all([
-      ok(NPM, ['pack', '--ignore-scripts', '--pack-destination', dist], { cwd: PACKAGE_DIR }),
-      ok(NPM, ['pack', '--ignore-scripts', '--pack-destination', dist], { cwd: platformDir }),
-    ])
+    // The tarballs `npm run package` wrote (npm test writes them before the tests run), as a
+    // user's install pulls them; the examples name ../../dist/<name>-<version>.tgz.
+    const packed = path.join(PACKAGE_DIR, 'dist')
+    const tarballs = fs.existsSync(packed) ? fs.readdirSync(packed).filter((f) => f.endsWith('.tgz')) : []
+    assert.ok(tarballs.some((f) => f.startsWith(PLATFORM_PACKAGE)), `no ${PLATFORM_PACKAGE} tarball in dist/: run npm run package`)
+    fs.mkdirSync(path.join(tmp, 'dist'))
+    for (const file of tarballs) fs.copyFileSync(path.join(packed, file), path.join(tmp, 'dist', file))
     // Installs run side by side; --ignore-scripts: nothing of the examples needs a build step.
     await Promise.all(EXAMPLES.map(async (name) => {
       fs.cpSync(path.join(PACKAGE_DIR, 'examples', name), dir(name), {
