@@ -2,19 +2,16 @@
 //! controls converted to and from JS values. Everything it calls lives in the core modules
 //! (`server`, `control`, `faults`, `state`), which know nothing of napi.
 
-mod alloc;
 pub mod connection;
 pub mod control;
 pub mod faults;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod handlers;
 pub mod protocol;
 pub mod server;
 pub mod state;
 pub mod tls;
-
-#[cfg(target_os = "linux")]
-#[global_allocator]
-static GLOBAL: alloc::GuardedAllocator = alloc::GuardedAllocator;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -153,4 +153,38 @@ mod tests {
             Err(DecodeError::BadBody { .. })
         ));
     }
+
+    fn flexible(_: ApiKey) -> Option<(i16, i16)> {
+        Some((0, 12))
+    }
+
+    /// Counts no frame could hold are refused before anything is reserved for them (the bound in
+    /// vendor/kafka-protocol): without it each of these asks the allocator for tens of gigabytes
+    /// and a refusal aborts the process.
+    #[test]
+    fn hostile_counts_are_refused_before_allocation() {
+        let header_v2 = |api_key: u8, version: u8| {
+            // api key, version, correlation id, client id "" (nullable string), no tagged fields
+            vec![0, api_key, 0, version, 0, 0, 0, 1, 0, 0, 0]
+        };
+        // Metadata v12: the topics compact array claims u32::MAX - 1 entries.
+        let mut metadata = header_v2(3, 12);
+        metadata.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f, 0]);
+        // SaslAuthenticate v2: auth bytes (compact bytes) claiming 4 GiB.
+        let mut sasl = header_v2(36, 2);
+        sasl.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f, 0]);
+        // CreateTopics v5: one topic whose name (compact string) claims 4 GiB.
+        let mut create = header_v2(19, 5);
+        create.extend_from_slice(&[2, 0xff, 0xff, 0xff, 0xff, 0x0f, 0]);
+        // DescribeConfigs v1: a resource whose configuration keys array claims 2^31 - 1 entries.
+        let mut configs = header_v2(32, 1);
+        configs.truncate(10); // v1 is not flexible: no tagged fields in the header
+        configs.extend_from_slice(&[0, 0, 0, 1, 2, 0, 1, b't', 0x7f, 0xff, 0xff, 0xff]);
+        for frame in [metadata, sasl, create, configs] {
+            match decode_request(Bytes::from(frame.clone()), flexible) {
+                Err(DecodeError::BadBody { .. }) => {}
+                other => panic!("{frame:?} decoded as {other:?}"),
+            }
+        }
+    }
 }
