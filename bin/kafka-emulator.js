@@ -81,15 +81,20 @@ const FLAGS = {
   help: { type: 'boolean', short: 'h' },
 }
 
-/** parseArgs' complaint in one line, naming the flag (and the one meant, for a typo). */
-function parseError(err) {
+/** parseArgs' complaint about `argv` in one line, naming the flag (and the one meant, for a typo). */
+function parseError(err, argv) {
   const flag = /'(-[^' ]+)/.exec(err.message)?.[1]
   if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag) {
     const meant = closest(flag.replace(/^--?/, ''), Object.keys(FLAGS))
     return `${flag} is not an option${meant ? ` (did you mean --${meant}?)` : ''}`
   }
   if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && flag) {
-    return FLAGS[flag.slice(2)]?.type === 'boolean' ? `${flag} takes no value` : `${flag} needs a value`
+    if (FLAGS[flag.slice(2)]?.type === 'boolean') return `${flag} takes no value`
+    // parseArgs takes `--num-partitions -3` for two flags.
+    const next = argv[argv.indexOf(flag) + 1]
+    return next?.startsWith('-') && /ambiguous/.test(err.message)
+      ? `${flag} needs a value; give one that starts with a dash as ${flag}=${next}`
+      : `${flag} needs a value`
   }
   return err.message.split('\n')[0]
 }
@@ -99,7 +104,7 @@ function parseOptions(argv) {
   try {
     parsed = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false })
   } catch (err) {
-    fail(parseError(err))
+    fail(parseError(err, argv))
   }
   const { values } = parsed
   if (values.help) {
