@@ -49,7 +49,12 @@ options.guardMethods(binding.KafkaTls.prototype, 'kafka.tls', options.KAFKA_TLS_
 
 /** `binding.startKafka`, after checking its options (a bad one throws, as the binding does). */
 function startKafka(...args) {
-  options.checkStartOptions(...args)
+  try {
+    options.checkStartOptions(...args)
+  } catch (err) {
+    Error.captureStackTrace(err, startKafka)
+    throw err
+  }
   return binding.startKafka(...args)
 }
 

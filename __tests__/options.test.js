@@ -24,9 +24,14 @@ function refuses(fn, message) {
   })
 }
 
-test('a misspelt option is named, with the option meant', () => {
+test('a misspelt option is named, with the option meant, where it was passed', () => {
   refuses(() => startKafka({ prot: 9092 }), 'options.prot is not an option (did you mean port?)')
   refuses(() => startKafka({ 'num.partitions': 3 }), 'options["num.partitions"] is not an option (did you mean numPartitions?)')
+  assert.throws(
+    () => require(PACKAGE_DIR).startKafka({ prot: 9092 }),
+    (err) => /options\.test\.js/.test(err.stack.split('\n')[1]),
+    'the stack starts at the call',
+  )
 })
 
 test('a misspelt key deep inside the options is named by its path', () => {
@@ -73,8 +78,21 @@ test('a control method names itself and the argument that is wrong', async (t) =
   refuses(() => kafka.stopBroker('0'), 'kafka.stopBroker: brokerId must be an integer >= 0, got "0"')
   refuses(() => kafka.disconnect({ client: 'x' }), 'kafka.disconnect: options.client is not an option (did you mean clientId?)')
   refuses(() => kafka.reset({ force: true }), 'kafka.reset takes no arguments, got 1')
+  refuses(
+    () => kafka.createAcls([{ resourceType: 'TOPIK', resourceName: 't', principal: 'User:a', operation: 'READ', permissionType: 'ALLOW' }]),
+    'kafka.createAcls: acls[0].resourceType must be one of "TOPIC", "GROUP", "CLUSTER", "TRANSACTIONAL_ID", "DELEGATION_TOKEN", "USER", got "TOPIK" (did you mean "TOPIC"?)',
+  )
+  refuses(() => kafka.failNext({ api: 'Produce', error: 1e6 }), 'kafka.failNext: options.error must be an integer -32768 to 32767, got 1000000')
   // A refused call does nothing: not even the first, valid, record was written.
   assert.throws(() => kafka.messages('t'), { code: 'UNKNOWN_TOPIC_OR_PARTITION' })
+})
+
+test('the TLS side of the cluster checks its arguments too', async (t) => {
+  const kafka = await startKafka({ tls: true })
+  defer(t, () => kafka.stop())
+  refuses(() => kafka.tls.issueClientCertificate(5), 'kafka.tls.issueClientCertificate: commonName must be a string, got 5')
+  refuses(() => kafka.tls.issueClientCertificate('broker', 'localhost'), 'kafka.tls.issueClientCertificate: hosts must be an array, got "localhost"')
+  assert.match(kafka.tls.issueClientCertificate('alice', ['localhost']).cert, /BEGIN CERTIFICATE/)
 })
 
 test('well-formed options the broker refuses keep their ERR_INVALID_ARG_VALUE', () => {

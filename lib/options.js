@@ -228,7 +228,7 @@ function describe(type) {
   if (type.label) return type.label
   switch (type.kind) {
     case 'integer': {
-      const range = type.max === undefined ? `>= ${type.min}` : `${type.min}-${type.max}`
+      const range = type.max === undefined ? `>= ${type.min}` : `${type.min}${type.min < 0 ? ' to ' : '-'}${type.max}`
       return `an integer ${range}${type.also === undefined ? '' : ` or ${type.also}`}`
     }
     case 'number':
@@ -461,7 +461,13 @@ function guardMethods(prototype, owner, methods) {
     const callee = `${owner}.${name}`
     const guarded = {
       [name](...args) {
-        checkArguments(callee, `${callee}: `, parameters, args)
+        try {
+          checkArguments(callee, `${callee}: `, parameters, args)
+        } catch (err) {
+          // The stack starts where the method was called, not in here.
+          Error.captureStackTrace(err, guarded)
+          throw err
+        }
         return original.apply(this, args)
       },
     }[name]
