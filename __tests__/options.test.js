@@ -5,6 +5,7 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
+const fs = require('node:fs')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const { startKafka, emulatorOnlyFile, client, defer, uniqueName, withDeadline, PACKAGE_DIR, DEADLINE_MS } = require('./helpers')
@@ -131,6 +132,35 @@ test('valid options, logLevel and log included, start a broker kafkajs produces 
   assert.ok(stored[0].partition < 2, 'the topic took numPartitions partitions')
   kafka.produce(topic, [{ key: Buffer.from('k'), value: null, headers: { h: 'v' }, partition: 0, timestamp: '1700000000000' }])
   assert.equal((await kafka.waitForMessages(topic, 2, { timeoutMs: DEADLINE_MS })).length, 2)
+})
+
+test('lib/options.js describes every option and method index.d.ts declares', () => {
+  const { TYPES, KAFKA_METHODS, KAFKA_TLS_METHODS } = require(path.join(PACKAGE_DIR, 'lib', 'options.js'))
+  const dts = fs.readFileSync(path.join(PACKAGE_DIR, 'index.d.ts'), 'utf8')
+  const body = (declaration) => new RegExp(`^export ${declaration} \\{\\n([\\s\\S]*?)^\\}`, 'm').exec(dts)?.[1]
+  // Options the checks know before the binding does (another change adds them to src/lib.rs).
+  const ahead = { StartOptions: ['logLevel', 'log'] }
+  for (const [name, type] of Object.entries(TYPES)) {
+    const declared = body(`interface ${name}`)
+    assert.ok(declared, `index.d.ts declares no interface ${name}`)
+    const fields = [...declared.matchAll(/^ {2}(\w+)(\??):/gm)]
+    assert.deepEqual(
+      fields.map(([, field, optional]) => `${field}${optional}`).sort(),
+      Object.entries(type.fields)
+        .filter(([field]) => !(ahead[name] || []).includes(field) || fields.some(([, f]) => f === field))
+        .map(([field, t]) => `${field}${t.required ? '' : '?'}`)
+        .sort(),
+      name,
+    )
+  }
+  for (const [cls, methods] of [['Kafka', KAFKA_METHODS], ['KafkaTls', KAFKA_TLS_METHODS]]) {
+    const declared = [...body(`declare class ${cls}`).matchAll(/^ {2}(\w+)\((.*)\):/gm)]
+    assert.deepEqual(
+      Object.fromEntries(declared.map(([, method, params]) => [method, [...params.matchAll(/(\w+)(\??): /g)].map(([, p, o]) => `${p}${o}`)])),
+      Object.fromEntries(Object.entries(methods).map(([method, params]) => [method, params.map(([p, t]) => `${p}${t.required ? '' : '?'}`)])),
+      cls,
+    )
+  }
 })
 
 test('the CLI names a bad flag or value in one line and exits 2', async () => {

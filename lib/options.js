@@ -67,9 +67,11 @@ const BrokerOptions = object({
   listeners: arrayOf(ListenerOptions),
 })
 
+const SaslUser = object({ username: required(string), password: required(string) })
+
 const SaslOptions = object({
   mechanisms: arrayOf(oneOf(SASL_MECHANISMS, { ignoreCase: true })),
-  users: arrayOf(object({ username: required(string), password: required(string) })),
+  users: arrayOf(SaslUser),
   connectionsMaxReauthMs: integer(0),
 })
 
@@ -132,17 +134,39 @@ const AclOptions = object({
   permissionType: required(aclEnum(ACL_PERMISSIONS)),
 })
 
+const partition = integer(0, undefined, { limit: I32 })
+const count = integer(1, undefined, { limit: U32 })
+
 const ProducerRecord = object({
   key: bytes,
   value: bytes,
   headers: recordOf(bytes),
-  partition: integer(0, undefined, { limit: I32 }),
+  partition,
   // kafkajs' form is a string of ms; the broker parses it.
   timestamp: either(integer(Number.MIN_SAFE_INTEGER), string),
 })
 
-const partition = integer(0, undefined, { limit: I32 })
-const count = integer(1, undefined, { limit: U32 })
+const DropResponseOptions = object({ api: required(string), count })
+const FaultOptions = object({
+  api: required(string),
+  error: either(string, integer(-(2 ** 15), I16)),
+  drop: oneOf(['request', 'response']),
+  count,
+  topic: string,
+  broker: brokerId,
+  clientId: string,
+})
+// The broker's own check allows up to a day.
+const DelayOptions = object({ api: string, broker: brokerId, ms: required(number(0, 86_400_000)) })
+const DisconnectOptions = object({ broker: brokerId, clientId: string })
+const CreateTopicOptions = object({
+  // -1: the cluster's default, as in CreateTopics.
+  partitions: integer(1, undefined, { limit: I32, also: -1 }),
+  replicationFactor: integer(1, I16, { also: -1 }),
+  configs: recordOf(string),
+})
+const MessagesOptions = object({ partition, fromOffset: integer(0) })
+const WaitOptions = object({ timeoutMs: ms })
 
 /**
  * Each method's parameters, in order, as index.d.ts names them. Methods without parameters
@@ -158,28 +182,12 @@ const KAFKA_METHODS = {
   groups: [],
   requests: [],
   clearRequests: [],
-  dropNextResponse: [['options', required(object({ api: required(string), count }))]],
-  failNext: [
-    [
-      'options',
-      required(
-        object({
-          api: required(string),
-          error: either(string, integer(-(2 ** 15), I16)),
-          drop: oneOf(['request', 'response']),
-          count,
-          topic: string,
-          broker: brokerId,
-          clientId: string,
-        }),
-      ),
-    ],
-  ],
-  // The broker's own check allows up to a day.
-  delay: [['options', required(object({ api: string, broker: brokerId, ms: required(number(0, 86_400_000)) }))]],
+  dropNextResponse: [['options', required(DropResponseOptions)]],
+  failNext: [['options', required(FaultOptions)]],
+  delay: [['options', required(DelayOptions)]],
   stopBroker: [['brokerId', required(brokerId)]],
   startBroker: [['brokerId', required(brokerId)]],
-  disconnect: [['options', object({ broker: brokerId, clientId: string })]],
+  disconnect: [['options', DisconnectOptions]],
   moveLeader: [
     ['topic', required(string)],
     ['partition', required(partition)],
@@ -188,15 +196,7 @@ const KAFKA_METHODS = {
   createAcls: [['acls', required(arrayOf(AclOptions))]],
   createTopic: [
     ['name', required(string)],
-    [
-      'options',
-      object({
-        // -1: the cluster's default, as in CreateTopics.
-        partitions: integer(1, undefined, { limit: I32, also: -1 }),
-        replicationFactor: integer(1, I16, { also: -1 }),
-        configs: recordOf(string),
-      }),
-    ],
+    ['options', CreateTopicOptions],
   ],
   produce: [
     ['topic', required(string)],
@@ -204,12 +204,12 @@ const KAFKA_METHODS = {
   ],
   messages: [
     ['topic', required(string)],
-    ['options', object({ partition, fromOffset: integer(0) })],
+    ['options', MessagesOptions],
   ],
   waitForMessages: [
     ['topic', required(string)],
     ['count', required(integer(0, undefined, { limit: U32 }))],
-    ['options', object({ timeoutMs: ms })],
+    ['options', WaitOptions],
   ],
   offsets: [['groupId', required(string)]],
 }
@@ -476,9 +476,30 @@ function guardMethods(prototype, owner, methods) {
   Object.defineProperty(prototype, GUARDED, { value: true })
 }
 
+/** The option objects by their names in index.d.ts. */
+const TYPES = {
+  StartOptions,
+  BrokerOptions,
+  ListenerOptions,
+  SaslOptions,
+  SaslUser,
+  TlsOptions,
+  AuthorizationOptions,
+  AclOptions,
+  ProducerRecord,
+  DropResponseOptions,
+  FaultOptions,
+  DelayOptions,
+  DisconnectOptions,
+  CreateTopicOptions,
+  MessagesOptions,
+  WaitOptions,
+}
+
 module.exports = {
   CODE,
   StartOptions,
+  TYPES,
   KAFKA_METHODS,
   KAFKA_TLS_METHODS,
   checkStartOptions,
