@@ -130,8 +130,11 @@ test('valid options, logLevel and log included, start a broker kafkajs produces 
   const stored = kafka.messages(topic, { fromOffset: 0 })
   assert.deepEqual(stored.map((m) => m.value.toString()), ['checked'])
   assert.ok(stored[0].partition < 2, 'the topic took numPartitions partitions')
-  kafka.produce(topic, [{ key: Buffer.from('k'), value: null, headers: { h: 'v' }, partition: 0, timestamp: '1700000000000' }])
+  kafka.produce(topic, [
+    { key: Buffer.from('k'), value: null, headers: { h: 'v', skipped: undefined }, partition: 0, timestamp: '1700000000000' },
+  ])
   assert.equal((await kafka.waitForMessages(topic, 2, { timeoutMs: DEADLINE_MS })).length, 2)
+  kafka.produce(topic, [{ key: new Uint8Array([1]), value: new DataView(new ArrayBuffer(1)) }])
 })
 
 test('lib/options.js describes every option and method index.d.ts declares', () => {

@@ -29,7 +29,7 @@ const number = (min, max) => ({ kind: 'number', min, max })
 const string = { kind: 'string' }
 const boolean = { kind: 'boolean' }
 const func = { kind: 'function' }
-/** Buffer, Uint8Array, string or null: a record's key, value or header value. */
+/** A Buffer (or any typed array or DataView), a string or null: a record's key, value or header. */
 const bytes = { kind: 'bytes' }
 /** One of `values`; `ignoreCase` where the broker matches names that way. */
 const oneOf = (values, { ignoreCase = false } = {}) => ({ kind: 'enum', values, ignoreCase })
@@ -283,7 +283,7 @@ function sameKind(type, value) {
     case 'record':
       return isObject(value)
     case 'bytes':
-      return typeof value === 'string' || value === null || value instanceof Uint8Array
+      return typeof value === 'string' || value === null || ArrayBuffer.isView(value)
     case 'either':
       return type.types.some((t) => sameKind(t, value))
   }
@@ -367,6 +367,8 @@ function problem(type, value, path) {
     case 'record': {
       if (!isObject(value)) return wrong()
       for (const key of Object.keys(value)) {
+        // The binding skips a key whose value is undefined, as JSON does.
+        if (value[key] === undefined) continue
         const found = problem(type.value, value[key], childPath(path, key))
         if (found) return found
       }
