@@ -5,6 +5,8 @@
 // error that says which platform is missing and how to build one, and is where JS-side
 // checks of the public API sit.
 
+const options = require('./lib/options.js')
+
 const PREBUILT = ['linux-x64-gnu', 'linux-x64-musl', 'linux-arm64-gnu', 'linux-arm64-musl', 'darwin-x64', 'darwin-arm64', 'win32-x64-msvc']
 
 /** The suffix napi-rs names platform packages by: linux-x64-gnu, darwin-arm64, win32-x64-msvc. */
@@ -39,8 +41,25 @@ try {
   throw error
 }
 
+// Every option and argument is checked against lib/options.js before it reaches the binding,
+// which would ignore unknown keys and name only a type. The methods are replaced on the
+// classes' prototypes, so instances stay `instanceof Kafka` and the types stay index.d.ts'.
+options.guardMethods(binding.Kafka.prototype, 'kafka', options.KAFKA_METHODS)
+options.guardMethods(binding.KafkaTls.prototype, 'kafka.tls', options.KAFKA_TLS_METHODS)
+
+/** `binding.startKafka`, after checking its options (a bad one throws, as the binding does). */
+function startKafka(...args) {
+  try {
+    options.checkStartOptions(...args)
+  } catch (err) {
+    Error.captureStackTrace(err, startKafka)
+    throw err
+  }
+  return binding.startKafka(...args)
+}
+
 module.exports = {
   Kafka: binding.Kafka,
   KafkaTls: binding.KafkaTls,
-  startKafka: binding.startKafka,
+  startKafka,
 }

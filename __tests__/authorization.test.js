@@ -366,7 +366,10 @@ describe('kafka.createAcls', () => {
       () => kafka.createAcls([acl('TOPIC', 't', 'READ'), acl('TOPIC', 't', 'READ', { principal: 'alice' })]),
       (err) => err.code === 'ERR_INVALID_ARG_VALUE' && /principal/.test(err.message),
     )
-    assert.throws(() => kafka.createAcls([acl('TOPIK', 't', 'READ')]), /resource type TOPIK is unknown/)
+    assert.throws(() => kafka.createAcls([acl('TOPIK', 't', 'READ')]), {
+      code: 'ERR_KAFKA_EMULATOR_INVALID_OPTION',
+      message: /^kafka\.createAcls: acls\[0\]\.resourceType must be .*, got "TOPIK" \(did you mean "TOPIC"\?\)$/,
+    })
     assert.throws(() => startKafka({ authorization: { superUsers: ['admin'] } }), /User:admin/)
     // Nothing was added: with no ACL at all the cluster is closed, and ACLs may not be read.
     const admin = await connectedAdmin(t, kafka)

@@ -367,7 +367,10 @@ describe('a cluster laid out as server.properties describes it', emulatorOnly('m
       () => startKafka({ brokers: [{ id: 0, listeners: [{ name: 'A' }] }, { id: 1, listeners: [{ name: 'B' }] }] }),
       (e) => e.code === 'ERR_INVALID_ARG_VALUE' && /same listener names/.test(e.message),
     )
-    assert.throws(() => startKafka({ brokers: [{ id: 0, listeners: [{ security: 'TLS' }] }] }), /unknown security protocol/)
+    assert.throws(() => startKafka({ brokers: [{ id: 0, listeners: [{ security: 'TLS' }] }] }), {
+      code: 'ERR_KAFKA_EMULATOR_INVALID_OPTION',
+      message: /^options\.brokers\[0\]\.listeners\[0\]\.security must be one of "PLAINTEXT", .*, got "TLS"$/,
+    })
   })
 
   test('brokers: n with a port puts the brokers on consecutive ports', async () => {

@@ -6,6 +6,7 @@
 const { parseArgs } = require('node:util')
 const fs = require('node:fs')
 const path = require('node:path')
+const { StartOptions, checkValue, closest, CODE } = require('../lib/options.js')
 
 const USAGE = `Usage: kafka-emulator [options]
 
@@ -48,40 +49,62 @@ function fail(message) {
   process.exit(2)
 }
 
-function integer(name, text, min, max) {
-  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-    fail(`--${name} must be an integer from ${min} to ${max}, not "${text}"`)
+/**
+ * The value of `--<name>` checked against `type`, the startKafka option's (lib/options.js), so
+ * the flag and the option refuse the same values with the same words.
+ */
+function checked(name, text, type) {
+  const value = /^-?\d+$/.test(text) ? Number(text) : text
+  try {
+    checkValue(type, value, `--${name}`)
+  } catch (err) {
+    fail(err.message)
   }
-  return Number(text)
+  return value
+}
+
+const FLAGS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'num-partitions': { type: 'string' },
+  'no-auto-create-topics': { type: 'boolean' },
+  'sasl-user': { type: 'string', multiple: true },
+  'sasl-mechanisms': { type: 'string' },
+  tls: { type: 'boolean' },
+  'tls-ca-out': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-request-cert': { type: 'boolean' },
+  'authorization-super-user': { type: 'string', multiple: true },
+  'allow-everyone-if-no-acl-found': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+}
+
+/** parseArgs' complaint about `argv` in one line, naming the flag (and the one meant, for a typo). */
+function parseError(err, argv) {
+  const flag = /'(-[^' ]+)/.exec(err.message)?.[1]
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag) {
+    const meant = closest(flag.replace(/^--?/, ''), Object.keys(FLAGS))
+    return `${flag} is not an option${meant ? ` (did you mean --${meant}?)` : ''}`
+  }
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && flag) {
+    if (FLAGS[flag.slice(2)]?.type === 'boolean') return `${flag} takes no value`
+    // parseArgs takes `--num-partitions -3` for two flags.
+    const next = argv[argv.indexOf(flag) + 1]
+    return next?.startsWith('-') && /ambiguous/.test(err.message)
+      ? `${flag} needs a value; give one that starts with a dash as ${flag}=${next}`
+      : `${flag} needs a value`
+  }
+  return err.message.split('\n')[0]
 }
 
 function parseOptions(argv) {
   let parsed
   try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        'num-partitions': { type: 'string' },
-        'no-auto-create-topics': { type: 'boolean' },
-        'sasl-user': { type: 'string', multiple: true },
-        'sasl-mechanisms': { type: 'string' },
-        tls: { type: 'boolean' },
-        'tls-ca-out': { type: 'string' },
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
-        'tls-ca': { type: 'string' },
-        'tls-request-cert': { type: 'boolean' },
-        'authorization-super-user': { type: 'string', multiple: true },
-        'allow-everyone-if-no-acl-found': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    })
+    parsed = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false })
   } catch (err) {
-    fail(err.message)
+    fail(parseError(err, argv))
   }
   const { values } = parsed
   if (values.help) {
@@ -89,12 +112,12 @@ function parseOptions(argv) {
     process.exit(0)
   }
   const options = {
-    port: values.port === undefined ? 9092 : integer('port', values.port, 0, 65535),
+    port: values.port === undefined ? 9092 : checked('port', values.port, StartOptions.fields.port),
     autoCreateTopics: !values['no-auto-create-topics'],
   }
   if (values.host !== undefined) options.host = values.host
   if (values['num-partitions'] !== undefined) {
-    options.numPartitions = integer('num-partitions', values['num-partitions'], 1, 1_000_000)
+    options.numPartitions = checked('num-partitions', values['num-partitions'], StartOptions.fields.numPartitions)
   }
   const sasl = saslOptions(values)
   if (sasl) options.sasl = sasl
@@ -105,8 +128,6 @@ function parseOptions(argv) {
   return { options, tlsCaOut: values['tls-ca-out'] }
 }
 
-const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER']
-
 function saslOptions(values) {
   const users = values['sasl-user'] || []
   const mechanismList = values['sasl-mechanisms']
@@ -114,17 +135,14 @@ function saslOptions(values) {
   const sasl = {
     users: users.map((user) => {
       const colon = user.indexOf(':')
-      if (colon <= 0) fail(`--sasl-user must be name:password, not "${user}"`)
+      if (colon <= 0) fail(`--sasl-user must be name:password, got ${JSON.stringify(user)}`)
       return { username: user.slice(0, colon), password: user.slice(colon + 1) }
     }),
   }
   if (mechanismList !== undefined) {
     sasl.mechanisms = mechanismList.split(',').map((m) => m.trim().toUpperCase())
-    for (const mechanism of sasl.mechanisms) {
-      if (!SASL_MECHANISMS.includes(mechanism)) {
-        fail(`--sasl-mechanisms takes ${SASL_MECHANISMS.join(', ')}, not "${mechanism}"`)
-      }
-    }
+    const mechanism = StartOptions.fields.sasl.fields.mechanisms.item
+    for (const name of sasl.mechanisms) checked('sasl-mechanisms', name, mechanism)
   }
   return sasl
 }
@@ -164,7 +182,7 @@ function authorizationOptions(values) {
   if (superUsers.length === 0 && !allowEveryone) return null
   for (const principal of superUsers) {
     if (!/^[^:]+:.+/.test(principal)) {
-      fail(`--authorization-super-user must be a principal such as User:admin, not "${principal}"`)
+      fail(`--authorization-super-user must be a principal such as User:admin, got ${JSON.stringify(principal)}`)
     }
   }
   return { superUsers, allowEveryoneIfNoAclFound: Boolean(allowEveryone) }
@@ -177,6 +195,8 @@ async function main() {
   try {
     kafka = await startKafka(options)
   } catch (err) {
+    // The flags were checked above; this is for options the CLI itself got wrong.
+    if (err.code === CODE) fail(err.message)
     if (err.code === 'EADDRINUSE') {
       process.stderr.write(
         `kafka-emulator: port ${options.port} is already in use; stop whatever listens there or pass --port <another port> (0 picks a free one)\n`,
