@@ -462,6 +462,13 @@ export interface StartOptions {
   logRetentionCheckIntervalMs?: number
   /** How many requests `requests()` keeps, newest last (default 1000; 0 keeps none). */
   requestLogSize?: number
+  /**
+   * `max.connections` of each broker (default 10000; Kafka's is unbounded): beyond it a
+   * broker accepts no connection until one closes.
+   */
+  maxConnections?: number
+  /** `connections.max.idle.ms`: a connection silent this long is closed (default 600000). */
+  connectionsMaxIdleMs?: number
   /** SASL authentication: the default listeners become SASL_PLAINTEXT (SASL_SSL with `tls`). */
   sasl?: SaslOptions
   /**

@@ -102,6 +102,8 @@ const StartOptions = object(
     // The periodic check cannot run every 0 ms.
     logRetentionCheckIntervalMs: integer(1, undefined, { limit: U32 }),
     requestLogSize: integer(0, undefined, { limit: U32 }),
+    maxConnections: integer(1, undefined, { limit: U32 }),
+    connectionsMaxIdleMs: integer(1, undefined, { limit: U32 }),
     sasl: SaslOptions,
     tls: either(boolean, TlsOptions),
     logLevel: oneOf(LOG_LEVELS),

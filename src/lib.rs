@@ -25,7 +25,7 @@ use napi::JsDeferred;
 use napi_derive::napi;
 
 use control::{ControlError, ErrorSpec, FaultSpec, NewRecord, StoredRecord};
-use server::{ConnectionFilter, ListenerSpec, Server, ServerOptions};
+use server::{ConnectionFilter, ConnectionLimits, ListenerSpec, Server, ServerOptions};
 use state::brokers::SecurityProtocol;
 use state::consumer_group::ConsumerGroupSettings;
 use state::group::GroupSettings;
@@ -83,6 +83,11 @@ pub struct StartOptions {
     pub log_retention_check_interval_ms: Option<u32>,
     /// How many requests `requests()` keeps, newest last (default 1000; 0 keeps none).
     pub request_log_size: Option<u32>,
+    /// `max.connections` of each broker (default 10000; Kafka's is unbounded): beyond it a
+    /// broker accepts no connection until one closes.
+    pub max_connections: Option<u32>,
+    /// `connections.max.idle.ms`: a connection silent this long is closed (default 600000).
+    pub connections_max_idle_ms: Option<u32>,
     /// SASL authentication: the default listeners become SASL_PLAINTEXT (SASL_SSL with `tls`).
     pub sasl: Option<SaslOptions>,
     /// TLS: `true` generates a CA and a server certificate (see `kafka.tls`); or the server's
@@ -547,6 +552,15 @@ pub fn start_kafka(
             options.log_retention_check_interval_ms,
             Duration::from_millis(300_000),
         ),
+        limits: ConnectionLimits {
+            max_connections: options
+                .max_connections
+                .map_or(server::DEFAULT_MAX_CONNECTIONS, |n| n as usize),
+            connections_max_idle: ms(
+                options.connections_max_idle_ms,
+                Duration::from_millis(600_000),
+            ),
+        },
     };
     server_options
         .validate()

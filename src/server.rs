@@ -15,7 +15,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::{Handle, Runtime};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use crate::connection::{Connection, Stream};
 use crate::handlers::{self, intercept, RequestContext};
@@ -93,7 +93,31 @@ pub struct ServerOptions {
     pub tls: Option<TlsSettings>,
     /// Mechanisms and users of the SASL_PLAINTEXT and SASL_SSL listeners.
     pub sasl: Option<SaslSettings>,
+    pub limits: ConnectionLimits,
 }
+
+/// What one client may hold of a broker: Kafka's socket-server limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// `max.connections`, per broker. Kafka's default is unbounded; a broker inside a test
+    /// process shares that process's file descriptors, so it stops accepting well before
+    /// them. Beyond it, new connections wait in the listen backlog, as on Kafka.
+    pub max_connections: usize,
+    /// `connections.max.idle.ms`: a connection that sends no request for this long is closed.
+    pub connections_max_idle: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            connections_max_idle: Duration::from_millis(600_000),
+        }
+    }
+}
+
+/// The default `max.connections` of a broker here (see `ConnectionLimits`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// `sasl.enabled.mechanisms`, the users, and `connections.max.reauth.ms`.
 #[derive(Debug, Clone)]
@@ -213,6 +237,7 @@ pub struct Server {
     connections: Arc<Connections>,
     tls: Option<TlsSettings>,
     max_reauth_ms: Option<i64>,
+    limits: ConnectionLimits,
 }
 
 /// How long stopping waits for connections to finish their current request.
@@ -311,6 +336,7 @@ impl Server {
                 .sasl
                 .as_ref()
                 .and_then(|s| s.connections_max_reauth_ms),
+            limits: options.limits,
         };
         for (mut broker, sockets) in brokers.into_iter().zip(bound) {
             server.register(&broker);
@@ -375,6 +401,8 @@ impl Server {
         let done_tx = self.done_tx.lock().clone()?;
         let (down, _) = watch::channel(false);
         let (broker_done_tx, broker_done) = mpsc::channel::<()>(1);
+        // Shared by the broker's listeners: max.connections counts the broker's connections.
+        let slots = Arc::new(Semaphore::new(self.limits.max_connections));
         for (spec, listener) in broker.listeners.iter().zip(sockets) {
             self.handle.spawn(accept_loop(
                 listener,
@@ -393,6 +421,8 @@ impl Server {
                     shutdown: self.shutdown.subscribe(),
                     down: down.subscribe(),
                     connections: self.connections.clone(),
+                    slots: slots.clone(),
+                    idle: self.limits.connections_max_idle,
                     _done: (done_tx.clone(), broker_done_tx.clone()),
                 },
             ));
@@ -562,6 +592,10 @@ struct Listening {
     shutdown: watch::Receiver<bool>,
     down: watch::Receiver<bool>,
     connections: Arc<Connections>,
+    /// One permit a connection of the broker (max.connections).
+    slots: Arc<Semaphore>,
+    /// connections.max.idle.ms
+    idle: Duration,
     /// Held until the task ends: the cluster's and the broker's "all done" channels.
     _done: (mpsc::Sender<()>, mpsc::Sender<()>),
 }
@@ -570,6 +604,13 @@ async fn accept_loop(listener: TcpListener, listening: Listening) {
     let mut shutdown = listening.shutdown.clone();
     let mut down = listening.down.clone();
     loop {
+        // At max.connections the broker stops accepting until a connection closes.
+        let slot = tokio::select! {
+            slot = listening.slots.clone().acquire_owned() => slot,
+            _ = shutdown.changed() => return,
+            _ = down.wait_for(|down| *down) => return,
+        };
+        let Ok(slot) = slot else { return };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = shutdown.changed() => return,
@@ -577,7 +618,11 @@ async fn accept_loop(listener: TcpListener, listening: Listening) {
         };
         match accepted {
             Ok((stream, _)) => {
-                tokio::spawn(serve(stream, listening.clone()));
+                let listening = listening.clone();
+                tokio::spawn(async move {
+                    serve(stream, listening).await;
+                    drop(slot);
+                });
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -654,6 +699,8 @@ async fn serve_requests(
         let frame = tokio::select! {
             frame = conn.read_frame() => frame,
             _ = shutdown.changed() => return false,
+            // connections.max.idle.ms: Kafka's selector closes connections idle this long.
+            _ = tokio::time::sleep(listening.idle) => return false,
         };
         let frame = match frame {
             Ok(Some(frame)) => frame,
@@ -950,6 +997,7 @@ mod tests {
             log_retention_check_interval: Duration::from_secs(300),
             tls: None,
             sasl: None,
+            limits: Default::default(),
         }
     }
 
