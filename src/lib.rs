@@ -335,13 +335,12 @@ pub struct ListenerOptions {
     pub advertised_port: Option<u32>,
 }
 
-fn port_number(port: u32) -> Result<u16> {
-    u16::try_from(port)
-        .map_err(|_| Error::new(Status::InvalidArg, format!("port {port} is out of range")))
+fn port_number(port: u32) -> std::result::Result<u16, String> {
+    u16::try_from(port).map_err(|_| format!("port {port} is out of range"))
 }
 
 /// The listeners of every broker the options describe.
-fn listener_specs(options: &StartOptions) -> Result<Vec<ListenerSpec>> {
+fn listener_specs(options: &StartOptions) -> std::result::Result<Vec<ListenerSpec>, String> {
     let host = options.host.clone().unwrap_or_else(|| "127.0.0.1".into());
     let first_port = port_number(options.port.unwrap_or(0))?;
     let first_id = options.broker_id.unwrap_or(0);
@@ -351,10 +350,7 @@ fn listener_specs(options: &StartOptions) -> Result<Vec<ListenerSpec>> {
         Some(Either::B(brokers)) => Either::B(brokers),
     };
     match brokers {
-        Either::A(0) => Err(Error::new(
-            Status::InvalidArg,
-            "a cluster needs at least one broker".to_string(),
-        )),
+        Either::A(0) => Err("a cluster needs at least one broker".to_string()),
         Either::A(count) => (0..count)
             .map(|i| {
                 let port = match first_port {
@@ -369,10 +365,7 @@ fn listener_specs(options: &StartOptions) -> Result<Vec<ListenerSpec>> {
             let mut ids = std::collections::HashSet::new();
             for broker in brokers {
                 if !ids.insert(broker.id) {
-                    return Err(Error::new(
-                        Status::InvalidArg,
-                        format!("broker id {} is given twice", broker.id),
-                    ));
+                    return Err(format!("broker id {} is given twice", broker.id));
                 }
                 let broker_host = broker.host.clone().unwrap_or_else(|| host.clone());
                 let default_listener = [ListenerOptions {
@@ -388,10 +381,7 @@ fn listener_specs(options: &StartOptions) -> Result<Vec<ListenerSpec>> {
                     let security = match listener.security.as_deref() {
                         None => SecurityProtocol::Plaintext,
                         Some(name) => SecurityProtocol::parse(name).ok_or_else(|| {
-                            Error::new(
-                                Status::InvalidArg,
-                                format!("unknown security protocol {name}: expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
-                            )
+                            format!("unknown security protocol {name}: expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
                         })?,
                     };
                     specs.push(ListenerSpec {
@@ -533,7 +523,8 @@ pub fn start_kafka(
         authorizer: authorizer_config(options.authorization.as_ref())
             .map_err(|message| invalid_argument(&env, &message))?,
     };
-    let mut listeners = listener_specs(&options)?;
+    let mut listeners =
+        listener_specs(&options).map_err(|message| invalid_argument(&env, &message))?;
     let (tls, sasl) = security_settings(&options, &mut listeners)
         .map_err(|message| invalid_argument(&env, &message))?;
     let server_options = ServerOptions {
