@@ -293,7 +293,11 @@ export interface ListenerOptions {
    * same listener names.
    */
   name?: string
-  /** Only PLAINTEXT is served for now: the others are refused at start. */
+  /**
+   * The security protocol (default PLAINTEXT), all four served: PLAINTEXT, SSL (needs
+   * `tls`), SASL_PLAINTEXT (needs `sasl`) and SASL_SSL (needs both); a listener whose
+   * protocol lacks its settings is refused at start.
+   */
   security?: 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL'
   /** The host clients are given (default: the bind host; loopback for a wildcard bind). */
   advertisedHost?: string
@@ -410,8 +414,8 @@ export interface StartOptions {
   /** This broker's node id (default 0); with `brokers: n`, the first broker's. */
   brokerId?: number
   /**
-   * How many brokers (each with one PLAINTEXT listener), or each broker's id and listeners as
-   * server.properties would describe them.
+   * How many brokers (each with one listener: PLAINTEXT, or what `sasl` and `tls` make of
+   * it), or each broker's id and listeners as server.properties would describe them.
    */
   brokers?: number | BrokerOptions[]
   /** The cluster id Metadata reports (default: a fresh random one). */

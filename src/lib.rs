@@ -46,8 +46,8 @@ pub struct StartOptions {
     pub host: Option<String>,
     /// This broker's node id (default 0); with `brokers: n`, the first broker's.
     pub broker_id: Option<i32>,
-    /// How many brokers (each with one PLAINTEXT listener), or each broker's id and listeners as
-    /// server.properties would describe them.
+    /// How many brokers (each with one listener: PLAINTEXT, or what `sasl` and `tls` make of
+    /// it), or each broker's id and listeners as server.properties would describe them.
     #[napi(ts_type = "number | BrokerOptions[]")]
     pub brokers: Option<Either<u32, Vec<BrokerOptions>>>,
     /// The cluster id Metadata reports (default: a fresh random one).
@@ -324,7 +324,9 @@ pub struct ListenerOptions {
     /// told every broker's address on the listener of the same name, so every broker needs the
     /// same listener names.
     pub name: Option<String>,
-    /// Only PLAINTEXT is served for now: the others are refused at start.
+    /// The security protocol (default PLAINTEXT), all four served: PLAINTEXT, SSL (needs
+    /// `tls`), SASL_PLAINTEXT (needs `sasl`) and SASL_SSL (needs both); a listener whose
+    /// protocol lacks its settings is refused at start.
     #[napi(ts_type = "'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL'")]
     pub security: Option<String>,
     /// The host clients are given (default: the bind host; loopback for a wildcard bind).
