@@ -248,7 +248,8 @@ pub fn alter(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResp
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name);
             match result {
-                Ok(()) => response,
+                // Kafka's ApiError.NONE has a null message.
+                Ok(()) => response.with_error_message(None),
                 Err((error, message)) => response
                     .with_error_code(error.code())
                     .with_error_message(Some(text(message))),
@@ -292,7 +293,8 @@ pub fn incremental_alter(
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name);
             match result {
-                Ok(()) => response,
+                // Kafka's ApiError.NONE has a null message.
+                Ok(()) => response.with_error_message(None),
                 Err((error, message)) => response
                     .with_error_code(error.code())
                     .with_error_message(Some(text(message))),

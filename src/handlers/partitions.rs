@@ -193,9 +193,13 @@ pub fn elect_leaders(ctx: &RequestContext, req: ElectLeadersRequest) -> ElectLea
                             .elect_leader(&partition, req.election_type == PREFERRED)
                             .map(|_| ()),
                     };
+                    // Kafka's ApiError.NONE has a null message.
                     PartitionResult::default()
                         .with_partition_id(index)
-                        .with_error_code(result.err().map_or(0, |e| e.code()))
+                        .with_error_code(result.as_ref().err().map_or(0, |e| e.code()))
+                        .with_error_message(
+                            result.err().map(|e| StrBytes::from_string(e.to_string())),
+                        )
                 })
                 .collect();
             ReplicaElectionResult::default()
@@ -284,7 +288,7 @@ pub fn alter_reassignments(
                         }
                     };
                     match result {
-                        Ok(()) => response,
+                        Ok(()) => response.with_error_message(None),
                         Err((error, message)) => response
                             .with_error_code(error.code())
                             .with_error_message(Some(StrBytes::from_static_str(message))),
@@ -296,7 +300,9 @@ pub fn alter_reassignments(
                 .with_partitions(partitions)
         })
         .collect();
-    AlterPartitionReassignmentsResponse::default().with_responses(responses)
+    AlterPartitionReassignmentsResponse::default()
+        .with_error_message(None)
+        .with_responses(responses)
 }
 
 /// Reassignments finish instantly, so none is ever in progress.
@@ -310,5 +316,6 @@ pub fn list_reassignments(
             .with_error_message(Some(StrBytes::from_static_str(authz::message(error))));
     }
     ListPartitionReassignmentsResponse::default()
+        .with_error_message(None)
         .with_topics(Vec::<OngoingTopicReassignment>::new())
 }

@@ -119,8 +119,10 @@ fn create_one(
             .map_err(|e| (e, format!("Topic '{}' already exists.", &*topic.name)))?
             .id
     };
+    // Kafka leaves a created topic's error message null.
     let result = CreatableTopicResult::default()
         .with_name(topic.name)
+        .with_error_message(None)
         .with_topic_id(topic_id)
         .with_num_partitions(partitions)
         .with_replication_factor(replication_factor);
