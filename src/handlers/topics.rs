@@ -91,7 +91,10 @@ fn create_one(
             validate_topic_config(&c.name, value).map_err(|m| (ResponseError::InvalidConfig, m))?;
         configs.insert(c.name.to_string(), value);
     }
-    let described = cluster.config.describe_topic_configs(&configs);
+    let described = cluster.config.describe_topic_configs(
+        &configs,
+        &cluster.dynamic_configs.read().layers(Some(ctx.broker_id)),
+    );
     let spec = if topic.assignments.is_empty() {
         cluster.topic_spec(
             &topic.name,
