@@ -293,7 +293,11 @@ export interface ListenerOptions {
    * same listener names.
    */
   name?: string
-  /** Only PLAINTEXT is served for now: the others are refused at start. */
+  /**
+   * The security protocol (default PLAINTEXT), all four served: PLAINTEXT, SSL (needs
+   * `tls`), SASL_PLAINTEXT (needs `sasl`) and SASL_SSL (needs both); a listener whose
+   * protocol lacks its settings is refused at start.
+   */
   security?: 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL'
   /** The host clients are given (default: the bind host; loopback for a wildcard bind). */
   advertisedHost?: string
@@ -374,7 +378,10 @@ export interface SaslOptions {
    * accepts unsecured JWTs (`alg: none`) as Kafka's default validator does.
    */
   mechanisms?: Array<'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'OAUTHBEARER'>
-  /** Each user gets a PLAIN password and a SCRAM credential for each enabled SCRAM mechanism. */
+  /**
+   * Each user's password (for PLAIN and every enabled SCRAM mechanism) and SCRAM passwords
+   * of their own per mechanism.
+   */
   users?: Array<SaslUser>
   /**
    * `connections.max.reauth.ms`: sessions last this long unless the client re-authenticates
@@ -383,9 +390,28 @@ export interface SaslOptions {
   connectionsMaxReauthMs?: number
 }
 
+/** A user of `startKafka({ sasl: { users } })`. */
 export interface SaslUser {
   username: string
+  /**
+   * The PLAIN password, and the SCRAM password of every enabled SCRAM mechanism that `scram`
+   * does not name. Without it, PLAIN does not know the user.
+   */
+  password?: string
+  /**
+   * SCRAM credentials per mechanism, as `kafka-storage format --add-scram` or
+   * AlterUserScramCredentials would store them: a password (4096 iterations) or a password
+   * and its iterations (4096 to 16384). DescribeUserScramCredentials lists them, and
+   * AlterUserScramCredentials changes them.
+   */
+  scram?: { 'SCRAM-SHA-256'?: string | ScramPassword, 'SCRAM-SHA-512'?: string | ScramPassword }
+}
+
+/** A SCRAM password and how many iterations its credential is salted with. */
+export interface ScramPassword {
   password: string
+  /** Default 4096, Kafka's minimum; at most 16384. */
+  iterations?: number
 }
 
 /**
@@ -410,8 +436,8 @@ export interface StartOptions {
   /** This broker's node id (default 0); with `brokers: n`, the first broker's. */
   brokerId?: number
   /**
-   * How many brokers (each with one PLAINTEXT listener), or each broker's id and listeners as
-   * server.properties would describe them.
+   * How many brokers (each with one listener: PLAINTEXT, or what `sasl` and `tls` make of
+   * it), or each broker's id and listeners as server.properties would describe them.
    */
   brokers?: number | BrokerOptions[]
   /** The cluster id Metadata reports (default: a fresh random one). */

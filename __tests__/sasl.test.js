@@ -339,6 +339,119 @@ test('SCRAM credentials set with AlterUserScramCredentials authenticate', async 
   await assert.rejects(wrong.connect(), { name: 'KafkaJSSASLAuthenticationError' })
 })
 
+/** Whether kafkajs logs in on `listener` with this mechanism, username and password. */
+async function logsIn(listener, mechanism, username, password) {
+  const admin = client(
+    { brokers: [`${listener.host}:${listener.port}`] },
+    { sasl: { mechanism, username, password }, retry: { retries: 0 } },
+  ).admin()
+  try {
+    await admin.connect()
+    return true
+  } catch (err) {
+    assert.equal(err.name, 'KafkaJSSASLAuthenticationError')
+    return false
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+const DESCRIBE_USER_SCRAM_CREDENTIALS = 50
+
+/** DescribeUserScramCredentials v0 of `users`: { user: [[mechanism, iterations], ...] }. */
+async function describeScram(port, users) {
+  const connection = await rawConnection(port)
+  try {
+    const body = Buffer.concat([
+      uvarint(users.length + 1),
+      ...users.map((u) => Buffer.concat([compactBytes(Buffer.from(u)), uvarint(0)])),
+      uvarint(0),
+    ])
+    connection.send(request(DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 12, body, true))
+    const frame = await connection.readFrame()
+    // correlation id, header tags, throttle, error code, error message (null)
+    let at = 4 + 1 + 4 + 2
+    const skipString = () => {
+      const length = frame[at++]
+      at += Math.max(length - 1, 0)
+    }
+    skipString()
+    const described = {}
+    for (let n = frame[at++] - 1; n > 0; n--) {
+      const length = frame[at++] - 1
+      const user = frame.toString('utf8', at, at + length)
+      at += length
+      const errorCode = frame.readInt16BE(at)
+      at += 2
+      skipString()
+      const infos = []
+      for (let i = frame[at++] - 1; i > 0; i--) {
+        infos.push([frame.readInt8(at), frame.readInt32BE(at + 1)])
+        at += 5 + 1
+      }
+      at += 1
+      described[user] = errorCode === 0 ? infos : errorCode
+    }
+    return described
+  } finally {
+    connection.destroy()
+  }
+}
+
+test('each SCRAM mechanism authenticates only with its own password', async (t) => {
+  const cluster = await startKafka({
+    brokers: [{ id: 0, listeners: [{ security: 'PLAINTEXT' }, { security: 'SASL_PLAINTEXT' }] }],
+    sasl: {
+      users: [
+        // SCRAM only: PLAIN does not know erin.
+        {
+          username: 'erin',
+          scram: { 'SCRAM-SHA-256': 'erin-256', 'SCRAM-SHA-512': { password: 'erin-512', iterations: 8192 } },
+        },
+        // The password serves PLAIN and the SCRAM mechanism without an entry of its own.
+        { username: 'frank', password: 'frank-pw', scram: { 'SCRAM-SHA-512': 'frank-512' } },
+      ],
+    },
+  })
+  defer(t, () => cluster.stop())
+  const [plaintext, sasl] = cluster.listeners
+
+  assert.equal(await logsIn(sasl, 'scram-sha-256', 'erin', 'erin-256'), true)
+  assert.equal(await logsIn(sasl, 'scram-sha-256', 'erin', 'erin-512'), false)
+  assert.equal(await logsIn(sasl, 'scram-sha-512', 'erin', 'erin-512'), true)
+  assert.equal(await logsIn(sasl, 'scram-sha-512', 'erin', 'erin-256'), false)
+  assert.equal(await logsIn(sasl, 'plain', 'erin', 'erin-256'), false)
+
+  assert.equal(await logsIn(sasl, 'plain', 'frank', 'frank-pw'), true)
+  assert.equal(await logsIn(sasl, 'scram-sha-256', 'frank', 'frank-pw'), true)
+  assert.equal(await logsIn(sasl, 'scram-sha-512', 'frank', 'frank-pw'), false)
+  assert.equal(await logsIn(sasl, 'scram-sha-512', 'frank', 'frank-512'), true)
+
+  // DescribeUserScramCredentials shows the same store, iterations as stored (1 = SHA-256).
+  assert.deepEqual(await describeScram(plaintext.port, ['erin', 'frank']), {
+    erin: [
+      [1, 4096],
+      [2, 8192],
+    ],
+    frank: [
+      [1, 4096],
+      [2, 4096],
+    ],
+  })
+
+  // AlterUserScramCredentials deletes erin's SCRAM-SHA-512 credential: that login is gone.
+  const admin = await rawConnection(plaintext.port)
+  defer(t, () => admin.destroy())
+  const deletion = Buffer.concat([compactBytes(Buffer.from('erin')), Buffer.from([2]), uvarint(0)])
+  admin.send(request(ALTER_USER_SCRAM_CREDENTIALS, 0, 13, Buffer.concat([uvarint(2), deletion, uvarint(1), uvarint(0)]), true))
+  const altered = await admin.readFrame()
+  // correlation id, header tags, throttle, one result: user "erin", error code
+  assert.equal(altered.readInt16BE(4 + 1 + 4 + 1 + 1 + 4), 0, 'no error')
+  assert.deepEqual(await describeScram(plaintext.port, ['erin']), { erin: [[1, 4096]] })
+  assert.equal(await logsIn(sasl, 'scram-sha-512', 'erin', 'erin-512'), false)
+  assert.equal(await logsIn(sasl, 'scram-sha-256', 'erin', 'erin-256'), true)
+})
+
 test('with connectionsMaxReauthMs, kafkajs re-authenticates on the same connection', async (t) => {
   const lifetime = 1500
   const cluster = await startKafka({
@@ -438,6 +551,19 @@ test('sasl options are checked', async () => {
     () => startKafka({ brokers: [{ id: 0, listeners: [{ security: 'SASL_PLAINTEXT' }] }] }),
     { code: 'ERR_INVALID_ARG_VALUE', message: /needs SASL settings/ },
   )
+  const withUser = (user) => () => startKafka({ sasl: { users: [{ username: 'u', ...user }] } })
+  assert.throws(withUser({}), {
+    code: 'ERR_INVALID_ARG_VALUE',
+    message: /sasl user u has neither a password nor SCRAM credentials/,
+  })
+  assert.throws(withUser({ scram: { 'SCRAM-SHA-1': 'pw' } }), {
+    code: 'ERR_INVALID_ARG_VALUE',
+    message: /unknown SCRAM mechanism SCRAM-SHA-1/,
+  })
+  assert.throws(withUser({ scram: { 'SCRAM-SHA-256': { password: 'pw', iterations: 1000 } } }), {
+    code: 'ERR_INVALID_ARG_VALUE',
+    message: /iterations must be between 4096 and 16384/,
+  })
 })
 
 // --- OAUTHBEARER with unsecured JWTs ------------------------------------------------------------

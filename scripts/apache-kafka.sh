@@ -119,8 +119,9 @@ EOF
     "-Dkafka.logs.dir=$WORK" "-Dlog4j2.configurationFile=$MODULE/log4j2.xml"
     -cp "$LIB/*")
 
+  # One argument, --cluster-id=ID: an id that starts with '-' would otherwise be read as an option.
   "${java[@]}" kafka.tools.StorageTool format --config "$WORK/server.properties" \
-    --cluster-id "$(cluster_id)" --ignore-formatted >"$WORK/format.log" 2>&1 || {
+    "--cluster-id=$(cluster_id)" --ignore-formatted >"$WORK/format.log" 2>&1 || {
     cat "$WORK/format.log" >&2
     exit 1
   }

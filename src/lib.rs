@@ -43,8 +43,8 @@ pub struct StartOptions {
     pub host: Option<String>,
     /// This broker's node id (default 0); with `brokers: n`, the first broker's.
     pub broker_id: Option<i32>,
-    /// How many brokers (each with one PLAINTEXT listener), or each broker's id and listeners as
-    /// server.properties would describe them.
+    /// How many brokers (each with one listener: PLAINTEXT, or what `sasl` and `tls` make of
+    /// it), or each broker's id and listeners as server.properties would describe them.
     #[napi(ts_type = "number | BrokerOptions[]")]
     pub brokers: Option<Either<u32, Vec<BrokerOptions>>>,
     /// The cluster id Metadata reports (default: a fresh random one).
@@ -103,17 +103,84 @@ pub struct SaslOptions {
     /// accepts unsecured JWTs (`alg: none`) as Kafka's default validator does.
     #[napi(ts_type = "Array<'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'OAUTHBEARER'>")]
     pub mechanisms: Option<Vec<String>>,
-    /// Each user gets a PLAIN password and a SCRAM credential for each enabled SCRAM mechanism.
+    /// Each user's password (for PLAIN and every enabled SCRAM mechanism) and SCRAM passwords
+    /// of their own per mechanism.
     pub users: Option<Vec<SaslUser>>,
     /// `connections.max.reauth.ms`: sessions last this long unless the client re-authenticates
     /// (KIP-368); a connection whose session expired is closed at its next request.
     pub connections_max_reauth_ms: Option<i64>,
 }
 
+/// A user of `startKafka({ sasl: { users } })`.
 #[napi(object)]
 pub struct SaslUser {
     pub username: String,
+    /// The PLAIN password, and the SCRAM password of every enabled SCRAM mechanism that `scram`
+    /// does not name. Without it, PLAIN does not know the user.
+    pub password: Option<String>,
+    /// SCRAM credentials per mechanism, as `kafka-storage format --add-scram` or
+    /// AlterUserScramCredentials would store them: a password (4096 iterations) or a password
+    /// and its iterations (4096 to 16384). DescribeUserScramCredentials lists them, and
+    /// AlterUserScramCredentials changes them.
+    #[napi(
+        ts_type = "{ 'SCRAM-SHA-256'?: string | ScramPassword, 'SCRAM-SHA-512'?: string | ScramPassword }"
+    )]
+    pub scram: Option<IndexMap<String, Either<String, ScramPassword>>>,
+}
+
+/// A SCRAM password and how many iterations its credential is salted with.
+#[napi(object)]
+pub struct ScramPassword {
     pub password: String,
+    /// Default 4096, Kafka's minimum; at most 16384.
+    pub iterations: Option<u32>,
+}
+
+/// The users of the `sasl` option, checked: each has a password or SCRAM credentials, for
+/// SCRAM mechanisms only, with iterations in Kafka's bounds.
+fn sasl_users(users: &[SaslUser]) -> std::result::Result<Vec<state::sasl::UserSpec>, String> {
+    use state::sasl::{Mechanism, DEFAULT_ITERATIONS, MAX_ITERATIONS};
+    users
+        .iter()
+        .map(|user| {
+            let mut scram = Vec::new();
+            for (name, given) in user.scram.iter().flatten() {
+                let mechanism = Mechanism::from_name(name)
+                    .filter(|m| m.scram_code() != 0)
+                    .ok_or_else(|| {
+                        format!(
+                            "sasl user {}: unknown SCRAM mechanism {name}: expected SCRAM-SHA-256 or SCRAM-SHA-512",
+                            user.username
+                        )
+                    })?;
+                let (password, iterations) = match given {
+                    Either::A(password) => (password.clone(), DEFAULT_ITERATIONS),
+                    Either::B(p) => (
+                        p.password.clone(),
+                        p.iterations.unwrap_or(DEFAULT_ITERATIONS),
+                    ),
+                };
+                if !(DEFAULT_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
+                    return Err(format!(
+                        "sasl user {}: {name} iterations must be between {DEFAULT_ITERATIONS} and {MAX_ITERATIONS}, not {iterations}",
+                        user.username
+                    ));
+                }
+                scram.push((mechanism, password, iterations));
+            }
+            if user.password.is_none() && scram.is_empty() {
+                return Err(format!(
+                    "sasl user {} has neither a password nor SCRAM credentials",
+                    user.username
+                ));
+            }
+            Ok(state::sasl::UserSpec {
+                username: user.username.clone(),
+                password: user.password.clone(),
+                scram,
+            })
+        })
+        .collect()
 }
 
 /// The broker's own certificate for `startKafka({ tls })`.
@@ -157,12 +224,7 @@ fn security_settings(
             };
             Some(server::SaslSettings {
                 mechanisms,
-                users: sasl
-                    .users
-                    .iter()
-                    .flatten()
-                    .map(|u| (u.username.clone(), u.password.clone()))
-                    .collect(),
+                users: sasl_users(sasl.users.as_deref().unwrap_or_default())?,
                 connections_max_reauth_ms: sasl.connections_max_reauth_ms.filter(|ms| *ms > 0),
             })
         }
@@ -326,7 +388,9 @@ pub struct ListenerOptions {
     /// told every broker's address on the listener of the same name, so every broker needs the
     /// same listener names.
     pub name: Option<String>,
-    /// Only PLAINTEXT is served for now: the others are refused at start.
+    /// The security protocol (default PLAINTEXT), all four served: PLAINTEXT, SSL (needs
+    /// `tls`), SASL_PLAINTEXT (needs `sasl`) and SASL_SSL (needs both); a listener whose
+    /// protocol lacks its settings is refused at start.
     #[napi(ts_type = "'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL'")]
     pub security: Option<String>,
     /// The host clients are given (default: the bind host; loopback for a wildcard bind).

@@ -21,7 +21,7 @@ use crate::connection::{Connection, Stream};
 use crate::handlers::{self, intercept, RequestContext};
 use crate::protocol::{self, DecodeError};
 use crate::state::brokers::{Broker, Endpoint, LeaderChange, SecurityProtocol};
-use crate::state::sasl::{Admit, Credentials, Mechanism, Session};
+use crate::state::sasl::{Admit, Credentials, Mechanism, Session, UserSpec};
 use crate::state::{BrokerConfig, Cluster};
 use crate::tls::TlsSettings;
 use kafka_protocol::error::ResponseError;
@@ -123,9 +123,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 #[derive(Debug, Clone)]
 pub struct SaslSettings {
     pub mechanisms: Vec<Mechanism>,
-    /// (username, password): a PLAIN password and a SCRAM credential for each enabled SCRAM
-    /// mechanism.
-    pub users: Vec<(String, String)>,
+    /// Each user's PLAIN password and SCRAM credentials.
+    pub users: Vec<UserSpec>,
     /// Sessions last this long unless the client re-authenticates (KIP-368); none: for ever.
     pub connections_max_reauth_ms: Option<i64>,
 }
@@ -258,8 +257,8 @@ impl Server {
         let mut cluster = Cluster::new(options.cluster_id.clone(), options.config.clone());
         if let Some(sasl) = &options.sasl {
             cluster.credentials = Credentials::new(sasl.mechanisms.clone());
-            for (username, password) in &sasl.users {
-                cluster.credentials.add_user(username, password);
+            for user in &sasl.users {
+                cluster.credentials.add(user);
             }
         }
         let cluster = Arc::new(cluster);
@@ -1226,7 +1225,11 @@ mod tests {
             tls: Some(tls.clone()),
             sasl: Some(SaslSettings {
                 mechanisms: vec![Mechanism::Plain],
-                users: vec![("bob".into(), "bob-secret".into())],
+                users: vec![UserSpec {
+                    username: "bob".into(),
+                    password: Some("bob-secret".into()),
+                    scram: vec![],
+                }],
                 connections_max_reauth_ms: None,
             }),
             ..options(vec![
@@ -1296,7 +1299,11 @@ mod tests {
         let server = Server::start(ServerOptions {
             sasl: Some(SaslSettings {
                 mechanisms: vec![Mechanism::Plain],
-                users: vec![("bob".into(), "bob-secret".into())],
+                users: vec![UserSpec {
+                    username: "bob".into(),
+                    password: Some("bob-secret".into()),
+                    scram: vec![],
+                }],
                 connections_max_reauth_ms: None,
             }),
             ..options(vec![ListenerSpec {

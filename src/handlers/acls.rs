@@ -147,6 +147,7 @@ pub fn delete(ctx: &RequestContext, req: DeleteAclsRequest) -> DeleteAclsRespons
                 .into_iter()
                 .map(|acl| {
                     DeleteAclsMatchingAcl::default()
+                        .with_error_message(None)
                         .with_resource_type(acl.resource_type)
                         .with_resource_name(text(acl.resource_name))
                         .with_pattern_type(acl.pattern_type)
@@ -156,7 +157,10 @@ pub fn delete(ctx: &RequestContext, req: DeleteAclsRequest) -> DeleteAclsRespons
                         .with_permission_type(acl.permission)
                 })
                 .collect();
-            DeleteAclsFilterResult::default().with_matching_acls(matching)
+            // Kafka's ApiError.NONE, here and in each matching ACL: a null message.
+            DeleteAclsFilterResult::default()
+                .with_error_message(None)
+                .with_matching_acls(matching)
         })
         .collect();
     DeleteAclsResponse::default().with_filter_results(filter_results)
@@ -284,7 +288,7 @@ pub fn alter_scram(
 fn result(user: String, error: Option<(ResponseError, &str)>) -> AlterUserScramCredentialsResult {
     let result = AlterUserScramCredentialsResult::default().with_user(text(user));
     match error {
-        None => result,
+        None => result.with_error_message(None),
         Some((error, message)) => result
             .with_error_code(error.code())
             .with_error_message(Some(text(message))),

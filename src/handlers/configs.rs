@@ -16,7 +16,11 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::authz::{self, operation};
 use super::RequestContext;
-use crate::state::configs::{topic_config, validate_topic_config, ConfigType, DescribedConfig};
+use crate::state::configs::{
+    broker_config_mode, describe_default_broker_configs, topic_config,
+    validate_dynamic_broker_configs, validate_topic_config, BrokerConfigMode, ConfigType,
+    DescribedConfig,
+};
 use crate::state::topics::Topic;
 
 /// Config resource types.
@@ -64,10 +68,13 @@ pub fn describe(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeCo
             );
             let configs = authorized.and_then(|()| match resource.resource_type {
                 TOPIC => match ctx.cluster.topics.get(&resource.resource_name) {
-                    Some(topic) => Ok(ctx
-                        .cluster
-                        .config
-                        .describe_topic_configs(&topic.configs.read())),
+                    Some(topic) => Ok(ctx.cluster.config.describe_topic_configs(
+                        &topic.configs.read(),
+                        &ctx.cluster
+                            .dynamic_configs
+                            .read()
+                            .layers(Some(ctx.broker_id)),
+                    )),
                     None => Err((
                         ResponseError::UnknownTopicOrPartition,
                         format!("Topic {} does not exist.", &*resource.resource_name),
@@ -103,35 +110,32 @@ pub fn describe(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeCo
     DescribeConfigsResponse::default().with_results(results)
 }
 
+/// A broker's configs (its id: every config; "": the cluster-wide dynamic ones only), as the
+/// broker that receives the request knows them.
 fn broker_configs(ctx: &RequestContext, name: &str) -> Result<Vec<DescribedConfig>, Failure> {
-    // An empty name is the cluster-wide default resource.
-    let node_id = if name.is_empty() {
-        ctx.broker_id
-    } else {
-        name.parse::<i32>()
-            .ok()
-            .filter(|id| ctx.cluster.brokers().iter().any(|b| b.node_id == *id))
-            .ok_or_else(|| {
-                (
-                    ResponseError::InvalidRequest,
-                    format!("Unexpected broker id {name}."),
-                )
-            })?
-    };
+    let dynamic = ctx.cluster.dynamic_configs.read();
+    if name.is_empty() {
+        return Ok(describe_default_broker_configs(&dynamic.default));
+    }
+    let id = name.parse::<i32>().map_err(|_| {
+        (
+            ResponseError::InvalidRequest,
+            format!("Broker id must be an integer, but it is: {name}"),
+        )
+    })?;
+    if id != ctx.broker_id {
+        return Err((
+            ResponseError::InvalidRequest,
+            format!(
+                "Unexpected broker id, expected {} or empty string, but received {name}",
+                ctx.broker_id
+            ),
+        ));
+    }
     Ok(ctx
         .cluster
         .config
-        .broker_configs(node_id)
-        .into_iter()
-        .map(|(name, (value, kind, source))| DescribedConfig {
-            synonyms: vec![(name.clone(), value.clone(), source)],
-            name,
-            value,
-            source,
-            kind,
-            read_only: true,
-        })
-        .collect())
+        .describe_broker_configs(id, &dynamic.layers(Some(id))))
 }
 
 fn to_result(
@@ -141,8 +145,9 @@ fn to_result(
 ) -> DescribeConfigsResourceResult {
     let result = DescribeConfigsResourceResult::default()
         .with_name(text(c.name))
-        .with_value(Some(text(c.value)))
+        .with_value((!c.sensitive).then(|| text(c.value)))
         .with_read_only(c.read_only)
+        .with_is_sensitive(c.sensitive)
         .with_config_source(c.source as i8);
     let result = if include_synonyms {
         result.with_synonyms(
@@ -151,7 +156,7 @@ fn to_result(
                 .map(|(name, value, source)| {
                     DescribeConfigsSynonym::default()
                         .with_name(text(name))
-                        .with_value(Some(text(value)))
+                        .with_value((!c.sensitive).then(|| text(value)))
                         .with_source(source as i8)
                 })
                 .collect(),
@@ -187,68 +192,139 @@ fn topic(ctx: &RequestContext, name: &str) -> Result<std::sync::Arc<Topic>, Fail
     })
 }
 
-fn refuse_broker_change() -> Failure {
-    (
-        ResponseError::InvalidRequest,
-        "Broker configs are static here: set them in startKafka's options.".into(),
-    )
+/// The broker resource a change names: `Some(id)` for a broker's own id (only the broker that
+/// receives the request), `None` for the cluster-wide default (name "").
+fn broker_resource(ctx: &RequestContext, name: &str) -> Result<Option<i32>, Failure> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let id = name.parse::<i32>().map_err(|_| {
+        (
+            ResponseError::InvalidRequest,
+            format!("Node id must be an integer, but it is: {name}"),
+        )
+    })?;
+    if id != ctx.broker_id {
+        return Err((
+            ResponseError::InvalidRequest,
+            format!(
+                "Unexpected broker id, expected {}, but received {name}",
+                ctx.broker_id
+            ),
+        ));
+    }
+    Ok(Some(id))
 }
 
-/// One resource of an AlterConfigs or IncrementalAlterConfigs: authorized, then a topic's
-/// overrides replaced by what `change` makes of them (validated, and kept unless validate_only);
-/// broker configs cannot change here.
+/// What a change to a resource's configs is: the full new set of a topic's overrides or of a
+/// broker resource's dynamic configs, made from the current one.
+/// A topic's changes see the topic too (APPEND and SUBTRACT start from its configs in effect).
+type Change<'a> = Box<
+    dyn FnOnce(
+            BTreeMap<String, String>,
+            Option<&Topic>,
+        ) -> Result<BTreeMap<String, String>, Failure>
+        + 'a,
+>;
+
+/// One resource of an AlterConfigs or IncrementalAlterConfigs: authorized, checked as Kafka's
+/// ConfigAdminManager does (no key twice, no null value but to delete), then its configs
+/// replaced by what `change` makes of them (validated, and kept unless validate_only): a
+/// topic's overrides, or a broker's (or the cluster's) dynamic broker configs.
 fn alter_resource(
     ctx: &RequestContext,
     resource_type: i8,
     name: &str,
-    changes_nothing: bool,
+    keys: &[(&str, bool)],
     validate_only: bool,
-    change: impl FnOnce(&Topic) -> Result<BTreeMap<String, String>, Failure>,
+    change: Change,
 ) -> Result<(), Failure> {
     authorize(ctx, resource_type, name, operation::ALTER_CONFIGS)?;
+    if matches!(resource_type, TOPIC | BROKER) {
+        let mut seen = std::collections::HashSet::new();
+        if !keys.iter().all(|(key, _)| seen.insert(*key)) {
+            return Err((
+                ResponseError::InvalidRequest,
+                "Error due to duplicate config keys".into(),
+            ));
+        }
+        let nulls: Vec<&str> = keys
+            .iter()
+            .filter(|(_, null)| *null)
+            .map(|(k, _)| *k)
+            .collect();
+        if !nulls.is_empty() {
+            return Err((
+                ResponseError::InvalidRequest,
+                format!("Null value not supported for : {}", nulls.join(", ")),
+            ));
+        }
+    }
     match resource_type {
         TOPIC => {
             let topic = topic(ctx, name)?;
-            let configs = validate_all(change(&topic)?)?;
+            let current = topic.configs.read().clone();
+            let configs = validate_all(change(current, Some(&topic))?)?;
             if !validate_only {
                 *topic.configs.write() = configs;
             }
             Ok(())
         }
-        BROKER if changes_nothing => Ok(()),
-        BROKER | BROKER_LOGGER => Err(refuse_broker_change()),
+        BROKER => {
+            let node_id = broker_resource(ctx, name)?;
+            let mut dynamic = ctx.cluster.dynamic_configs.write();
+            let configs = change(dynamic.resource(node_id), None)?;
+            validate_dynamic_broker_configs(&configs, node_id.is_some())
+                .map_err(|m| (ResponseError::InvalidRequest, m))?;
+            if !validate_only {
+                dynamic.set_resource(node_id, configs);
+            }
+            Ok(())
+        }
+        // Log levels are not configurable here.
+        BROKER_LOGGER => Err((
+            ResponseError::InvalidRequest,
+            "Broker loggers are not configurable here.".into(),
+        )),
         other => Err((
             ResponseError::InvalidRequest,
-            format!("Unsupported resource type {other}."),
+            format!("Unknown resource type {other}"),
         )),
     }
 }
 
-/// AlterConfigs replaces a topic's overrides with exactly the given set.
+/// AlterConfigs replaces a topic's overrides, or a broker resource's dynamic configs, with
+/// exactly the given set.
 pub fn alter(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
     let responses = req
         .resources
         .into_iter()
         .map(|resource| {
+            let keys: Vec<(&str, bool)> = resource
+                .configs
+                .iter()
+                .map(|c| (c.name.as_str(), c.value.is_none()))
+                .collect();
+            let configs = &resource.configs;
             let result = alter_resource(
                 ctx,
                 resource.resource_type,
                 &resource.resource_name,
-                resource.configs.is_empty(),
+                &keys,
                 req.validate_only,
-                |_| {
-                    Ok(resource
-                        .configs
+                Box::new(|_, _| {
+                    Ok(configs
                         .iter()
                         .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
                         .collect())
-                },
+                }),
             );
             let response = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name);
             match result {
-                Ok(()) => response,
+                // Kafka's ApiError.NONE has a null message.
+                Ok(()) => response.with_error_message(None),
                 Err((error, message)) => response
                     .with_error_code(error.code())
                     .with_error_message(Some(text(message))),
@@ -258,7 +334,8 @@ pub fn alter(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResp
     AlterConfigsResponse::default().with_responses(responses)
 }
 
-/// IncrementalAlterConfigs applies SET, DELETE, APPEND and SUBTRACT to a topic's overrides.
+/// IncrementalAlterConfigs applies SET, DELETE, APPEND and SUBTRACT to a topic's overrides or a
+/// broker resource's dynamic configs.
 pub fn incremental_alter(
     ctx: &RequestContext,
     req: IncrementalAlterConfigsRequest,
@@ -267,32 +344,49 @@ pub fn incremental_alter(
         .resources
         .into_iter()
         .map(|resource| {
+            let keys: Vec<(&str, bool)> = resource
+                .configs
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.as_str(),
+                        c.config_operation != DELETE && c.value.is_none(),
+                    )
+                })
+                .collect();
+            let ops = &resource.configs;
             let result = alter_resource(
                 ctx,
                 resource.resource_type,
                 &resource.resource_name,
-                resource.configs.is_empty(),
+                &keys,
                 req.validate_only,
-                |topic| {
-                    let mut configs = topic.configs.read().clone();
-                    for op in &resource.configs {
-                        apply(
-                            ctx,
-                            topic,
-                            &mut configs,
-                            &op.name,
-                            op.config_operation,
-                            op.value.as_deref(),
-                        )?;
+                Box::new(|mut configs, topic| {
+                    for op in ops {
+                        let value = op.value.as_deref();
+                        match topic {
+                            Some(topic) => apply(
+                                ctx,
+                                topic,
+                                &mut configs,
+                                &op.name,
+                                op.config_operation,
+                                value,
+                            )?,
+                            None => {
+                                apply_broker(&mut configs, &op.name, op.config_operation, value)?
+                            }
+                        }
                     }
                     Ok(configs)
-                },
+                }),
             );
             let response = IncrementalResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name);
             match result {
-                Ok(()) => response,
+                // Kafka's ApiError.NONE has a null message.
+                Ok(()) => response.with_error_message(None),
                 Err((error, message)) => response
                     .with_error_code(error.code())
                     .with_error_message(Some(text(message))),
@@ -368,6 +462,74 @@ fn apply(
             return Err((
                 ResponseError::InvalidRequest,
                 format!("Unknown config operation {other}."),
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// One IncrementalAlterConfigs operation on a broker resource's dynamic configs.
+fn apply_broker(
+    configs: &mut BTreeMap<String, String>,
+    name: &str,
+    operation: i8,
+    value: Option<&str>,
+) -> Result<(), Failure> {
+    match operation {
+        SET => {
+            configs.insert(name.to_string(), value.unwrap_or_default().to_string());
+        }
+        DELETE => {
+            configs.remove(name);
+        }
+        APPEND | SUBTRACT => {
+            let is_list = matches!(
+                broker_config_mode(name),
+                BrokerConfigMode::Dynamic {
+                    kind: ConfigType::List,
+                    ..
+                }
+            );
+            if !is_list {
+                let op = if operation == APPEND {
+                    "append"
+                } else {
+                    "subtract"
+                };
+                return Err((
+                    ResponseError::InvalidConfig,
+                    format!("Config value {op} is not allowed for config key: {name}"),
+                ));
+            }
+            let mut items: Vec<String> = configs
+                .get(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(|i| i.trim().to_string())
+                        .filter(|i| !i.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let given: Vec<&str> = value
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .collect();
+            if operation == APPEND {
+                for item in given {
+                    if !item.is_empty() && !items.iter().any(|i| i == item) {
+                        items.push(item.to_string());
+                    }
+                }
+            } else {
+                items.retain(|i| !given.contains(&i.as_str()));
+            }
+            configs.insert(name.to_string(), items.join(","));
+        }
+        other => {
+            return Err((
+                ResponseError::InvalidRequest,
+                format!("Unknown operations type {other}"),
             ))
         }
     }

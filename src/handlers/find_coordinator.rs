@@ -35,13 +35,17 @@ pub fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordina
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
+    // v1-v3's error message is the error's own, as Kafka writes it: `NONE` on success (v4+
+    // leaves each coordinator's at '').
     match find(ctx, &req.key, req.key_type) {
         Ok((node_id, host, port)) => FindCoordinatorResponse::default()
+            .with_error_message(Some(StrBytes::from_static_str("NONE")))
             .with_node_id(BrokerId(node_id))
             .with_host(host)
             .with_port(port),
         Err(error) => FindCoordinatorResponse::default()
             .with_error_code(error.code())
+            .with_error_message(Some(StrBytes::from_string(error.to_string())))
             .with_node_id(BrokerId(-1))
             .with_port(-1),
     }

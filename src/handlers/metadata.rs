@@ -155,11 +155,14 @@ fn describe(cluster: &Cluster, topic: &Topic) -> MetadataResponseTopic {
         .iter()
         .map(|p| {
             let leadership = p.leadership();
+            // Replicas a reassignment is adding are not in sync until it completes.
+            let adding = p.reassignment().map(|r| r.adding).unwrap_or_default();
             let ids = |alive: bool| -> Vec<BrokerId> {
                 leadership
                     .replicas
                     .iter()
                     .filter(|id| live.contains(id) == alive)
+                    .filter(|id| !alive || !adding.contains(id))
                     .map(|&id| BrokerId(id))
                     .collect()
             };
@@ -265,6 +268,13 @@ pub fn describe_topic_partitions(
                 .copied()
                 .filter(|r| !live.contains(r))
                 .collect();
+            // Replicas a reassignment is adding are not in sync until it completes.
+            let adding = p.reassignment().map(|r| r.adding).unwrap_or_default();
+            let in_sync: Vec<i32> = live
+                .iter()
+                .copied()
+                .filter(|r| !adding.contains(r))
+                .collect();
             let error = if leadership.leader < 0 {
                 ResponseError::LeaderNotAvailable.code()
             } else {
@@ -276,7 +286,7 @@ pub fn describe_topic_partitions(
                     .with_partition_index(p.index)
                     .with_leader_id(BrokerId(leadership.leader))
                     .with_leader_epoch(leadership.leader_epoch)
-                    .with_isr_nodes(ids(&live))
+                    .with_isr_nodes(ids(&in_sync))
                     .with_offline_replicas(ids(&offline))
                     .with_replica_nodes(ids(&leadership.replicas))
                     .with_eligible_leader_replicas(Some(Vec::new()))

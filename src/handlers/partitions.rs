@@ -1,7 +1,10 @@
 //! Partition administration: CreatePartitions, and the leader-election and reassignment APIs,
-//! answered as a cluster whose replicas are always in sync.
+//! answered as a cluster whose replicas are always in sync (but for the replicas a reassignment
+//! adds, for a moment).
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_partition_reassignments_response::{
@@ -9,9 +12,11 @@ use kafka_protocol::messages::alter_partition_reassignments_response::{
 };
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
-use kafka_protocol::messages::list_partition_reassignments_response::OngoingTopicReassignment;
+use kafka_protocol::messages::list_partition_reassignments_response::{
+    OngoingPartitionReassignment, OngoingTopicReassignment,
+};
 use kafka_protocol::messages::{
-    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse,
+    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, BrokerId,
     CreatePartitionsRequest, CreatePartitionsResponse, ElectLeadersRequest, ElectLeadersResponse,
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, TopicName,
 };
@@ -19,7 +24,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::authz::{self, operation};
 use super::RequestContext;
-use crate::state::topics::{assign_replicas, Topic};
+use crate::state::topics::{assign_replicas, Partition, Reassigned, Topic};
 
 /// ElectLeaders' election type for a preferred replica election (1 is unclean).
 const PREFERRED: i8 = 0;
@@ -193,9 +198,13 @@ pub fn elect_leaders(ctx: &RequestContext, req: ElectLeadersRequest) -> ElectLea
                             .elect_leader(&partition, req.election_type == PREFERRED)
                             .map(|_| ()),
                     };
+                    // Kafka's ApiError.NONE has a null message.
                     PartitionResult::default()
                         .with_partition_id(index)
-                        .with_error_code(result.err().map_or(0, |e| e.code()))
+                        .with_error_code(result.as_ref().err().map_or(0, |e| e.code()))
+                        .with_error_message(
+                            result.err().map(|e| StrBytes::from_string(e.to_string())),
+                        )
                 })
                 .collect();
             ReplicaElectionResult::default()
@@ -206,8 +215,14 @@ pub fn elect_leaders(ctx: &RequestContext, req: ElectLeadersRequest) -> ElectLea
     ElectLeadersResponse::default().with_replica_election_results(results)
 }
 
-/// Reassignments complete at once: replicas are copied instantly here. A reassignment to the
-/// current replicas is a no-op; a cancellation (null replicas) finds nothing in progress.
+/// How long replicas a reassignment adds take to catch up: logs are shared here, so they are
+/// in sync at once, but Kafka's clients and tools expect to see the reassignment under way.
+pub const REASSIGNMENT_CATCH_UP: Duration = Duration::from_millis(1000);
+
+/// A reassignment that adds replicas is under way (ListPartitionReassignments lists it) until
+/// they have caught up, `REASSIGNMENT_CATCH_UP` later (or once their brokers are back up), then
+/// completes; one that only drops replicas completes at once, and so does a reassignment to
+/// the current replicas. Null replicas cancel the reassignment under way.
 pub fn alter_reassignments(
     ctx: &RequestContext,
     req: AlterPartitionReassignmentsRequest,
@@ -239,6 +254,9 @@ pub fn alter_reassignments(
             .with_responses(responses);
     }
     let brokers: HashSet<i32> = ctx.cluster.brokers().iter().map(|b| b.node_id).collect();
+    let cluster = ctx.cluster.clone();
+    let elect = move |replicas: &[i32]| cluster.first_live_replica(replicas).unwrap_or(replicas[0]);
+    let elect = &elect;
     let responses = req
         .topics
         .into_iter()
@@ -258,10 +276,16 @@ pub fn alter_reassignments(
                             ResponseError::UnknownTopicOrPartition,
                             "Unknown topic or partition.",
                         )),
-                        (Some(_), None) => Err((
-                            ResponseError::NoReassignmentInProgress,
-                            "No reassignment in progress.",
-                        )),
+                        (Some(partition), None) => {
+                            if partition.cancel_reassignment(elect) {
+                                Ok(())
+                            } else {
+                                Err((
+                                    ResponseError::NoReassignmentInProgress,
+                                    "No reassignment in progress.",
+                                ))
+                            }
+                        }
                         (Some(partition), Some(replicas)) => {
                             let replicas: Vec<i32> = replicas.into_iter().map(|b| b.0).collect();
                             if replicas.is_empty() || replicas.iter().any(|r| !brokers.contains(r))
@@ -271,20 +295,16 @@ pub fn alter_reassignments(
                                     "Replicas must name live brokers.",
                                 ))
                             } else {
-                                let mut leadership = partition.leadership.write();
-                                if leadership.replicas != replicas {
-                                    if leadership.leader != replicas[0] {
-                                        leadership.leader = replicas[0];
-                                        leadership.leader_epoch += 1;
-                                    }
-                                    leadership.replicas = replicas;
+                                if let Reassigned::Started(id) = partition.reassign(replicas, elect)
+                                {
+                                    complete_when_caught_up(ctx, partition, id);
                                 }
                                 Ok(())
                             }
                         }
                     };
                     match result {
-                        Ok(()) => response,
+                        Ok(()) => response.with_error_message(None),
                         Err((error, message)) => response
                             .with_error_code(error.code())
                             .with_error_message(Some(StrBytes::from_static_str(message))),
@@ -296,19 +316,100 @@ pub fn alter_reassignments(
                 .with_partitions(partitions)
         })
         .collect();
-    AlterPartitionReassignmentsResponse::default().with_responses(responses)
+    AlterPartitionReassignmentsResponse::default()
+        .with_error_message(None)
+        .with_responses(responses)
 }
 
-/// Reassignments finish instantly, so none is ever in progress.
+/// Completes reassignment `id` of `partition` once the replicas it adds have caught up: after
+/// `REASSIGNMENT_CATCH_UP`, with every one of their brokers up.
+fn complete_when_caught_up(ctx: &RequestContext, partition: Arc<Partition>, id: u64) {
+    let cluster = ctx.cluster.clone();
+    let complete = move || {
+        let elect = |replicas: &[i32]| cluster.first_live_replica(replicas).unwrap_or(replicas[0]);
+        match partition.reassignment() {
+            Some(r) if r.id == id => {
+                if r.adding.iter().all(|b| cluster.is_alive(*b)) {
+                    partition.complete_reassignment(id, elect);
+                    true
+                } else {
+                    false
+                }
+            }
+            // Cancelled or replaced: nothing left to do.
+            _ => true,
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(async move {
+                loop {
+                    tokio::time::sleep(REASSIGNMENT_CATCH_UP).await;
+                    if complete() {
+                        break;
+                    }
+                }
+            });
+        }
+        // Outside the broker's runtime (unit tests): caught up at once.
+        Err(_) => {
+            complete();
+        }
+    }
+}
+
+/// The reassignments under way: of every partition (topics null), or of the named ones.
 pub fn list_reassignments(
     ctx: &RequestContext,
-    _req: ListPartitionReassignmentsRequest,
+    req: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
     if let Err(error) = authz::cluster(ctx, operation::DESCRIBE) {
         return ListPartitionReassignmentsResponse::default()
             .with_error_code(error.code())
             .with_error_message(Some(StrBytes::from_static_str(authz::message(error))));
     }
+    let wanted: Vec<(TopicName, Option<Vec<i32>>)> = match req.topics {
+        Some(topics) => topics
+            .into_iter()
+            .map(|t| (t.name, Some(t.partition_indexes)))
+            .collect(),
+        None => ctx
+            .cluster
+            .topics
+            .all()
+            .into_iter()
+            .map(|t| (TopicName(StrBytes::from_string(t.name.clone())), None))
+            .collect(),
+    };
+    let ids = |ids: Vec<i32>| ids.into_iter().map(BrokerId).collect::<Vec<_>>();
+    let topics = wanted
+        .into_iter()
+        .filter_map(|(name, indexes)| {
+            let topic = ctx.cluster.topics.get(&name)?;
+            let partitions: Vec<OngoingPartitionReassignment> = topic
+                .partitions
+                .read()
+                .iter()
+                .filter(|p| indexes.as_ref().is_none_or(|i| i.contains(&p.index)))
+                .filter_map(|p| {
+                    let r = p.reassignment()?;
+                    Some(
+                        OngoingPartitionReassignment::default()
+                            .with_partition_index(p.index)
+                            .with_replicas(ids(p.leadership().replicas))
+                            .with_adding_replicas(ids(r.adding))
+                            .with_removing_replicas(ids(r.removing)),
+                    )
+                })
+                .collect();
+            (!partitions.is_empty()).then(|| {
+                OngoingTopicReassignment::default()
+                    .with_name(name)
+                    .with_partitions(partitions)
+            })
+        })
+        .collect();
     ListPartitionReassignmentsResponse::default()
-        .with_topics(Vec::<OngoingTopicReassignment>::new())
+        .with_error_message(None)
+        .with_topics(topics)
 }

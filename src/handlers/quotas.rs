@@ -69,7 +69,10 @@ pub fn describe(
                 )
         })
         .collect();
-    DescribeClientQuotasResponse::default().with_entries(Some(entries))
+    // Kafka answers success with a null message.
+    DescribeClientQuotasResponse::default()
+        .with_error_message(None)
+        .with_entries(Some(entries))
 }
 
 pub fn alter(ctx: &RequestContext, req: AlterClientQuotasRequest) -> AlterClientQuotasResponse {
@@ -115,7 +118,7 @@ pub fn alter(ctx: &RequestContext, req: AlterClientQuotasRequest) -> AlterClient
                     .collect(),
             );
             match result {
-                Ok(()) => response,
+                Ok(()) => response.with_error_message(None),
                 Err((error, message)) => response
                     .with_error_code(error.code())
                     .with_error_message(Some(StrBytes::from_string(message))),

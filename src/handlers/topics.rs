@@ -91,7 +91,10 @@ fn create_one(
             validate_topic_config(&c.name, value).map_err(|m| (ResponseError::InvalidConfig, m))?;
         configs.insert(c.name.to_string(), value);
     }
-    let described = cluster.config.describe_topic_configs(&configs);
+    let described = cluster.config.describe_topic_configs(
+        &configs,
+        &cluster.dynamic_configs.read().layers(Some(ctx.broker_id)),
+    );
     let spec = if topic.assignments.is_empty() {
         cluster.topic_spec(
             &topic.name,
@@ -119,8 +122,10 @@ fn create_one(
             .map_err(|e| (e, format!("Topic '{}' already exists.", &*topic.name)))?
             .id
     };
+    // Kafka leaves a created topic's error message null.
     let result = CreatableTopicResult::default()
         .with_name(topic.name)
+        .with_error_message(None)
         .with_topic_id(topic_id)
         .with_num_partitions(partitions)
         .with_replication_factor(replication_factor);

@@ -267,7 +267,7 @@ impl Cluster {
             .collect()
     }
 
-    fn first_live_replica(&self, replicas: &[i32]) -> Option<i32> {
+    pub fn first_live_replica(&self, replicas: &[i32]) -> Option<i32> {
         let brokers = self.brokers.read();
         replicas
             .iter()

@@ -1,13 +1,16 @@
 //! Configuration catalogue: every topic config Kafka knows, with its type, default, validation
-//! and broker-level synonym, and the broker configs DescribeConfigs reports.
+//! and broker-level synonym, the broker configs DescribeConfigs reports, and the dynamic broker
+//! configs (KIP-226) AlterConfigs sets per broker or cluster-wide.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::BrokerConfig;
 
 /// DescribeConfigs config types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigType {
+    /// A name Kafka does not know (a dynamic broker config may be anything).
+    Unknown = 0,
     Boolean = 1,
     String = 2,
     Int = 3,
@@ -21,6 +24,10 @@ pub enum ConfigType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigSource {
     TopicConfig = 1,
+    /// Set with AlterConfigs on this broker's id.
+    DynamicBrokerConfig = 2,
+    /// Set with AlterConfigs on the cluster-wide default broker resource (name "").
+    DynamicDefaultBrokerConfig = 3,
     StaticBrokerConfig = 4,
     DefaultConfig = 5,
 }
@@ -272,15 +279,19 @@ pub fn topic_config(name: &str) -> Option<&'static ConfigDef> {
 /// trimmed, booleans lower-cased) or INVALID_CONFIG's message.
 pub fn validate_topic_config(name: &str, value: &str) -> Result<String, String> {
     let def = topic_config(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
+    check_value(name, def.kind, def.check, value)
+}
+
+fn check_value(name: &str, kind: ConfigType, check: Check, value: &str) -> Result<String, String> {
     let invalid = |why: String| format!("Invalid value {value} for configuration {name}: {why}");
     let trimmed = value.trim();
-    match def.kind {
+    match kind {
         ConfigType::Boolean => match trimmed.to_ascii_lowercase().as_str() {
             v @ ("true" | "false") => return Ok(v.to_string()),
             _ => return Err(invalid("Expected value to be either true or false".into())),
         },
         ConfigType::Int | ConfigType::Short | ConfigType::Long => {
-            let number: i64 = if def.kind == ConfigType::Int {
+            let number: i64 = if kind == ConfigType::Int {
                 trimmed
                     .parse::<i32>()
                     .map(i64::from)
@@ -290,7 +301,7 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<String, String> 
                     .parse::<i64>()
                     .map_err(|_| invalid("Not a number of type LONG".into()))?
             };
-            if let Check::AtLeast(min) = def.check {
+            if let Check::AtLeast(min) = check {
                 if number < min {
                     return Err(invalid(format!("Value must be at least {min}")));
                 }
@@ -301,7 +312,7 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<String, String> 
             let number: f64 = trimmed
                 .parse()
                 .map_err(|_| invalid("Not a number of type DOUBLE".into()))?;
-            if let Check::Between(min, max) = def.check {
+            if let Check::Between(min, max) = check {
                 if !(min..=max).contains(&number) {
                     return Err(invalid(format!(
                         "Value must be at least {min} and no more than {max}"
@@ -316,7 +327,7 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<String, String> 
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .collect();
-            if let Check::ListOf(allowed) = def.check {
+            if let Check::ListOf(allowed) = check {
                 if let Some(bad) = items.iter().find(|i| !allowed.contains(i)) {
                     return Err(invalid(format!(
                         "String must be one of: {}; found {bad}",
@@ -326,9 +337,9 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<String, String> 
             }
             return Ok(items.join(","));
         }
-        ConfigType::String => {}
+        ConfigType::String | ConfigType::Unknown => {}
     }
-    if let Check::OneOf(allowed) = def.check {
+    if let Check::OneOf(allowed) = check {
         if !allowed.contains(&trimmed) {
             return Err(invalid(format!(
                 "String must be one of: {}",
@@ -365,6 +376,9 @@ pub struct DescribedConfig {
     pub source: ConfigSource,
     pub kind: ConfigType,
     pub read_only: bool,
+    /// Kafka hides the value (null, here and in the synonyms): an unknown name might be a
+    /// password.
+    pub sensitive: bool,
     /// (name, value, source), most specific first (DescribeConfigs with synonyms).
     pub synonyms: Vec<(String, String, ConfigSource)>,
 }
@@ -474,8 +488,18 @@ impl BrokerConfig {
         configs
     }
 
-    /// The broker-level value a topic config falls back to, and where it comes from.
-    fn topic_default(&self, def: &ConfigDef) -> (String, ConfigSource) {
+    /// The broker-level value a topic config falls back to, and where it comes from: a dynamic
+    /// broker config, else server.properties, else Kafka's default.
+    fn topic_default(&self, def: &ConfigDef, dynamic: &DynamicLayers) -> (String, ConfigSource) {
+        match dynamic.values(def.broker_name).into_iter().next() {
+            Some((value, source)) => (value, source),
+            None => self.static_topic_default(def),
+        }
+    }
+
+    /// The broker-level value a topic config falls back to in server.properties, else Kafka's
+    /// default.
+    fn static_topic_default(&self, def: &ConfigDef) -> (String, ConfigSource) {
         let source = if self.set_by_user.contains(def.broker_name) {
             ConfigSource::StaticBrokerConfig
         } else {
@@ -493,23 +517,25 @@ impl BrokerConfig {
     pub fn effective_topic_config(
         &self,
         overrides: &BTreeMap<String, String>,
+        dynamic: &DynamicLayers,
         name: &str,
     ) -> Option<String> {
         overrides
             .get(name)
             .cloned()
-            .or_else(|| topic_config(name).map(|def| self.topic_default(def).0))
+            .or_else(|| topic_config(name).map(|def| self.topic_default(def, dynamic).0))
     }
 
     /// Every topic config of a topic, with its source and synonyms.
     pub fn describe_topic_configs(
         &self,
         overrides: &BTreeMap<String, String>,
+        dynamic: &DynamicLayers,
     ) -> Vec<DescribedConfig> {
         TOPIC_CONFIGS
             .iter()
             .map(|def| {
-                let (default, default_source) = self.topic_default(def);
+                let (default, default_source) = self.topic_default(def, dynamic);
                 let mut synonyms = Vec::new();
                 if let Some(value) = overrides.get(def.name) {
                     synonyms.push((
@@ -518,11 +544,16 @@ impl BrokerConfig {
                         ConfigSource::TopicConfig,
                     ));
                 }
-                let mut broker = Vec::new();
-                if default_source == ConfigSource::StaticBrokerConfig {
+                let mut broker: Vec<(String, String, ConfigSource)> = dynamic
+                    .values(def.broker_name)
+                    .into_iter()
+                    .map(|(value, source)| (def.broker_name.to_string(), value, source))
+                    .collect();
+                let (static_value, static_source) = self.static_topic_default(def);
+                if static_source == ConfigSource::StaticBrokerConfig {
                     broker.push((
                         def.broker_name.to_string(),
-                        default.clone(),
+                        static_value,
                         ConfigSource::StaticBrokerConfig,
                     ));
                 }
@@ -551,11 +582,403 @@ impl BrokerConfig {
                     source,
                     kind: def.kind,
                     read_only: false,
+                    sensitive: false,
                     synonyms,
                 }
             })
             .collect()
     }
+
+    /// A broker's configs as DescribeConfigs on its id reports them: each one's value in
+    /// effect, where it comes from, and its synonyms (dynamic per broker, dynamic cluster-wide,
+    /// static, default), and the dynamic configs it has beyond those.
+    pub fn describe_broker_configs(
+        &self,
+        node_id: i32,
+        dynamic: &DynamicLayers,
+    ) -> Vec<DescribedConfig> {
+        let mut configs = self.broker_configs(node_id);
+        for (name, kind, default) in DYNAMIC_BROKER_CONFIGS {
+            if let Some(default) = default {
+                configs.entry(name.to_string()).or_insert((
+                    default.to_string(),
+                    *kind,
+                    ConfigSource::DefaultConfig,
+                ));
+            }
+        }
+        let mut described: Vec<DescribedConfig> = configs
+            .into_iter()
+            .map(|(name, (value, kind, source))| {
+                let mut synonyms: Vec<_> = dynamic
+                    .values(&name)
+                    .into_iter()
+                    .map(|(v, source)| (name.clone(), v, source))
+                    .collect();
+                synonyms.push((name.clone(), value, source));
+                let (value, source) = (synonyms[0].1.clone(), synonyms[0].2);
+                DescribedConfig {
+                    read_only: !matches!(
+                        broker_config_mode(&name),
+                        BrokerConfigMode::Dynamic { .. }
+                    ),
+                    name,
+                    value,
+                    source,
+                    kind,
+                    sensitive: false,
+                    synonyms,
+                }
+            })
+            .collect();
+        let mut extra: Vec<&String> = dynamic
+            .broker
+            .iter()
+            .flat_map(|m| m.keys())
+            .chain(dynamic.default.keys())
+            .filter(|name| !described.iter().any(|c| &c.name == *name))
+            .collect();
+        extra.sort();
+        extra.dedup();
+        for name in extra {
+            let mut synonyms: Vec<_> = dynamic
+                .values(name)
+                .into_iter()
+                .map(|(v, source)| (name.clone(), v, source))
+                .collect();
+            let mode = broker_config_mode(name);
+            if let BrokerConfigMode::Dynamic {
+                default: Some(default),
+                ..
+            } = mode
+            {
+                synonyms.push((
+                    name.clone(),
+                    default.to_string(),
+                    ConfigSource::DefaultConfig,
+                ));
+            }
+            described.push(dynamic_entry(name, mode, synonyms));
+        }
+        described
+    }
+}
+
+/// What DescribeConfigs on the cluster-wide default broker resource (name "") lists: only the
+/// dynamic configs set there.
+pub fn describe_default_broker_configs(default: &BTreeMap<String, String>) -> Vec<DescribedConfig> {
+    default
+        .iter()
+        .map(|(name, value)| {
+            dynamic_entry(
+                name,
+                broker_config_mode(name),
+                vec![(
+                    name.clone(),
+                    value.clone(),
+                    ConfigSource::DynamicDefaultBrokerConfig,
+                )],
+            )
+        })
+        .collect()
+}
+
+fn dynamic_entry(
+    name: &str,
+    mode: BrokerConfigMode,
+    synonyms: Vec<(String, String, ConfigSource)>,
+) -> DescribedConfig {
+    let (kind, read_only, sensitive) = match mode {
+        BrokerConfigMode::Dynamic { kind, .. } => (kind, false, false),
+        BrokerConfigMode::ReadOnly => (ConfigType::String, true, false),
+        BrokerConfigMode::Unknown => (ConfigType::Unknown, true, true),
+    };
+    DescribedConfig {
+        name: name.to_string(),
+        value: synonyms[0].1.clone(),
+        source: synonyms[0].2,
+        kind,
+        read_only,
+        sensitive,
+        synonyms,
+    }
+}
+
+/// The dynamic broker configs (KIP-226): set with AlterConfigs or IncrementalAlterConfigs on a
+/// broker's id (DYNAMIC_BROKER_CONFIG) or on the cluster-wide default resource, name ""
+/// (DYNAMIC_DEFAULT_BROKER_CONFIG). A broker's own value wins over the cluster-wide one, which
+/// wins over server.properties.
+#[derive(Debug, Default, Clone)]
+pub struct DynamicBrokerConfigs {
+    pub default: BTreeMap<String, String>,
+    pub per_broker: HashMap<i32, BTreeMap<String, String>>,
+}
+
+impl DynamicBrokerConfigs {
+    /// The layers a broker sees (none of its own for `None`: the cluster-wide default only).
+    pub fn layers(&self, node_id: Option<i32>) -> DynamicLayers<'_> {
+        DynamicLayers {
+            broker: node_id.and_then(|id| self.per_broker.get(&id)),
+            default: &self.default,
+        }
+    }
+
+    /// The configs set on a resource: a broker's (`Some(id)`) or the cluster-wide default.
+    pub fn resource(&self, node_id: Option<i32>) -> BTreeMap<String, String> {
+        match node_id {
+            Some(id) => self.per_broker.get(&id).cloned().unwrap_or_default(),
+            None => self.default.clone(),
+        }
+    }
+
+    /// Replaces the configs of a resource.
+    pub fn set_resource(&mut self, node_id: Option<i32>, configs: BTreeMap<String, String>) {
+        match node_id {
+            Some(id) if configs.is_empty() => {
+                self.per_broker.remove(&id);
+            }
+            Some(id) => {
+                self.per_broker.insert(id, configs);
+            }
+            None => self.default = configs,
+        }
+    }
+}
+
+/// The dynamic configs one broker sees: its own and the cluster-wide ones.
+#[derive(Debug, Clone, Copy)]
+pub struct DynamicLayers<'a> {
+    pub broker: Option<&'a BTreeMap<String, String>>,
+    pub default: &'a BTreeMap<String, String>,
+}
+
+impl DynamicLayers<'_> {
+    /// No dynamic configs at all.
+    pub const NONE: DynamicLayers<'static> = DynamicLayers {
+        broker: None,
+        default: &BTreeMap::new(),
+    };
+
+    /// The dynamic values of `name`, most specific first.
+    pub fn values(&self, name: &str) -> Vec<(String, ConfigSource)> {
+        let broker = self
+            .broker
+            .and_then(|m| m.get(name))
+            .map(|v| (v.clone(), ConfigSource::DynamicBrokerConfig));
+        let default = self
+            .default
+            .get(name)
+            .map(|v| (v.clone(), ConfigSource::DynamicDefaultBrokerConfig));
+        broker.into_iter().chain(default).collect()
+    }
+}
+
+/// Whether a broker config can change at runtime, as Kafka's DynamicBrokerConfig decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerConfigMode {
+    /// Reconfigurable; `per_broker_only` ones cannot be set cluster-wide.
+    Dynamic {
+        kind: ConfigType,
+        default: Option<&'static str>,
+        per_broker_only: bool,
+    },
+    /// A config Kafka reads only at startup.
+    ReadOnly,
+    /// A name Kafka does not know: it stores it all the same.
+    Unknown,
+}
+
+/// Reconfigurable broker configs other than the topic configs' broker synonyms, with their
+/// types and Kafka's defaults.
+const DYNAMIC_BROKER_CONFIGS: &[(&str, ConfigType, Option<&str>)] = &[
+    ("background.threads", ConfigType::Int, Some("10")),
+    (
+        "follower.replication.throttled.rate",
+        ConfigType::Long,
+        Some(LONG_MAX),
+    ),
+    (
+        "leader.replication.throttled.rate",
+        ConfigType::Long,
+        Some(LONG_MAX),
+    ),
+    ("log.cleaner.backoff.ms", ConfigType::Long, Some("15000")),
+    (
+        "log.cleaner.dedupe.buffer.size",
+        ConfigType::Long,
+        Some("134217728"),
+    ),
+    (
+        "log.cleaner.io.buffer.load.factor",
+        ConfigType::Double,
+        Some("0.9"),
+    ),
+    (
+        "log.cleaner.io.buffer.size",
+        ConfigType::Int,
+        Some("524288"),
+    ),
+    (
+        "log.cleaner.io.max.bytes.per.second",
+        ConfigType::Double,
+        Some("1.7976931348623157E308"),
+    ),
+    ("log.cleaner.threads", ConfigType::Int, Some("1")),
+    ("log.retention.hours", ConfigType::Int, Some("168")),
+    ("log.retention.minutes", ConfigType::Int, None),
+    ("log.roll.hours", ConfigType::Int, Some("168")),
+    ("log.roll.jitter.hours", ConfigType::Int, Some("0")),
+    (
+        "max.connection.creation.rate",
+        ConfigType::Int,
+        Some("2147483647"),
+    ),
+    ("max.connections", ConfigType::Int, Some("2147483647")),
+    (
+        "max.connections.per.ip",
+        ConfigType::Int,
+        Some("2147483647"),
+    ),
+    (
+        "max.connections.per.ip.overrides",
+        ConfigType::String,
+        Some(""),
+    ),
+    ("metric.reporters", ConfigType::List, Some("")),
+    ("num.io.threads", ConfigType::Int, Some("8")),
+    ("num.network.threads", ConfigType::Int, Some("3")),
+    (
+        "num.recovery.threads.per.data.dir",
+        ConfigType::Int,
+        Some("2"),
+    ),
+    ("num.replica.fetchers", ConfigType::Int, Some("1")),
+    (
+        "producer.id.expiration.ms",
+        ConfigType::Int,
+        Some("86400000"),
+    ),
+    (
+        "replica.alter.log.dirs.io.max.bytes.per.second",
+        ConfigType::Long,
+        Some(LONG_MAX),
+    ),
+    (
+        "transaction.partition.verification.enable",
+        ConfigType::Boolean,
+        Some("true"),
+    ),
+];
+
+/// Reconfigurable only on a broker's own id, never cluster-wide.
+const PER_BROKER_CONFIGS: &[&str] = &[
+    "advertised.listeners",
+    "listener.security.protocol.map",
+    "listeners",
+];
+
+/// Broker configs Kafka knows and reads only at startup, beyond those `broker_configs` lists.
+const READ_ONLY_BROKER_CONFIGS: &[&str] = &[
+    "controller.listener.names",
+    "controller.quorum.voters",
+    "delete.topic.enable",
+    "inter.broker.listener.name",
+    "log.dir",
+    "log.dirs",
+    "offsets.topic.num.partitions",
+    "process.roles",
+    "remote.log.storage.system.enable",
+    "transaction.state.log.num.partitions",
+];
+
+pub fn broker_config_mode(name: &str) -> BrokerConfigMode {
+    // The topic configs' broker synonyms, but for those Kafka reads at startup or has none of.
+    let synonym = TOPIC_CONFIGS.iter().find(|d| {
+        d.broker_name == name
+            && !matches!(
+                name,
+                "remote.log.storage.system.enable"
+                    | "leader.replication.throttled.replicas"
+                    | "follower.replication.throttled.replicas"
+            )
+    });
+    if let Some(def) = synonym {
+        return BrokerConfigMode::Dynamic {
+            kind: def.kind,
+            default: broker_default_synonym(def)
+                .filter(|(n, _)| *n == name)
+                .map(|(_, v)| v),
+            per_broker_only: false,
+        };
+    }
+    if let Some((_, kind, default)) = DYNAMIC_BROKER_CONFIGS.iter().find(|(n, ..)| *n == name) {
+        return BrokerConfigMode::Dynamic {
+            kind: *kind,
+            default: *default,
+            per_broker_only: false,
+        };
+    }
+    if PER_BROKER_CONFIGS.contains(&name) {
+        return BrokerConfigMode::Dynamic {
+            kind: ConfigType::String,
+            default: None,
+            per_broker_only: true,
+        };
+    }
+    if READ_ONLY_BROKER_CONFIGS.contains(&name)
+        || BrokerConfig::default().broker_configs(0).contains_key(name)
+    {
+        return BrokerConfigMode::ReadOnly;
+    }
+    BrokerConfigMode::Unknown
+}
+
+/// Checks the dynamic configs a broker resource would hold (`per_broker`: a broker's id, not
+/// the cluster-wide default) as Kafka's DynamicBrokerConfig.validate does; its message
+/// otherwise (Kafka answers INVALID_REQUEST with it).
+pub fn validate_dynamic_broker_configs(
+    configs: &BTreeMap<String, String>,
+    per_broker: bool,
+) -> Result<(), String> {
+    let names = |wanted: &dyn Fn(BrokerConfigMode) -> bool| -> Vec<&str> {
+        configs
+            .keys()
+            .map(String::as_str)
+            .filter(|n| wanted(broker_config_mode(n)))
+            .collect()
+    };
+    let read_only = names(&|m| m == BrokerConfigMode::ReadOnly);
+    if !read_only.is_empty() {
+        return Err(format!(
+            "Cannot update these configs dynamically: Set({})",
+            read_only.join(", ")
+        ));
+    }
+    for (name, value) in configs {
+        if let BrokerConfigMode::Dynamic { kind, .. } = broker_config_mode(name) {
+            let check = TOPIC_CONFIGS
+                .iter()
+                .find(|d| d.broker_name == name.as_str())
+                .map_or(Check::Any, |d| d.check);
+            check_value(name, kind, check, value)?;
+        }
+    }
+    let per_broker_only = names(&|m| {
+        matches!(
+            m,
+            BrokerConfigMode::Dynamic {
+                per_broker_only: true,
+                ..
+            }
+        )
+    });
+    if !per_broker && !per_broker_only.is_empty() {
+        return Err(format!(
+            "Cannot update these configs at default cluster level, broker id must be specified: Set({})",
+            per_broker_only.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -601,7 +1024,7 @@ mod tests {
             ..Default::default()
         };
         let overrides = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
-        let described = config.describe_topic_configs(&overrides);
+        let described = config.describe_topic_configs(&overrides, &DynamicLayers::NONE);
         let find = |name: &str| described.iter().find(|c| c.name == name).unwrap().clone();
         let retention = find("retention.ms");
         assert_eq!(
@@ -617,7 +1040,7 @@ mod tests {
         assert_eq!(find("segment.bytes").source, ConfigSource::DefaultConfig);
         assert_eq!(
             config
-                .effective_topic_config(&overrides, "retention.ms")
+                .effective_topic_config(&overrides, &DynamicLayers::NONE, "retention.ms")
                 .as_deref(),
             Some("1000")
         );
@@ -630,9 +1053,97 @@ mod tests {
     }
 
     #[test]
+    fn dynamic_broker_configs_are_checked_as_kafka_does() {
+        let configs = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            validate_dynamic_broker_configs(&configs(&[("log.retention.ms", "1000")]), false),
+            Ok(())
+        );
+        // Kafka stores names it does not know.
+        assert_eq!(
+            validate_dynamic_broker_configs(&configs(&[("no.such.config", "1")]), true),
+            Ok(())
+        );
+        assert_eq!(
+            validate_dynamic_broker_configs(&configs(&[("num.partitions", "3")]), true),
+            Err("Cannot update these configs dynamically: Set(num.partitions)".into())
+        );
+        assert_eq!(
+            validate_dynamic_broker_configs(&configs(&[("log.retention.ms", "soon")]), true),
+            Err(
+                "Invalid value soon for configuration log.retention.ms: Not a number of type LONG"
+                    .into()
+            )
+        );
+        assert!(validate_dynamic_broker_configs(
+            &configs(&[("listeners", "PLAINTEXT://:1")]),
+            false
+        )
+        .unwrap_err()
+        .starts_with("Cannot update these configs at default cluster level"));
+    }
+
+    #[test]
+    fn dynamic_broker_configs_win_over_static_ones_per_broker_first() {
+        let config = BrokerConfig::default();
+        let mut dynamic = DynamicBrokerConfigs::default();
+        dynamic.set_resource(
+            None,
+            [("log.retention.ms".to_string(), "7200000".to_string())].into(),
+        );
+        dynamic.set_resource(
+            Some(0),
+            [("log.retention.ms".to_string(), "3600000".to_string())].into(),
+        );
+        let topic = config.describe_topic_configs(&BTreeMap::new(), &dynamic.layers(Some(0)));
+        let retention = topic.iter().find(|c| c.name == "retention.ms").unwrap();
+        assert_eq!(
+            (retention.value.as_str(), retention.source),
+            ("3600000", ConfigSource::DynamicBrokerConfig)
+        );
+        let synonyms: Vec<_> = retention
+            .synonyms
+            .iter()
+            .map(|(n, v, s)| format!("{n}={v} {s:?}"))
+            .collect();
+        assert_eq!(
+            synonyms,
+            [
+                "log.retention.ms=3600000 DynamicBrokerConfig",
+                "log.retention.ms=7200000 DynamicDefaultBrokerConfig",
+                "log.retention.hours=168 DefaultConfig"
+            ]
+        );
+        // Broker 1 has none of its own.
+        assert_eq!(
+            config.effective_topic_config(
+                &BTreeMap::new(),
+                &dynamic.layers(Some(1)),
+                "retention.ms"
+            ),
+            Some("7200000".into())
+        );
+        let broker = config.describe_broker_configs(0, &dynamic.layers(Some(0)));
+        let retention = broker
+            .iter()
+            .find(|c| c.name == "log.retention.ms")
+            .unwrap();
+        assert_eq!(retention.source, ConfigSource::DynamicBrokerConfig);
+        assert!(!retention.read_only);
+        let default = describe_default_broker_configs(&dynamic.default);
+        assert_eq!(default.len(), 1);
+        assert_eq!(default[0].source, ConfigSource::DynamicDefaultBrokerConfig);
+    }
+
+    #[test]
     fn synonyms_are_the_ones_kafka_lists() {
         let synonyms_of = |config: &BrokerConfig, name: &str| {
-            let described = config.describe_topic_configs(&BTreeMap::new());
+            let described = config.describe_topic_configs(&BTreeMap::new(), &DynamicLayers::NONE);
             let found = described.into_iter().find(|c| c.name == name).unwrap();
             found
                 .synonyms

@@ -98,6 +98,8 @@ pub struct Cluster {
     pub acls: acls::Acls,
     /// SASL users and SCRAM credentials.
     pub credentials: sasl::Credentials,
+    /// Broker configs set at runtime with AlterConfigs (KIP-226).
+    pub dynamic_configs: RwLock<configs::DynamicBrokerConfigs>,
 }
 
 /// A new cluster id as Kafka makes them (`kafka-storage random-uuid`): 16 random bytes in
@@ -128,6 +130,7 @@ impl Cluster {
             faults: Default::default(),
             fetch_sessions: Default::default(),
             credentials: Default::default(),
+            dynamic_configs: Default::default(),
         }
     }
 
@@ -257,8 +260,15 @@ impl Cluster {
     /// The value of a topic config in effect: the topic's own, else the broker's, else Kafka's
     /// default.
     pub fn topic_config(&self, topic: &Topic, name: &str) -> Option<String> {
-        self.config
-            .effective_topic_config(&topic.configs.read(), name)
+        // Dynamic broker configs as the lowest broker id has them: the broker (of one, usually)
+        // whose log maintenance this stands for.
+        let first_broker = self.brokers.read().iter().map(|b| b.node_id).min();
+        let dynamic = self.dynamic_configs.read();
+        self.config.effective_topic_config(
+            &topic.configs.read(),
+            &dynamic.layers(first_broker),
+            name,
+        )
     }
 
     /// Applies every topic's retention (`cleanup.policy=delete`: `retention.ms`,

@@ -15,6 +15,8 @@ use sha2::{Digest, Sha256, Sha512};
 
 /// Iterations Kafka uses when it creates SCRAM credentials itself (and its minimum).
 pub const DEFAULT_ITERATIONS: u32 = 4096;
+/// The most iterations Kafka accepts for a SCRAM credential.
+pub const MAX_ITERATIONS: u32 = 16384;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mechanism {
@@ -141,6 +143,15 @@ fn random_bytes(n: usize) -> Vec<u8> {
     bytes
 }
 
+/// A user of `startKafka({ sasl: { users } })`: a password for PLAIN and every SCRAM mechanism,
+/// and SCRAM passwords (with their iterations) of their own per mechanism.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSpec {
+    pub username: String,
+    pub password: Option<String>,
+    pub scram: Vec<(Mechanism, String, u32)>,
+}
+
 #[derive(Debug, Default, Clone)]
 struct User {
     /// For PLAIN: the configured password.
@@ -166,19 +177,38 @@ impl Credentials {
     /// Adds a user with a password, usable with PLAIN and (as derived credentials) with both SCRAM
     /// mechanisms.
     pub fn add_user(&self, username: &str, password: &str) {
-        let mut user = User {
+        self.add(&UserSpec {
+            username: username.to_string(),
             password: Some(password.to_string()),
+            scram: Vec::new(),
+        });
+    }
+
+    /// Adds a user as the broker was started with it: a SCRAM credential for each mechanism the
+    /// user names, and from the password (if any) PLAIN and a credential for each other enabled
+    /// SCRAM mechanism. Without a password, PLAIN does not know the user.
+    pub fn add(&self, spec: &UserSpec) {
+        let mut user = User {
+            password: spec.password.clone(),
             scram: HashMap::new(),
         };
-        for mechanism in [Mechanism::ScramSha256, Mechanism::ScramSha512] {
-            if self.mechanisms.contains(&mechanism) {
-                user.scram.insert(
-                    mechanism,
-                    ScramCredential::from_password(mechanism, password, DEFAULT_ITERATIONS),
-                );
+        for (mechanism, password, iterations) in &spec.scram {
+            user.scram.insert(
+                *mechanism,
+                ScramCredential::from_password(*mechanism, password, *iterations),
+            );
+        }
+        if let Some(password) = &spec.password {
+            for mechanism in [Mechanism::ScramSha256, Mechanism::ScramSha512] {
+                if self.mechanisms.contains(&mechanism) && !user.scram.contains_key(&mechanism) {
+                    user.scram.insert(
+                        mechanism,
+                        ScramCredential::from_password(mechanism, password, DEFAULT_ITERATIONS),
+                    );
+                }
             }
         }
-        self.users.write().insert(username.to_string(), user);
+        self.users.write().insert(spec.username.clone(), user);
     }
 
     pub fn set_scram(&self, username: &str, mechanism: Mechanism, credential: ScramCredential) {
@@ -852,6 +882,68 @@ mod tests {
                 Step::Failed(_)
             ));
         }
+    }
+
+    #[test]
+    fn each_scram_mechanism_takes_its_own_password() {
+        let c = Credentials::new(vec![
+            Mechanism::Plain,
+            Mechanism::ScramSha256,
+            Mechanism::ScramSha512,
+        ]);
+        c.add(&UserSpec {
+            username: "carol".into(),
+            password: Some("plain-pw".into()),
+            scram: vec![(Mechanism::ScramSha512, "512-pw".into(), 8192)],
+        });
+        c.add(&UserSpec {
+            username: "dave".into(),
+            password: None,
+            scram: vec![(Mechanism::ScramSha256, "256-pw".into(), 4096)],
+        });
+        let done = |step: Step| matches!(step, Step::Done { .. });
+        assert!(done(scram_client(
+            Mechanism::ScramSha512,
+            &c,
+            "carol",
+            "512-pw"
+        )));
+        assert!(!done(scram_client(
+            Mechanism::ScramSha512,
+            &c,
+            "carol",
+            "plain-pw"
+        )));
+        // The password covers the mechanism without an entry of its own, and PLAIN.
+        assert!(done(scram_client(
+            Mechanism::ScramSha256,
+            &c,
+            "carol",
+            "plain-pw"
+        )));
+        assert!(c.check_plain("carol", "plain-pw"));
+        assert_eq!(
+            c.scram_info("carol"),
+            vec![
+                (Mechanism::ScramSha256, 4096),
+                (Mechanism::ScramSha512, 8192)
+            ]
+        );
+        // Without a password: only the named mechanism, and no PLAIN.
+        assert!(done(scram_client(
+            Mechanism::ScramSha256,
+            &c,
+            "dave",
+            "256-pw"
+        )));
+        assert!(!done(scram_client(
+            Mechanism::ScramSha512,
+            &c,
+            "dave",
+            "256-pw"
+        )));
+        assert!(!c.check_plain("dave", "256-pw"));
+        assert!(!c.check_plain("dave", ""));
     }
 
     #[test]

@@ -63,6 +63,42 @@ pub struct Partition {
     pub index: i32,
     pub leadership: RwLock<Leadership>,
     pub log: Mutex<PartitionLog>,
+    /// The reassignment under way, if any (KIP-455).
+    pub reassignment: Mutex<Option<Reassignment>>,
+}
+
+/// A reassignment that adds replicas, while they catch up: the partition's replicas are then
+/// the target ones followed by those being removed, as Kafka lists them, and the replicas being
+/// added are not yet in sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reassignment {
+    /// Tells this reassignment from a later one of the same partition.
+    pub id: u64,
+    /// The replicas before the reassignment (restored by a cancellation).
+    pub original: Vec<i32>,
+    pub target: Vec<i32>,
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
+}
+
+/// What asking for a reassignment did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reassigned {
+    /// Finished at once: nothing to add (the target is the replicas, or some of them).
+    Done,
+    /// Under way until `complete_reassignment(id)`.
+    Started(u64),
+}
+
+static NEXT_REASSIGNMENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// The replicas become `replicas`; a leader not among them gives way to `elect`'s choice.
+fn finish(leadership: &mut Leadership, replicas: Vec<i32>, elect: impl Fn(&[i32]) -> i32) {
+    if !replicas.contains(&leadership.leader) {
+        leadership.leader = elect(&replicas);
+        leadership.leader_epoch += 1;
+    }
+    leadership.replicas = replicas;
 }
 
 impl Partition {
@@ -75,7 +111,77 @@ impl Partition {
                 replicas,
             }),
             log: Mutex::new(PartitionLog::new()),
+            reassignment: Mutex::new(None),
         }
+    }
+
+    /// Moves the partition onto `target` as Kafka's controller does: a reassignment that only
+    /// drops replicas finishes at once; one that adds some is under way (its replicas the target
+    /// ones then those being removed) until they have caught up. A reassignment under way is
+    /// replaced, counted from the replicas it started from. The leader stays while it is a
+    /// target replica; otherwise `elect` picks one of the target (epoch + 1).
+    pub fn reassign(&self, target: Vec<i32>, elect: impl Fn(&[i32]) -> i32) -> Reassigned {
+        let mut reassignment = self.reassignment.lock();
+        let mut leadership = self.leadership.write();
+        let original = reassignment
+            .take()
+            .map_or_else(|| leadership.replicas.clone(), |r| r.original);
+        let adding: Vec<i32> = target
+            .iter()
+            .copied()
+            .filter(|r| !original.contains(r))
+            .collect();
+        if adding.is_empty() {
+            finish(&mut leadership, target, elect);
+            return Reassigned::Done;
+        }
+        let removing: Vec<i32> = original
+            .iter()
+            .copied()
+            .filter(|r| !target.contains(r))
+            .collect();
+        let id = NEXT_REASSIGNMENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        leadership.replicas = target.iter().chain(&removing).copied().collect();
+        *reassignment = Some(Reassignment {
+            id,
+            original,
+            target,
+            adding,
+            removing,
+        });
+        Reassigned::Started(id)
+    }
+
+    /// Cancels the reassignment under way, back to the replicas it started from; false if
+    /// there is none.
+    pub fn cancel_reassignment(&self, elect: impl Fn(&[i32]) -> i32) -> bool {
+        let mut reassignment = self.reassignment.lock();
+        let Some(r) = reassignment.take() else {
+            return false;
+        };
+        finish(&mut self.leadership.write(), r.original, elect);
+        true
+    }
+
+    /// Completes reassignment `id` once its new replicas have caught up: the replicas become
+    /// the target ones. False if it is no longer the one under way (cancelled or replaced).
+    pub fn complete_reassignment(&self, id: u64, elect: impl Fn(&[i32]) -> i32) -> bool {
+        let mut reassignment = self.reassignment.lock();
+        match reassignment.take() {
+            Some(r) if r.id == id => {
+                finish(&mut self.leadership.write(), r.target, elect);
+                true
+            }
+            other => {
+                *reassignment = other;
+                false
+            }
+        }
+    }
+
+    /// The reassignment under way, if any.
+    pub fn reassignment(&self) -> Option<Reassignment> {
+        self.reassignment.lock().clone()
     }
 
     pub fn leadership(&self) -> Leadership {
@@ -247,6 +353,42 @@ pub fn assign_replicas(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reassignment_that_adds_replicas_is_under_way_until_completed() {
+        let partition = Partition::new(0, vec![0, 1]);
+        let first = |r: &[i32]| r[0];
+        let Reassigned::Started(id) = partition.reassign(vec![2, 1], first) else {
+            panic!("replica 2 is added");
+        };
+        let under_way = partition.reassignment().unwrap();
+        assert_eq!((under_way.adding, under_way.removing), (vec![2], vec![0]));
+        assert_eq!(partition.leadership().replicas, vec![2, 1, 0]);
+        assert_eq!(partition.leadership().leader, 0);
+        // A stale completion does nothing; the right one moves the leader off replica 0.
+        assert!(!partition.complete_reassignment(id + 1000, first));
+        assert!(partition.complete_reassignment(id, first));
+        let leadership = partition.leadership();
+        assert_eq!(
+            (
+                leadership.replicas,
+                leadership.leader,
+                leadership.leader_epoch
+            ),
+            (vec![2, 1], 2, 1)
+        );
+        assert!(partition.reassignment().is_none());
+
+        // Dropping replicas finishes at once; a cancellation restores the replicas it started from.
+        assert_eq!(partition.reassign(vec![2], first), Reassigned::Done);
+        assert!(matches!(
+            partition.reassign(vec![2, 3], first),
+            Reassigned::Started(_)
+        ));
+        assert!(partition.cancel_reassignment(first));
+        assert_eq!(partition.leadership().replicas, vec![2]);
+        assert!(!partition.cancel_reassignment(first));
+    }
 
     fn spec(name: &str, partitions: usize) -> TopicSpec {
         TopicSpec {
