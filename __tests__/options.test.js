@@ -54,7 +54,7 @@ test('a value of the wrong type or out of range says what was expected and what 
   refuses(() => startKafka(70000), 'options must be a port (an integer 0-65535), got 70000')
   refuses(() => startKafka({ tls: 'yes' }), 'options.tls must be a boolean or an object, got "yes"')
   refuses(() => startKafka({ host: null }), 'options.host must be a string, got null')
-  refuses(() => startKafka({ sasl: { users: [{ username: 'alice' }] } }), 'options.sasl.users[0].password is required: a string')
+  refuses(() => startKafka({ sasl: { users: [{ password: 'secret' }] } }), 'options.sasl.users[0].username is required: a string')
   refuses(
     () => startKafka({ sasl: { mechanisms: ['SCRAM-SHA256'] } }),
     'options.sasl.mechanisms[0] must be one of "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", got "SCRAM-SHA256" (did you mean "SCRAM-SHA-256"?)',

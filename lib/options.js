@@ -67,7 +67,14 @@ const BrokerOptions = object({
   listeners: arrayOf(ListenerOptions),
 })
 
-const SaslUser = object({ username: required(string), password: required(string) })
+const ScramPassword = object({ password: required(string), iterations: integer(4096, 16384) })
+const scramCredential = either(string, ScramPassword)
+// The broker says when a user has neither a password nor a SCRAM credential.
+const SaslUser = object({
+  username: required(string),
+  password: string,
+  scram: object({ 'SCRAM-SHA-256': scramCredential, 'SCRAM-SHA-512': scramCredential }),
+})
 
 const SaslOptions = object({
   mechanisms: arrayOf(oneOf(SASL_MECHANISMS, { ignoreCase: true })),
@@ -487,6 +494,7 @@ const TYPES = {
   ListenerOptions,
   SaslOptions,
   SaslUser,
+  ScramPassword,
   TlsOptions,
   AuthorizationOptions,
   AclOptions,
