@@ -1,0 +1,310 @@
+#!/usr/bin/env node
+'use strict'
+
+// The crash soak: a 3-broker cluster (topic with 6 partitions, replication factor 3,
+// min.insync.replicas 2) whose brokers stop and start on a schedule while librdkafka
+// (conformance/python/soak.py) and Java (conformance/java SoakDriver) producers write unique
+// values with acks=all, idempotent and not, and consumer groups of each client consume and
+// commit. Connections are dropped and faults injected (failNext, delay) along the way. Then
+// scripts/soak/check.js proves from the producers' acks, the members' logs and the stored
+// partitions that no acked record was lost, none an idempotent producer wrote is stored twice,
+// acks of a partition come in offset order, and the groups committed only what they consumed.
+//
+//   npm run soak -- [--minutes 3] [--rate 1000] [--seed 1] [--out DIR] [--no-java] [--no-python]
+//
+// --rate is records per second per producer (0: as fast as they go). Exits 1 if the check fails.
+// __tests__/soak.test.js runs a short one.
+
+const { spawn, spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const readline = require('node:readline')
+const { startKafka } = require('..')
+const { prepareJavaDriver, javaClasspath } = require('../__tests__/java')
+const check = require('./soak/check')
+
+const ROOT = path.join(__dirname, '..')
+const TOPIC = 'soak'
+const PARTITIONS = 6
+const BROKERS = 3
+
+/** A small seeded generator (mulberry32), so a schedule can be replayed with --seed. */
+function random(seed) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Python with confluent-kafka (the venv .ci/run makes, else python3), or why there is none. */
+function pythonClient() {
+  const venv = path.join(ROOT, 'conformance', 'python', '.venv', 'bin', 'python')
+  const python = fs.existsSync(venv) ? venv : 'python3'
+  const r = spawnSync(python, ['-c', 'import confluent_kafka as c; print(c.version(), c.libversion()[0])'], { encoding: 'utf8' })
+  if (r.error || r.status !== 0) return { missing: `confluent-kafka is not importable by ${python}` }
+  return { command: [python, path.join(ROOT, 'conformance', 'python', 'soak.py')], version: `confluent-kafka ${r.stdout.trim()}` }
+}
+
+function javaClient() {
+  const missing = prepareJavaDriver('SoakDriver')
+  if (missing) return { missing }
+  return { command: ['java', '-cp', javaClasspath('SoakDriver'), 'dev.kafkaemulator.conformance.SoakDriver'], version: 'kafka-clients (conformance/java/pom.xml)' }
+}
+
+/** The clients this machine can run, each with its producers and one consumer group. */
+function clients({ java = true, python = true } = {}) {
+  const all = []
+  if (python) all.push({ kind: 'librdkafka', prefix: 'rdkafka', ...pythonClient() })
+  if (java) all.push({ kind: 'java', prefix: 'java', ...javaClient() })
+  return all
+}
+
+/**
+ * A driver process: lines it prints are kept and can be waited for; stderr (client logs) goes
+ * to a file in the run's directory.
+ */
+function startDriver(client, args, dir) {
+  const [cmd, ...pre] = client.command
+  const stderr = fs.openSync(path.join(dir, `${client.prefix}.stderr`), 'w')
+  const child = spawn(cmd, [...pre, ...args], { stdio: ['pipe', 'pipe', stderr] })
+  fs.closeSync(stderr)
+  const seen = []
+  const waiters = new Set()
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => {
+    for (const w of waiters) w.check()
+    resolve({ code, signal })
+  }))
+  let exit = null
+  exited.then((e) => (exit = e))
+  readline.createInterface({ input: child.stdout }).on('line', (line) => {
+    seen.push(line)
+    for (const w of [...waiters]) w.check()
+  })
+  return {
+    client,
+    child,
+    seen,
+    exited,
+    send(line) {
+      if (child.stdin.writable) child.stdin.write(`${line}\n`)
+    },
+    /** Resolves with the lines matching `predicate` once there are `count` of them. */
+    waitFor(predicate, count, ms, what) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => done(new Error(`timed out after ${ms} ms waiting for ${client.kind}: ${what}`)), ms)
+        const done = (err, value) => {
+          clearTimeout(timer)
+          waiters.delete(waiter)
+          if (err) reject(err)
+          else resolve(value)
+        }
+        const waiter = {
+          check() {
+            const found = seen.filter(predicate)
+            if (found.length >= count) done(null, found)
+            else if (exit) done(new Error(`${client.kind} exited (${JSON.stringify(exit)}) while waiting for ${what}; see ${client.prefix}.stderr`))
+          },
+        }
+        waiters.add(waiter)
+        waiter.check()
+      })
+    },
+  }
+}
+
+/** The faults injected between broker restarts, picked at random. */
+const FAULTS = [
+  ['disconnect-all', (kafka) => kafka.disconnect()],
+  ['disconnect-broker', (kafka, pick) => kafka.disconnect({ broker: pick(BROKERS) })],
+  ['produce-not-leader', (kafka) => kafka.failNext({ api: 'Produce', error: 'NOT_LEADER_OR_FOLLOWER', count: 3 })],
+  ['produce-not-enough-replicas', (kafka) => kafka.failNext({ api: 'Produce', error: 'NOT_ENOUGH_REPLICAS', count: 2 })],
+  ['produce-lost-response', (kafka) => kafka.failNext({ api: 'Produce', drop: 'response', count: 2 })],
+  ['produce-dropped-request', (kafka) => kafka.failNext({ api: 'Produce', drop: 'request' })],
+  ['fetch-not-leader', (kafka) => kafka.failNext({ api: 'Fetch', error: 'NOT_LEADER_OR_FOLLOWER', count: 2 })],
+  ['fetch-dropped-request', (kafka) => kafka.failNext({ api: 'Fetch', drop: 'request' })],
+  ['commit-coordinator-unavailable', (kafka) => kafka.failNext({ api: 'OffsetCommit', error: 'COORDINATOR_NOT_AVAILABLE' })],
+  ['commit-lost-response', (kafka) => kafka.failNext({ api: 'OffsetCommit', drop: 'response' })],
+  ['heartbeat-not-coordinator', (kafka) => kafka.failNext({ api: 'Heartbeat', error: 'NOT_COORDINATOR' })],
+  ['produce-delay', (kafka, pick) => {
+    kafka.delay({ api: 'Produce', broker: pick(BROKERS), ms: 150 })
+  }],
+]
+
+/**
+ * Runs the soak for `durationMs` and checks it. Resolves with the report (see check.format);
+ * `report.failures` lists what went wrong (empty when the check passed).
+ */
+async function runSoak({
+  durationMs = 3 * 60_000,
+  rate = 1000,
+  seed = 1,
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kafka-soak-')),
+  java = true,
+  python = true,
+  restartEveryMs = 400,
+  faultEveryMs = 1000,
+  log = (line) => console.log(line),
+} = {}) {
+  const chosen = clients({ java, python })
+  const missing = chosen.filter((c) => c.missing)
+  if (missing.length) throw new Error(missing.map((c) => `${c.kind}: ${c.missing}`).join('; '))
+  if (!chosen.length) throw new Error('no client to soak with')
+  fs.mkdirSync(dir, { recursive: true })
+  const pick = ((rnd) => (n) => Math.floor(rnd() * n))(random(seed))
+
+  const kafka = await startKafka({ brokers: BROKERS, defaultReplicationFactor: 3, requestLogSize: 0 })
+  const drivers = []
+  const timers = []
+  try {
+    kafka.createTopic(TOPIC, { partitions: PARTITIONS, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } })
+    const bootstrap = kafka.brokers.join(',')
+    const producers = []
+    const groups = []
+    for (const client of chosen) {
+      const roles = []
+      for (const [suffix, idempotent] of [['idem', true], ['plain', false]]) {
+        const id = `${client.prefix}-${suffix}`
+        producers.push({ id, kind: client.kind, idempotent })
+        roles.push(`produce:${id}:${idempotent ? 1 : 0}`)
+      }
+      const group = { id: `${client.prefix}-group`, kind: client.kind, members: ['a', 'b'] }
+      groups.push(group)
+      for (const m of group.members) roles.push(`consume:${group.id}:${m}`)
+      drivers.push(startDriver(client, [bootstrap, TOPIC, dir, String(rate), ...roles], dir))
+    }
+    await Promise.all(drivers.map((d) => d.waitFor((l) => l === 'ready', 1, 60_000, 'ready')))
+    log(`soak: ${chosen.map((c) => c.version).join(', ')}; ${durationMs / 1000} s, ${rate || 'unlimited'} records/s per producer, files in ${dir}`)
+
+    // The fault schedule. Broker restarts are chained so that one broker at most is down.
+    const started = Date.now()
+    const faults = {}
+    let brokerStops = 0
+    let down = null
+    let chaos = true
+    let restarts = Promise.resolve()
+    const restart = () => {
+      if (!chaos) return
+      restarts = restarts.then(async () => {
+        if (down === null) {
+          down = pick(BROKERS)
+          brokerStops += 1
+          await kafka.stopBroker(down)
+        } else {
+          await kafka.startBroker(down)
+          down = null
+        }
+      })
+      timers.push(setTimeout(restart, restartEveryMs))
+    }
+    timers.push(setTimeout(restart, restartEveryMs))
+    const faulty = setInterval(() => {
+      const [name, inject] = FAULTS[pick(FAULTS.length)]
+      faults[name] = (faults[name] ?? 0) + 1
+      Promise.resolve(inject(kafka, pick)).catch((err) => log(`fault ${name} failed: ${err.message}`))
+      if (name === 'produce-delay') timers.push(setTimeout(() => kafka.delay({ api: 'Produce', ms: 0 }), 500))
+    }, faultEveryMs)
+    timers.push(faulty)
+    // The coordinator's committed offsets, for "never backwards".
+    const samples = new Map(groups.map((g) => [g.id, []]))
+    const sampler = setInterval(() => {
+      for (const g of groups) {
+        samples.get(g.id).push(kafka.offsets(g.id).filter((o) => o.topic === TOPIC).map(({ partition, offset }) => ({ partition, offset })))
+      }
+    }, 100)
+    timers.push(sampler)
+    const progress = setInterval(() => log(`soak: ${Math.round((Date.now() - started) / 1000)} s, broker stops ${brokerStops}`), 30_000)
+    timers.push(progress)
+
+    await new Promise((resolve) => timers.push(setTimeout(resolve, durationMs)))
+    chaos = false
+    clearInterval(faulty)
+    await restarts
+    if (down !== null) await kafka.startBroker(down)
+    kafka.clearFaults()
+
+    // Producers stop and flush; the groups then catch up with the end of every partition.
+    for (const d of drivers) d.send('stop-producing')
+    const flushed = await Promise.all(drivers.map((d) => d.waitFor((l) => l.startsWith('flushed '), 2, 240_000, 'the producers to flush')))
+    log(`soak: producers flushed (${flushed.flat().join('; ')})`)
+    const encode = check.encoder(producers.map((p) => p.id))
+    const stored = check.readLog(kafka, TOPIC, PARTITIONS, encode)
+    const ends = stored.map((codes) => codes.length)
+    const caughtUp = () => groups.every((g) => {
+      const offsets = kafka.offsets(g.id)
+      return ends.every((end, partition) => offsets.find((o) => o.topic === TOPIC && o.partition === partition)?.offset === end)
+    })
+    const deadline = Date.now() + 120_000
+    while (!caughtUp() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+    clearInterval(sampler)
+    for (const d of drivers) d.send('stop')
+    for (const d of drivers) d.child.stdin.end()
+    await Promise.all(drivers.map((d) => d.waitFor((l) => l.startsWith('closed '), 2, 60_000, 'the consumers to leave')))
+    await Promise.all(drivers.map((d) => d.exited))
+
+    const report = {
+      durationMs,
+      brokers: BROKERS,
+      partitions: PARTITIONS,
+      replicationFactor: 3,
+      stored: ends.reduce((a, b) => a + b, 0),
+      foreign: stored.reduce((n, codes) => n + codes.filter((c) => c < 0).length, 0),
+      brokerStops,
+      faults,
+      producers: check.checkProducers(dir, producers, stored, encode),
+      groups: groups.map((g) => {
+        const final = kafka.offsets(g.id).filter((o) => o.topic === TOPIC).map(({ partition, offset }) => ({ partition, offset }))
+        return check.checkGroup(dir, g, stored, encode, samples.get(g.id), final)
+      }),
+      dir,
+    }
+    report.failures = check.failures(report)
+    fs.writeFileSync(path.join(dir, 'report.json'), JSON.stringify(report, null, 2))
+    return report
+  } finally {
+    for (const t of timers) clearTimeout(t)
+    for (const d of drivers) if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL')
+    await kafka.stop()
+  }
+}
+
+function parseArgs(argv) {
+  const options = {}
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    const value = () => {
+      const v = argv[++i]
+      if (v === undefined || !Number.isFinite(Number(v))) throw new Error(`${arg} needs a number`)
+      return Number(v)
+    }
+    if (arg === '--minutes') options.durationMs = value() * 60_000
+    else if (arg === '--seconds') options.durationMs = value() * 1000
+    else if (arg === '--rate') options.rate = value()
+    else if (arg === '--seed') options.seed = value()
+    else if (arg === '--out') options.dir = path.resolve(argv[++i])
+    else if (arg === '--no-java') options.java = false
+    else if (arg === '--no-python') options.python = false
+    else throw new Error(`unknown option ${arg} (see the top of scripts/soak.js)`)
+  }
+  return options
+}
+
+if (require.main === module) {
+  runSoak(parseArgs(process.argv.slice(2))).then(
+    (report) => {
+      console.log(check.format(report))
+      console.log(`files and report.json in ${report.dir}`)
+      process.exitCode = report.failures.length ? 1 : 0
+    },
+    (err) => {
+      console.error(err)
+      process.exitCode = 2
+    },
+  )
+}
+
+module.exports = { runSoak, clients }
