@@ -11,8 +11,12 @@
 // acks of a partition come in offset order, and the groups committed only what they consumed.
 //
 //   npm run soak -- [--minutes 3] [--rate 1000] [--seed 1] [--out DIR] [--no-java] [--no-python]
+//                   [--restart-every-ms 400] [--fault-every-ms 1000] [--faults name,name...]
 //
-// --rate is records per second per producer (0: as fast as they go). Exits 1 if the check fails.
+// --rate is records per second per producer (0: as fast as they go); --restart-every-ms 0 keeps
+// every broker up; --faults picks from FAULTS below (default all; '' for none). The producers'
+// and members' files, their clients' logs (*.stderr) and report.json stay in --out (default a
+// new directory under the OS's temp dir). Exits 1 if the check fails.
 // __tests__/soak.test.js runs a short one.
 
 const { spawn, spawnSync } = require('node:child_process')
@@ -136,6 +140,23 @@ const FAULTS = [
 ]
 
 /**
+ * The cluster, on ports below the ephemeral range (/proc/sys/net/ipv4/ip_local_port_range,
+ * 32768-60999 by default on Linux). On a port the OS picked, a stopped broker may fail to listen
+ * again: while it is down, a client's connection to another broker can be given its port as
+ * the local end (EADDRINUSE on startBroker). Kafka's fixed ports do not meet that.
+ */
+async function startCluster(pick) {
+  for (let attempt = 0; ; attempt++) {
+    const port = 20000 + pick(12000)
+    try {
+      return await startKafka({ port, brokers: BROKERS, defaultReplicationFactor: 3, requestLogSize: 0 })
+    } catch (err) {
+      if (err.code !== 'EADDRINUSE' || attempt === 20) throw err
+    }
+  }
+}
+
+/**
  * Runs the soak for `durationMs` and checks it. Resolves with the report (see check.format);
  * `report.failures` lists what went wrong (empty when the check passed).
  */
@@ -148,6 +169,7 @@ async function runSoak({
   python = true,
   restartEveryMs = 400,
   faultEveryMs = 1000,
+  faults: faultNames = FAULTS.map(([name]) => name),
   log = (line) => console.log(line),
 } = {}) {
   const chosen = clients({ java, python })
@@ -156,8 +178,11 @@ async function runSoak({
   if (!chosen.length) throw new Error('no client to soak with')
   fs.mkdirSync(dir, { recursive: true })
   const pick = ((rnd) => (n) => Math.floor(rnd() * n))(random(seed))
+  const menu = FAULTS.filter(([name]) => faultNames.includes(name))
+  const unknown = faultNames.filter((name) => !FAULTS.some(([n]) => n === name))
+  if (unknown.length) throw new Error(`unknown faults ${unknown.join(', ')}; known: ${FAULTS.map(([n]) => n).join(', ')}`)
 
-  const kafka = await startKafka({ brokers: BROKERS, defaultReplicationFactor: 3, requestLogSize: 0 })
+  const kafka = await startCluster(pick)
   const drivers = []
   const timers = []
   try {
@@ -184,6 +209,7 @@ async function runSoak({
     const started = Date.now()
     const faults = {}
     let brokerStops = 0
+    const restartFailures = []
     let down = null
     let chaos = true
     let restarts = Promise.resolve()
@@ -198,12 +224,17 @@ async function runSoak({
           await kafka.startBroker(down)
           down = null
         }
+      }).catch((err) => {
+        // Counted and reported; the broker stays down and is started again at the next turn.
+        restartFailures.push(err.message)
+        log(`soak: ${err.message}`)
       })
       timers.push(setTimeout(restart, restartEveryMs))
     }
-    timers.push(setTimeout(restart, restartEveryMs))
+    if (restartEveryMs > 0) timers.push(setTimeout(restart, restartEveryMs))
     const faulty = setInterval(() => {
-      const [name, inject] = FAULTS[pick(FAULTS.length)]
+      if (!menu.length) return
+      const [name, inject] = menu[pick(menu.length)]
       faults[name] = (faults[name] ?? 0) + 1
       Promise.resolve(inject(kafka, pick)).catch((err) => log(`fault ${name} failed: ${err.message}`))
       if (name === 'produce-delay') timers.push(setTimeout(() => kafka.delay({ api: 'Produce', ms: 0 }), 500))
@@ -225,6 +256,7 @@ async function runSoak({
     clearInterval(faulty)
     await restarts
     if (down !== null) await kafka.startBroker(down)
+    if (restartFailures.length) log(`soak: ${restartFailures.length} broker restarts failed`)
     kafka.clearFaults()
 
     // Producers stop and flush; the groups then catch up with the end of every partition.
@@ -254,6 +286,7 @@ async function runSoak({
       stored: ends.reduce((a, b) => a + b, 0),
       foreign: stored.reduce((n, codes) => n + codes.filter((c) => c < 0).length, 0),
       brokerStops,
+      restartFailures,
       faults,
       producers: check.checkProducers(dir, producers, stored, encode),
       groups: groups.map((g) => {
@@ -285,6 +318,9 @@ function parseArgs(argv) {
     else if (arg === '--seconds') options.durationMs = value() * 1000
     else if (arg === '--rate') options.rate = value()
     else if (arg === '--seed') options.seed = value()
+    else if (arg === '--restart-every-ms') options.restartEveryMs = value()
+    else if (arg === '--fault-every-ms') options.faultEveryMs = value()
+    else if (arg === '--faults') options.faults = (argv[++i] ?? '').split(',').filter(Boolean)
     else if (arg === '--out') options.dir = path.resolve(argv[++i])
     else if (arg === '--no-java') options.java = false
     else if (arg === '--no-python') options.python = false
@@ -307,4 +343,4 @@ if (require.main === module) {
   )
 }
 
-module.exports = { runSoak, clients }
+module.exports = { runSoak, clients, startDriver, TOPIC, PARTITIONS }

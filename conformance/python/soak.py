@@ -87,13 +87,19 @@ def produce(producer_id, idempotent):
 def consume(group, member):
     log = open(os.path.join(OUT, f"{group}.{member}.log"), "w", buffering=1 << 16)
     pending = {}
+    # The newest offset sent for commit, per partition: a failed commit is tried again only if
+    # nothing newer was sent since (an older offset must not land after a newer one).
+    sent = {}
 
     def committed(err, partitions):
-        if err is not None:
-            return
         for tp in partitions:
-            if tp.error is None and tp.offset >= 0:
+            if err is None and tp.error is None and tp.offset >= 0:
                 log.write(f"C {tp.partition} {tp.offset}\n")
+            elif sent.get(tp.partition) == tp.offset and tp.partition not in pending and owned(tp.partition):
+                pending[tp.partition] = tp.offset
+
+    def owned(partition):
+        return any(tp.partition == partition for tp in consumer.assignment())
 
     consumer = Consumer({
         "bootstrap.servers": BOOTSTRAP,
@@ -109,14 +115,18 @@ def consume(group, member):
         if not pending:
             return
         offsets = [TopicPartition(TOPIC, p, o) for p, o in pending.items()]
+        sent.update(pending)
         pending.clear()
         try:
             consumer.commit(offsets=offsets, asynchronous=asynchronous)
         except KafkaException:
             pass  # Not committed (a rebalance, a moving coordinator): a later commit covers it.
 
-    def revoked(_consumer, _partitions):
+    def revoked(_consumer, partitions):
         commit_pending(False)
+        for tp in partitions:  # The next owner commits them from now on.
+            pending.pop(tp.partition, None)
+            sent.pop(tp.partition, None)
 
     consumer.subscribe([TOPIC], on_revoke=revoked)
     ready.wait()

@@ -173,20 +173,26 @@ public final class SoakDriver {
         BufferedWriter log = writer(group + "." + member + ".log");
         Map<TopicPartition, OffsetAndMetadata> pending = new HashMap<>();
         KafkaConsumer<String, String> consumer = new KafkaConsumer<>(props);
+        // The newest offset sent for commit, per partition: a failed commit is tried again only
+        // if nothing newer was sent since (an older offset must not land after a newer one).
+        Map<TopicPartition, OffsetAndMetadata> sent = new HashMap<>();
         // Runs in poll or commitSync on this thread, as every other use of log.
         org.apache.kafka.clients.consumer.OffsetCommitCallback committed = (offsets, error) -> {
-            if (error != null) return;
-            offsets.forEach((tp, o) -> write(log, "C " + tp.partition() + " " + o.offset() + "\n"));
+            offsets.forEach((tp, o) -> {
+                if (error == null) write(log, "C " + tp.partition() + " " + o.offset() + "\n");
+                else if (o.equals(sent.get(tp)) && consumer.assignment().contains(tp)) pending.putIfAbsent(tp, o);
+            });
         };
         Runnable commitSync = () -> {
             if (pending.isEmpty()) return;
             Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>(pending);
+            sent.putAll(pending);
             pending.clear();
             try {
                 consumer.commitSync(offsets);
                 committed.onComplete(offsets, null);
             } catch (KafkaException e) {
-                // Not committed (a rebalance, a moving coordinator): a later commit covers it.
+                committed.onComplete(offsets, e);
             }
         };
         try {
@@ -194,6 +200,9 @@ public final class SoakDriver {
                 @Override
                 public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
                     commitSync.run();
+                    // The next owner commits them from now on.
+                    pending.keySet().removeAll(partitions);
+                    sent.keySet().removeAll(partitions);
                 }
 
                 @Override
@@ -209,6 +218,7 @@ public final class SoakDriver {
                     }
                     if (System.currentTimeMillis() - lastCommit >= COMMIT_INTERVAL_MS && !pending.isEmpty()) {
                         consumer.commitAsync(new HashMap<>(pending), committed);
+                        sent.putAll(pending);
                         pending.clear();
                         lastCommit = System.currentTimeMillis();
                     }
