@@ -3,8 +3,8 @@
 // Crash durability: the short run of the crash soak (scripts/soak.js, `npm run soak` runs it for
 // minutes) with librdkafka and Java producers and consumer groups while brokers stop and start
 // every 0.4 s; the soak's checker itself, on made-up files; stop() of a cluster under full
-// produce and fetch load; and startKafka/stop cycles that must leave the process as they found it
-// (scripts/cycles.js).
+// produce and fetch load; startKafka/stop cycles that must leave the process as they found it
+// (scripts/cycles.js); and the kafkajs bug the soak's schedule exposes (docs/kafkajs-1303.md).
 
 if (require('./helpers').emulatorOnlyFile('stops and starts brokers, injects faults, measures stop()')) return
 
@@ -14,7 +14,7 @@ const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { startKafka, waitUntil, withDeadline, PACKAGE_DIR } = require('./helpers')
+const { startKafka, waitUntil, withDeadline, defer, PACKAGE_DIR } = require('./helpers')
 const { runSoak, clients, startDriver } = require('../scripts/soak')
 const check = require('../scripts/soak/check')
 
@@ -129,4 +129,25 @@ test('startKafka/stop cycles leave RSS, threads and file descriptors flat', { ti
   assert.ok(after.rssMb - before.rssMb < 40, `RSS: ${before.rssMb} -> ${after.rssMb} MB`)
   const last = samples.slice(-2).map((s) => s.rssMb)
   assert.ok(last[1] - last[0] < 10, `RSS still growing over the last 250 cycles: ${last.join(' -> ')} MB`)
+})
+
+test('kafkajs 2.2.4 acknowledges a message it never wrote when its partition moves to a broker that already answered (kafkajs#1303, docs/kafkajs-1303.md)', async (t) => {
+  const { Kafka, logLevel } = require('kafkajs')
+  const kafka = await startKafka({ brokers: 3, defaultReplicationFactor: 3 })
+  defer(t, () => kafka.stop())
+  kafka.createTopic('orders', { partitions: 6, replicationFactor: 3 })
+  const producer = new Kafka({ clientId: 'kafkajs-1303', brokers: kafka.brokers, logLevel: logLevel.NOTHING, retry: { initialRetryTime: 50 } }).producer()
+  await producer.connect()
+  defer(t, () => producer.disconnect())
+  const batch = (b) => Array.from({ length: 6 }, (_, partition) => ({ partition, value: `${b}-${partition}` }))
+  await producer.send({ topic: 'orders', messages: batch(0) })
+
+  // Broker 1's request fails, brokers 0 and 2 answer; partition 1 is now led by broker 2.
+  kafka.failNext({ api: 'Produce', broker: 1, drop: 'request' })
+  kafka.moveLeader('orders', 1, 2)
+  const result = await producer.send({ topic: 'orders', messages: batch(1) })
+
+  assert.deepEqual(result.map((r) => r.partition).sort(), [0, 2, 3, 4, 5], 'send() resolved without partition 1')
+  const stored = kafka.messages('orders').map((m) => m.value.toString()).filter((v) => v.startsWith('1-'))
+  assert.deepEqual(stored.sort(), ['1-0', '1-2', '1-3', '1-4', '1-5'], 'the acknowledged 1-1 was never written')
 })

@@ -227,7 +227,9 @@ async function runSoak({
       }).catch((err) => {
         // Counted and reported; the broker stays down and is started again at the next turn.
         restartFailures.push(err.message)
-        log(`soak: ${err.message}`)
+        const port = err.message.match(/:(\d+): Address already in use/)?.[1]
+        const holders = port ? spawnSync('ss', ['-tanp', `( sport = :${port} or dport = :${port} )`], { encoding: 'utf8' }).stdout : ''
+        log(`soak: ${err.message}${holders ? `\n${holders}` : ''}`)
       })
       timers.push(setTimeout(restart, restartEveryMs))
     }
