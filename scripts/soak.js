@@ -12,9 +12,11 @@
 //
 //   npm run soak -- [--minutes 3] [--rate 1000] [--seed 1] [--out DIR] [--no-java] [--no-python]
 //                   [--restart-every-ms 400] [--fault-every-ms 1000] [--faults name,name...]
+//                   [--request-log N]
 //
 // --rate is records per second per producer (0: as fast as they go); --restart-every-ms 0 keeps
-// every broker up; --faults picks from FAULTS below (default all; '' for none). The producers'
+// every broker up; --faults picks from FAULTS below (default all; '' for none); --request-log N
+// keeps the broker's last N requests and writes the groups' ones to group-requests.json. The producers'
 // and members' files, their clients' logs (*.stderr) and report.json stay in --out (default a
 // new directory under the OS's temp dir). Exits 1 if the check fails.
 // __tests__/soak.test.js runs a short one.
@@ -145,11 +147,11 @@ const FAULTS = [
  * again: while it is down, a client's connection to another broker can be given its port as
  * the local end (EADDRINUSE on startBroker). Kafka's fixed ports do not meet that.
  */
-async function startCluster(pick) {
+async function startCluster(pick, requestLogSize) {
   for (let attempt = 0; ; attempt++) {
     const port = 20000 + pick(12000)
     try {
-      return await startKafka({ port, brokers: BROKERS, defaultReplicationFactor: 3, requestLogSize: 0 })
+      return await startKafka({ port, brokers: BROKERS, defaultReplicationFactor: 3, requestLogSize })
     } catch (err) {
       if (err.code !== 'EADDRINUSE' || attempt === 20) throw err
     }
@@ -170,6 +172,7 @@ async function runSoak({
   restartEveryMs = 400,
   faultEveryMs = 1000,
   faults: faultNames = FAULTS.map(([name]) => name),
+  requestLogSize = 0,
   log = (line) => console.log(line),
 } = {}) {
   const chosen = clients({ java, python })
@@ -182,7 +185,7 @@ async function runSoak({
   const unknown = faultNames.filter((name) => !FAULTS.some(([n]) => n === name))
   if (unknown.length) throw new Error(`unknown faults ${unknown.join(', ')}; known: ${FAULTS.map(([n]) => n).join(', ')}`)
 
-  const kafka = await startCluster(pick)
+  const kafka = await startCluster(pick, requestLogSize)
   const drivers = []
   const timers = []
   try {
@@ -246,7 +249,8 @@ async function runSoak({
     const samples = new Map(groups.map((g) => [g.id, []]))
     const sampler = setInterval(() => {
       for (const g of groups) {
-        samples.get(g.id).push(kafka.offsets(g.id).filter((o) => o.topic === TOPIC).map(({ partition, offset }) => ({ partition, offset })))
+        const at = Date.now()
+        samples.get(g.id).push(kafka.offsets(g.id).filter((o) => o.topic === TOPIC).map(({ partition, offset }) => ({ partition, offset, at })))
       }
     }, 100)
     timers.push(sampler)
@@ -298,6 +302,12 @@ async function runSoak({
       dir,
     }
     report.failures = check.failures(report)
+    if (requestLogSize > 0) {
+      // For looking into a failure: the groups' requests, as the broker saw them.
+      const members = new Set(groups.flatMap((g) => g.members.map((m) => `${g.id}.${m}`)))
+      const requests = kafka.requests().filter((r) => members.has(r.clientId) && r.api !== 'Fetch')
+      fs.writeFileSync(path.join(dir, 'group-requests.json'), JSON.stringify(requests))
+    }
     fs.writeFileSync(path.join(dir, 'report.json'), JSON.stringify(report, null, 2))
     return report
   } finally {
@@ -322,6 +332,7 @@ function parseArgs(argv) {
     else if (arg === '--seed') options.seed = value()
     else if (arg === '--restart-every-ms') options.restartEveryMs = value()
     else if (arg === '--fault-every-ms') options.faultEveryMs = value()
+    else if (arg === '--request-log') options.requestLogSize = value()
     else if (arg === '--faults') options.faults = (argv[++i] ?? '').split(',').filter(Boolean)
     else if (arg === '--out') options.dir = path.resolve(argv[++i])
     else if (arg === '--no-java') options.java = false
