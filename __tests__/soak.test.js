@@ -63,7 +63,7 @@ test('the soak checker counts lost, duplicated, reordered and misplaced acks and
   assert.equal(check.failures({ producers: [a, b], groups: [g], foreign: 0 }).length > 0, true)
 })
 
-test('no acked record is lost while brokers crash every 0.4 s: librdkafka and Java producers (idempotent and not) and consumer groups',
+test('no acked record is lost while brokers crash every 0.4 s: librdkafka and Java producers (idempotent and not) and consumer groups (classic and KIP-848)',
   { skip: skipUnless(missing), timeout: 300_000 }, async (t) => {
     assert.equal(missing, null, `the soak needs both clients under CI: ${missing}`)
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'soak-test-'))

@@ -4,21 +4,22 @@
 // The crash soak: a 3-broker cluster (topic with 6 partitions, replication factor 3,
 // min.insync.replicas 2) whose brokers stop and start on a schedule while librdkafka
 // (conformance/python/soak.py) and Java (conformance/java SoakDriver) producers write unique
-// values with acks=all, idempotent and not, and consumer groups of each client consume and
-// commit. Connections are dropped and faults injected (failNext, delay) along the way. Then
-// scripts/soak/check.js proves from the producers' acks, the members' logs and the stored
+// values with acks=all, idempotent and not, and consumer groups of each client (classic and
+// KIP-848 protocol) consume and commit. Connections are dropped and faults injected (failNext,
+// delay) along the way. Then scripts/soak/check.js proves from the producers' acks, the members' logs and the stored
 // partitions that no acked record was lost, none an idempotent producer wrote is stored twice,
 // acks of a partition come in offset order, and the groups committed only what they consumed.
 //
 //   npm run soak -- [--minutes 3] [--rate 1000] [--seed 1] [--out DIR] [--no-java] [--no-python]
 //                   [--restart-every-ms 400] [--fault-every-ms 1000] [--faults name,name...]
-//                   [--request-log N]
+//                   [--request-log N] [--no-kip848]
 //
 // --rate is records per second per producer (0: as fast as they go); --restart-every-ms 0 keeps
 // every broker up; --faults picks from FAULTS below (default all; '' for none); --request-log N
-// keeps the broker's last N requests and writes the groups' ones to group-requests.json. The producers'
-// and members' files, their clients' logs (*.stderr) and report.json stay in --out (default a
-// new directory under the OS's temp dir). Exits 1 if the check fails.
+// keeps the broker's last N requests and writes the groups' ones to group-requests.json. Each
+// client has a group on the classic protocol and one on KIP-848's (--no-kip848: classic only).
+// The producers' and members' files, the clients' logs (*.stderr) and report.json stay in --out
+// (default a new directory under the OS's temp dir). Exits 1 if the check fails.
 // __tests__/soak.test.js runs a short one.
 
 const { spawn, spawnSync } = require('node:child_process')
@@ -74,9 +75,9 @@ function clients({ java = true, python = true } = {}) {
  * A driver process: lines it prints are kept and can be waited for; stderr (client logs) goes
  * to a file in the run's directory.
  */
-function startDriver(client, args, dir) {
+function startDriver(client, args, dir, name = client.prefix) {
   const [cmd, ...pre] = client.command
-  const stderr = fs.openSync(path.join(dir, `${client.prefix}.stderr`), 'w')
+  const stderr = fs.openSync(path.join(dir, `${name}.stderr`), 'w')
   const child = spawn(cmd, [...pre, ...args], { stdio: ['pipe', 'pipe', stderr] })
   fs.closeSync(stderr)
   const seen = []
@@ -113,7 +114,7 @@ function startDriver(client, args, dir) {
           check() {
             const found = seen.filter(predicate)
             if (found.length >= count) done(null, found)
-            else if (exit) done(new Error(`${client.kind} exited (${JSON.stringify(exit)}) while waiting for ${what}; see ${client.prefix}.stderr`))
+            else if (exit) done(new Error(`${client.kind} exited (${JSON.stringify(exit)}) while waiting for ${what}; see ${name}.stderr`))
           },
         }
         waiters.add(waiter)
@@ -151,7 +152,8 @@ async function startCluster(pick, requestLogSize) {
   for (let attempt = 0; ; attempt++) {
     const port = 20000 + pick(12000)
     try {
-      return await startKafka({ port, brokers: BROKERS, defaultReplicationFactor: 3, requestLogSize })
+      // KIP-848 members learn of new assignments at their heartbeats: every 0.5 s, not 5 s.
+      return await startKafka({ port, brokers: BROKERS, defaultReplicationFactor: 3, requestLogSize, groupConsumerHeartbeatIntervalMs: 500 })
     } catch (err) {
       if (err.code !== 'EADDRINUSE' || attempt === 20) throw err
     }
@@ -173,6 +175,7 @@ async function runSoak({
   faultEveryMs = 1000,
   faults: faultNames = FAULTS.map(([name]) => name),
   requestLogSize = 0,
+  kip848 = true,
   log = (line) => console.log(line),
 } = {}) {
   const chosen = clients({ java, python })
@@ -193,6 +196,13 @@ async function runSoak({
     const bootstrap = kafka.brokers.join(',')
     const producers = []
     const groups = []
+    // One process for a client's producers, one per group (so that Python's lock is not shared).
+    const driver = (client, name, roles) => {
+      const d = startDriver(client, [bootstrap, TOPIC, dir, String(rate), ...roles], dir, name)
+      d.producers = roles.filter((r) => r.startsWith('produce:')).length
+      d.members = roles.length - d.producers
+      drivers.push(d)
+    }
     for (const client of chosen) {
       const roles = []
       for (const [suffix, idempotent] of [['idem', true], ['plain', false]]) {
@@ -200,10 +210,13 @@ async function runSoak({
         producers.push({ id, kind: client.kind, idempotent })
         roles.push(`produce:${id}:${idempotent ? 1 : 0}`)
       }
-      const group = { id: `${client.prefix}-group`, kind: client.kind, members: ['a', 'b'] }
-      groups.push(group)
-      for (const m of group.members) roles.push(`consume:${group.id}:${m}`)
-      drivers.push(startDriver(client, [bootstrap, TOPIC, dir, String(rate), ...roles], dir))
+      driver(client, `${client.prefix}-producers`, roles)
+      for (const protocol of kip848 ? ['classic', 'consumer'] : ['classic']) {
+        const id = protocol === 'classic' ? `${client.prefix}-group` : `${client.prefix}-848-group`
+        const group = { id, kind: `${client.kind} (${protocol})`, members: ['a', 'b'] }
+        groups.push(group)
+        driver(client, id, group.members.map((m) => `consume:${group.id}:${m}:${protocol}`))
+      }
     }
     await Promise.all(drivers.map((d) => d.waitFor((l) => l === 'ready', 1, 60_000, 'ready')))
     log(`soak: ${chosen.map((c) => c.version).join(', ')}; ${durationMs / 1000} s, ${rate || 'unlimited'} records/s per producer, files in ${dir}`)
@@ -267,7 +280,7 @@ async function runSoak({
 
     // Producers stop and flush; the groups then catch up with the end of every partition.
     for (const d of drivers) d.send('stop-producing')
-    const flushed = await Promise.all(drivers.map((d) => d.waitFor((l) => l.startsWith('flushed '), 2, 240_000, 'the producers to flush')))
+    const flushed = await Promise.all(drivers.map((d) => d.waitFor((l) => l.startsWith('flushed '), d.producers, 240_000, 'the producers to flush')))
     log(`soak: producers flushed (${flushed.flat().join('; ')})`)
     const encode = check.encoder(producers.map((p) => p.id))
     const stored = check.readLog(kafka, TOPIC, PARTITIONS, encode)
@@ -281,7 +294,7 @@ async function runSoak({
     clearInterval(sampler)
     for (const d of drivers) d.send('stop')
     for (const d of drivers) d.child.stdin.end()
-    await Promise.all(drivers.map((d) => d.waitFor((l) => l.startsWith('closed '), 2, 60_000, 'the consumers to leave')))
+    await Promise.all(drivers.map((d) => d.waitFor((l) => l.startsWith('closed '), d.members, 60_000, 'the consumers to leave')))
     await Promise.all(drivers.map((d) => d.exited))
 
     const report = {
@@ -337,6 +350,7 @@ function parseArgs(argv) {
     else if (arg === '--out') options.dir = path.resolve(argv[++i])
     else if (arg === '--no-java') options.java = false
     else if (arg === '--no-python') options.python = false
+    else if (arg === '--no-kip848') options.kip848 = false
     else throw new Error(`unknown option ${arg} (see the top of scripts/soak.js)`)
   }
   return options

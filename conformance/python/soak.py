@@ -1,7 +1,8 @@
 """confluent-kafka (librdkafka) producers and consumer group members for the crash soak.
 
 Usage: python soak.py BOOTSTRAP TOPIC OUT_DIR RATE ROLE...
-  ROLE is produce:ID:IDEMPOTENT (IDEMPOTENT 1 or 0) or consume:GROUP:MEMBER.
+  ROLE is produce:ID:IDEMPOTENT (IDEMPOTENT 1 or 0) or consume:GROUP:MEMBER[:PROTOCOL]
+  (PROTOCOL classic, the default, or consumer: KIP-848).
   RATE is records per second per producer (0: as fast as librdkafka takes them).
 
 Every producer sends values "ID:SEQ" (SEQ = 0, 1, ...) with acks=all and writes each
@@ -84,7 +85,7 @@ def produce(producer_id, idempotent):
     say(f"flushed {producer_id} {counts['acked']} {counts['failed']} {left}")
 
 
-def consume(group, member):
+def consume(group, member, protocol="classic"):
     log = open(os.path.join(OUT, f"{group}.{member}.log"), "w", buffering=1 << 16)
     pending = {}
     # The newest offset sent for commit, per partition: a failed commit is tried again only if
@@ -109,6 +110,7 @@ def consume(group, member):
         "auto.offset.reset": "earliest",
         "on_commit": committed,
         "topic.metadata.refresh.interval.ms": 1000,
+        "group.protocol": protocol,
     })
 
     def commit_pending(asynchronous):
@@ -149,8 +151,8 @@ def consume(group, member):
 ready = threading.Event()
 threads = []
 for role in ROLES:
-    kind, a, b = role.split(":")
-    target, args = (produce, (a, b == "1")) if kind == "produce" else (consume, (a, b))
+    kind, *fields = role.split(":")
+    target, args = (produce, (fields[0], fields[1] == "1")) if kind == "produce" else (consume, tuple(fields))
     threads.append(threading.Thread(target=target, args=args, daemon=True))
 for thread in threads:
     thread.start()

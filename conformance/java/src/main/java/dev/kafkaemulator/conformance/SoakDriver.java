@@ -33,7 +33,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * the same command line, files and stdin protocol as conformance/python/soak.py:
  *
  * <pre>
- * java ... SoakDriver BOOTSTRAP TOPIC OUT_DIR RATE produce:ID:1|0 ... consume:GROUP:MEMBER ...
+ * java ... SoakDriver BOOTSTRAP TOPIC OUT_DIR RATE produce:ID:1|0 ... consume:GROUP:MEMBER[:classic|consumer] ...
  * </pre>
  *
  * A producer writes each acknowledged value to OUT_DIR/ID.acks as "SEQ PARTITION OFFSET" in the
@@ -62,7 +62,7 @@ public final class SoakDriver {
             String[] role = args[i].split(":");
             Runnable body = role[0].equals("produce")
                 ? () -> produce(role[1], role[2].equals("1"))
-                : () -> consume(role[1], role[2]);
+                : () -> consume(role[1], role[2], role.length > 3 ? role[3] : "classic");
             Thread thread = new Thread(() -> {
                 try {
                     body.run();
@@ -160,10 +160,11 @@ public final class SoakDriver {
         say("flushed " + producerId + " " + counts[0] + " " + counts[1] + " 0");
     }
 
-    private static void consume(String group, String member) {
+    private static void consume(String group, String member, String protocol) {
         Properties props = new Properties();
         props.put("bootstrap.servers", bootstrap);
         props.put("group.id", group);
+        props.put("group.protocol", protocol);
         props.put("client.id", group + "." + member);
         props.put("enable.auto.commit", "false");
         props.put("auto.offset.reset", "earliest");
@@ -217,7 +218,9 @@ public final class SoakDriver {
                         pending.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
                     }
                     if (System.currentTimeMillis() - lastCommit >= COMMIT_INTERVAL_MS && !pending.isEmpty()) {
-                        consumer.commitAsync(new HashMap<>(pending), committed);
+                        // The consumer protocol's consumer hands a failed commit's callback no offsets.
+                        Map<TopicPartition, OffsetAndMetadata> batch = new HashMap<>(pending);
+                        consumer.commitAsync(batch, (offsets, error) -> committed.onComplete(batch, error));
                         sent.putAll(pending);
                         pending.clear();
                         lastCommit = System.currentTimeMillis();
