@@ -137,8 +137,11 @@ const FAULTS = [
   ['commit-coordinator-unavailable', (kafka) => kafka.failNext({ api: 'OffsetCommit', error: 'COORDINATOR_NOT_AVAILABLE' })],
   ['commit-lost-response', (kafka) => kafka.failNext({ api: 'OffsetCommit', drop: 'response' })],
   ['heartbeat-not-coordinator', (kafka) => kafka.failNext({ api: 'Heartbeat', error: 'NOT_COORDINATOR' })],
-  ['produce-delay', (kafka, pick) => {
-    kafka.delay({ api: 'Produce', broker: pick(BROKERS), ms: 150 })
+  // 150 ms more on one broker's Produce for 0.5 s (removed by setting the same pair to 0).
+  ['produce-delay', (kafka, pick, later) => {
+    const broker = pick(BROKERS)
+    kafka.delay({ api: 'Produce', broker, ms: 150 })
+    later(500, () => kafka.delay({ api: 'Produce', broker, ms: 0 }))
   }],
 ]
 
@@ -254,8 +257,8 @@ async function runSoak({
       if (!menu.length) return
       const [name, inject] = menu[pick(menu.length)]
       faults[name] = (faults[name] ?? 0) + 1
-      Promise.resolve(inject(kafka, pick)).catch((err) => log(`fault ${name} failed: ${err.message}`))
-      if (name === 'produce-delay') timers.push(setTimeout(() => kafka.delay({ api: 'Produce', ms: 0 }), 500))
+      const later = (ms, fn) => timers.push(setTimeout(fn, ms))
+      Promise.resolve(inject(kafka, pick, later)).catch((err) => log(`fault ${name} failed: ${err.message}`))
     }, faultEveryMs)
     timers.push(faulty)
     // The coordinator's committed offsets, for "never backwards".
