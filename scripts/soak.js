@@ -12,12 +12,13 @@
 //
 //   npm run soak -- [--minutes 3] [--rate 1000] [--seed 1] [--out DIR] [--no-java] [--no-python]
 //                   [--restart-every-ms 400] [--fault-every-ms 1000] [--faults name,name...]
-//                   [--request-log N] [--no-kip848]
+//                   [--request-log N] [--no-kip848] [--kafkajs]
 //
 // --rate is records per second per producer (0: as fast as they go); --restart-every-ms 0 keeps
 // every broker up; --faults picks from FAULTS below (default all; '' for none); --request-log N
 // keeps the broker's last N requests and writes the groups' ones to group-requests.json. Each
 // client has a group on the classic protocol and one on KIP-848's (--no-kip848: classic only).
+// --kafkajs adds kafkajs producers, whose losses (kafkajs#1303) are shown but not judged.
 // The producers' and members' files, the clients' logs (*.stderr) and report.json stay in --out
 // (default a new directory under the OS's temp dir). Exits 1 if the check fails.
 // __tests__/soak.test.js runs a short one.
@@ -63,11 +64,31 @@ function javaClient() {
   return { command: ['java', '-cp', javaClasspath('SoakDriver'), 'dev.kafkaemulator.conformance.SoakDriver'], version: 'kafka-clients (conformance/java/pom.xml)' }
 }
 
-/** The clients this machine can run, each with its producers and one consumer group. */
-function clients({ java = true, python = true } = {}) {
+/**
+ * kafkajs producers (no group): they lose acknowledged records under this schedule
+ * (tulios/kafkajs#1303, docs/kafkajs-1303.md), so their figures are shown but not judged.
+ */
+function kafkajsClient() {
+  let version
+  try {
+    version = require(require.resolve('kafkajs/package.json', { paths: [ROOT] })).version
+  } catch {
+    return { missing: 'the npm package kafkajs is not installed' }
+  }
+  return {
+    command: [process.execPath, path.join(__dirname, 'soak', 'kafkajs-driver.js')],
+    version: `kafkajs ${version}`,
+    producersOnly: true,
+    knownBug: 'tulios/kafkajs#1303',
+  }
+}
+
+/** The clients this machine can run, each with its producers and consumer groups. */
+function clients({ java = true, python = true, kafkajs = false } = {}) {
   const all = []
   if (python) all.push({ kind: 'librdkafka', prefix: 'rdkafka', ...pythonClient() })
   if (java) all.push({ kind: 'java', prefix: 'java', ...javaClient() })
+  if (kafkajs) all.push({ kind: 'kafkajs', prefix: 'kafkajs', ...kafkajsClient() })
   return all
 }
 
@@ -179,9 +200,10 @@ async function runSoak({
   faults: faultNames = FAULTS.map(([name]) => name),
   requestLogSize = 0,
   kip848 = true,
+  kafkajs = false,
   log = (line) => console.log(line),
 } = {}) {
-  const chosen = clients({ java, python })
+  const chosen = clients({ java, python, kafkajs })
   const missing = chosen.filter((c) => c.missing)
   if (missing.length) throw new Error(missing.map((c) => `${c.kind}: ${c.missing}`).join('; '))
   if (!chosen.length) throw new Error('no client to soak with')
@@ -210,10 +232,11 @@ async function runSoak({
       const roles = []
       for (const [suffix, idempotent] of [['idem', true], ['plain', false]]) {
         const id = `${client.prefix}-${suffix}`
-        producers.push({ id, kind: client.kind, idempotent })
+        producers.push({ id, kind: client.kind, idempotent, knownBug: client.knownBug })
         roles.push(`produce:${id}:${idempotent ? 1 : 0}`)
       }
       driver(client, `${client.prefix}-producers`, roles)
+      if (client.producersOnly) continue
       for (const protocol of kip848 ? ['classic', 'consumer'] : ['classic']) {
         const id = protocol === 'classic' ? `${client.prefix}-group` : `${client.prefix}-848-group`
         const group = { id, kind: `${client.kind} (${protocol})`, members: ['a', 'b'] }
@@ -354,6 +377,7 @@ function parseArgs(argv) {
     else if (arg === '--no-java') options.java = false
     else if (arg === '--no-python') options.python = false
     else if (arg === '--no-kip848') options.kip848 = false
+    else if (arg === '--kafkajs') options.kafkajs = true
     else throw new Error(`unknown option ${arg} (see the top of scripts/soak.js)`)
   }
   return options
