@@ -12,13 +12,14 @@
 //
 //   npm run soak -- [--minutes 3] [--rate 1000] [--seed 1] [--out DIR] [--no-java] [--no-python]
 //                   [--restart-every-ms 400] [--fault-every-ms 1000] [--faults name,name...]
-//                   [--request-log N] [--no-kip848] [--kafkajs]
+//                   [--request-log N] [--no-kip848] [--kafkajs] [--os-ports]
 //
 // --rate is records per second per producer (0: as fast as they go); --restart-every-ms 0 keeps
 // every broker up; --faults picks from FAULTS below (default all; '' for none); --request-log N
 // keeps the broker's last N requests and writes the groups' ones to group-requests.json. Each
 // client has a group on the classic protocol and one on KIP-848's (--no-kip848: classic only).
 // --kafkajs adds kafkajs producers, whose losses (kafkajs#1303) are shown but not judged.
+// --os-ports lets the OS pick the brokers' ports (see startCluster).
 // The producers' and members' files, the clients' logs (*.stderr) and report.json stay in --out
 // (default a new directory under the OS's temp dir). Exits 1 if the check fails.
 // __tests__/soak.test.js runs a short one.
@@ -169,12 +170,13 @@ const FAULTS = [
 /**
  * The cluster, on ports below the ephemeral range (/proc/sys/net/ipv4/ip_local_port_range,
  * 32768-60999 by default on Linux). On a port the OS picked, a stopped broker may fail to listen
- * again: while it is down, a client's connection to another broker can be given its port as
- * the local end (EADDRINUSE on startBroker). Kafka's fixed ports do not meet that.
+ * again: while it is down, the port is free for any socket of the machine, such as a client
+ * connection's local end or another process's listener on port 0 ("Address already in use" on
+ * startBroker). Kafka's fixed ports do not meet that.
  */
-async function startCluster(pick, requestLogSize) {
+async function startCluster(pick, requestLogSize, osPorts) {
   for (let attempt = 0; ; attempt++) {
-    const port = 20000 + pick(12000)
+    const port = osPorts ? 0 : 20000 + pick(12000)
     try {
       // KIP-848 members learn of new assignments at their heartbeats: every 0.5 s, not 5 s.
       return await startKafka({ port, brokers: BROKERS, defaultReplicationFactor: 3, requestLogSize, groupConsumerHeartbeatIntervalMs: 500 })
@@ -201,6 +203,7 @@ async function runSoak({
   requestLogSize = 0,
   kip848 = true,
   kafkajs = false,
+  osPorts = false,
   log = (line) => console.log(line),
 } = {}) {
   const chosen = clients({ java, python, kafkajs })
@@ -213,7 +216,7 @@ async function runSoak({
   const unknown = faultNames.filter((name) => !FAULTS.some(([n]) => n === name))
   if (unknown.length) throw new Error(`unknown faults ${unknown.join(', ')}; known: ${FAULTS.map(([n]) => n).join(', ')}`)
 
-  const kafka = await startCluster(pick, requestLogSize)
+  const kafka = await startCluster(pick, requestLogSize, osPorts)
   const drivers = []
   const timers = []
   try {
@@ -378,6 +381,7 @@ function parseArgs(argv) {
     else if (arg === '--no-python') options.python = false
     else if (arg === '--no-kip848') options.kip848 = false
     else if (arg === '--kafkajs') options.kafkajs = true
+    else if (arg === '--os-ports') options.osPorts = true
     else throw new Error(`unknown option ${arg} (see the top of scripts/soak.js)`)
   }
   return options
