@@ -98,6 +98,8 @@ pub struct Cluster {
     pub acls: acls::Acls,
     /// SASL users and SCRAM credentials.
     pub credentials: sasl::Credentials,
+    /// The broker's own log (what it says about connections it closes, failed logins...).
+    pub logger: crate::logging::Logger,
 }
 
 /// A new cluster id as Kafka makes them (`kafka-storage random-uuid`): 16 random bytes in
@@ -128,6 +130,7 @@ impl Cluster {
             faults: Default::default(),
             fetch_sessions: Default::default(),
             credentials: Default::default(),
+            logger: Default::default(),
         }
     }
 
