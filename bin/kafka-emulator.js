@@ -16,6 +16,8 @@ Options:
   --host <host>             address to bind and advertise (default 127.0.0.1)
   --num-partitions <n>      partitions of auto-created topics (default 1)
   --no-auto-create-topics   refuse unknown topics instead of creating them
+  --log-level <level>       off, error, warn, info, debug or trace (default: the
+                            KAFKA_EMULATOR_LOG environment variable, else warn)
   -h, --help                show this help
 
 SASL (the listener becomes SASL_PLAINTEXT, or SASL_SSL with TLS):
@@ -65,6 +67,7 @@ function parseOptions(argv) {
         host: { type: 'string' },
         'num-partitions': { type: 'string' },
         'no-auto-create-topics': { type: 'boolean' },
+        'log-level': { type: 'string' },
         'sasl-user': { type: 'string', multiple: true },
         'sasl-mechanisms': { type: 'string' },
         tls: { type: 'boolean' },
@@ -95,6 +98,11 @@ function parseOptions(argv) {
   if (values.host !== undefined) options.host = values.host
   if (values['num-partitions'] !== undefined) {
     options.numPartitions = integer('num-partitions', values['num-partitions'], 1, 1_000_000)
+  }
+  if (values['log-level'] !== undefined) {
+    const levels = ['off', 'error', 'warn', 'info', 'debug', 'trace']
+    if (!levels.includes(values['log-level'])) fail(`--log-level takes ${levels.join(', ')}, not "${values['log-level']}"`)
+    options.logLevel = values['log-level']
   }
   const sasl = saslOptions(values)
   if (sasl) options.sasl = sasl
