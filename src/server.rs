@@ -599,16 +599,16 @@ async fn accept_loop(listener: TcpListener, listening: Listening) {
         };
         match accepted {
             Ok((stream, peer)) => {
-                let peer = peer.to_string();
-                listening
-                    .cluster
-                    .logger
-                    .log(&events::CONNECTION_ACCEPTED, Some(&peer), || {
+                let logger = &listening.cluster.logger;
+                if logger.enabled(events::CONNECTION_ACCEPTED.level) {
+                    let peer = peer.to_string();
+                    logger.log(&events::CONNECTION_ACCEPTED, Some(&peer), || {
                         format!(
                             "broker {} accepted a connection from {peer} on listener {}",
                             listening.broker_id, listening.listener
                         )
                     });
+                }
                 tokio::spawn(serve(stream, listening.clone()));
             }
             Err(e) => {
