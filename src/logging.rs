@@ -287,8 +287,9 @@ impl Summary {
         } else {
             self.event.many
         };
-        // Whole seconds, at least one: the window's length, or less when the cluster stopped.
-        let secs = (self.elapsed.as_secs_f64().round() as u64).max(1);
+        // Whole seconds, at least one: the window's length (the summary comes up to a second
+        // after its end), or less when the cluster stopped.
+        let secs = self.elapsed.as_secs().max(1);
         format!(
             "… {} more {what} in the last {} s",
             thousands(self.count),
