@@ -8,6 +8,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
+const path = require('node:path')
 const { spawn } = require('node:child_process')
 const {
   PACKAGE_DIR,
@@ -16,7 +17,6 @@ const {
   client,
   startConsumer,
   uniqueName,
-  waitUntil,
   withDeadline,
   emulatorOnlyFile,
 } = require('./helpers')
@@ -93,14 +93,19 @@ test('a flood of bad frames from thousands of connections writes a few lines and
  */
 async function entriesOf(options) {
   const entries = []
-  const broker = await startKafka({ ...options, log: (entry) => entries.push(entry) })
+  let sawBadFrame
+  const badFrameLogged = new Promise((resolve) => (sawBadFrame = resolve))
+  const broker = await startKafka({
+    ...options,
+    log: (entry) => {
+      entries.push(entry)
+      if (entry.event === 'connection.malformed-frame') sawBadFrame()
+    },
+  })
   try {
     await roundTrip(broker)
     await sendBadFrame(broker.port)
-    await waitUntil(
-      () => entries.some((e) => e.event === 'connection.malformed-frame'),
-      'the entry about the bad frame',
-    )
+    await withDeadline(badFrameLogged, DEADLINE_MS, 'the entry about the bad frame')
     // Entries are delivered in order: the bad frame's is the last one awaited.
     return entries.slice(0, entries.findIndex((e) => e.event === 'connection.malformed-frame') + 1)
   } finally {
@@ -132,21 +137,20 @@ test('the log callback receives entries with a level, and more of them at logLev
 })
 
 test('a log callback that throws does not crash the process', async () => {
-  let calls = 0
-  let called
-  const firstCall = new Promise((resolve) => (called = resolve))
+  const calls = []
+  const called = () => new Promise((resolve) => calls.push(resolve))
   const broker = await startKafka({
     log: () => {
-      calls += 1
-      called()
+      calls.shift()?.()
       throw new Error('a log callback that throws')
     },
   })
   try {
-    await sendBadFrame(broker.port)
-    await withDeadline(firstCall, DEADLINE_MS, 'the log callback')
-    await sendBadFrame(broker.port)
-    await waitUntil(() => calls >= 2, 'the log callback to be called again')
+    for (const time of ['first', 'second']) {
+      const call = called()
+      await sendBadFrame(broker.port)
+      await withDeadline(call, DEADLINE_MS, `the log callback, a ${time} time`)
+    }
     await roundTrip(broker)
   } finally {
     await broker.stop()
@@ -223,4 +227,36 @@ test('a log callback keeps Node alive neither while the broker runs nor after st
     })
     assert.equal(code, 0, stderr)
   }
+})
+
+test('the CLI takes --log-level', async () => {
+  const cli = spawn(
+    process.execPath,
+    [path.join(PACKAGE_DIR, 'bin', 'kafka-emulator.js'), '--port', '0', '--log-level', 'debug'],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KAFKA_EMULATOR_LOG: 'off' } },
+  )
+  let stdout = ''
+  let stderr = ''
+  cli.stderr.on('data', (d) => (stderr += d))
+  const exited = new Promise((resolve) => cli.once('close', resolve))
+  try {
+    const port = await withDeadline(
+      new Promise((resolve, reject) => {
+        cli.stdout.on('data', (d) => {
+          stdout += d
+          const match = /listening on \S+:(\d+)\n/.exec(stdout)
+          if (match) resolve(Number(match[1]))
+        })
+        exited.then(() => reject(new Error(`the CLI exited before listening:\n${stderr}`)))
+      }),
+      DEADLINE_MS,
+      'the "listening on" line',
+    )
+    await sendBadFrame(port)
+  } finally {
+    cli.kill('SIGTERM')
+  }
+  assert.equal(await withDeadline(exited, DEADLINE_MS, 'the CLI to exit'), 0, stderr)
+  assert.match(stderr, /^kafka-emulator: DEBUG broker 0 accepted a connection from /m)
+  assert.match(stderr, /^kafka-emulator: WARN closing connection from .*: invalid frame length -2$/m)
 })
