@@ -305,6 +305,21 @@ export interface ListenerOptions {
   advertisedPort?: number
 }
 
+/** An entry of the broker's log, as the `log` callback receives it. */
+export interface LogEntry {
+  level: 'error' | 'warn' | 'info' | 'debug' | 'trace'
+  /** One line. */
+  message: string
+  /** When, in ms since the epoch. */
+  time: number
+  /** The kind of event, e.g. `connection.malformed-frame` or `sasl.authentication-failed`. */
+  event: string
+  /** The client's address (`host:port`), when the entry concerns a connection. */
+  peer?: string
+  /** Set on a summary of rate-limited entries: how many it stands for. */
+  suppressed?: number
+}
+
 /**
  * A stored record, decoded. Keys, values and header values are Buffers (null when absent),
  * as a kafkajs consumer sees them; offsets and timestamps are numbers.
@@ -502,6 +517,17 @@ export interface StartOptions {
    * own PEMs. The default listeners become SSL (SASL_SSL with `sasl`).
    */
   tls?: boolean | TlsOptions
+  /**
+   * What the broker logs: `'warn'` (the default: warnings and errors), `'error'`, `'info'`,
+   * `'debug'`, `'trace'` or `'off'`. Absent: the `KAFKA_EMULATOR_LOG` environment variable,
+   * else `'warn'`. Repeated events are rate-limited: a few lines, then a summary.
+   */
+  logLevel?: 'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+  /**
+   * Receives each log entry instead of stderr (called on the event loop, never keeping it
+   * alive; an exception it throws is ignored).
+   */
+  log?: (entry: LogEntry) => void
 }
 
 /** The broker's own certificate for `startKafka({ tls })`. */

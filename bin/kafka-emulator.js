@@ -17,6 +17,8 @@ Options:
   --host <host>             address to bind and advertise (default 127.0.0.1)
   --num-partitions <n>      partitions of auto-created topics (default 1)
   --no-auto-create-topics   refuse unknown topics instead of creating them
+  --log-level <level>       off, error, warn, info, debug or trace (default: the
+                            KAFKA_EMULATOR_LOG environment variable, else warn)
   -h, --help                show this help
 
 SASL (the listener becomes SASL_PLAINTEXT, or SASL_SSL with TLS):
@@ -68,6 +70,7 @@ const FLAGS = {
   host: { type: 'string' },
   'num-partitions': { type: 'string' },
   'no-auto-create-topics': { type: 'boolean' },
+  'log-level': { type: 'string' },
   'sasl-user': { type: 'string', multiple: true },
   'sasl-mechanisms': { type: 'string' },
   tls: { type: 'boolean' },
@@ -118,6 +121,9 @@ function parseOptions(argv) {
   if (values.host !== undefined) options.host = values.host
   if (values['num-partitions'] !== undefined) {
     options.numPartitions = checked('num-partitions', values['num-partitions'], StartOptions.fields.numPartitions)
+  }
+  if (values['log-level'] !== undefined) {
+    options.logLevel = checked('log-level', values['log-level'], StartOptions.fields.logLevel)
   }
   const sasl = saslOptions(values)
   if (sasl) options.sasl = sasl

@@ -8,6 +8,7 @@ pub mod faults;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod handlers;
+pub mod logging;
 pub mod protocol;
 pub mod server;
 pub mod state;
@@ -20,7 +21,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use indexmap::IndexMap;
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::ThreadsafeFunction;
+use napi::threadsafe_function::{
+    ThreadsafeFunction, ThreadsafeFunctionCallMode, UnknownReturnValue,
+};
 use napi::JsDeferred;
 use napi_derive::napi;
 
@@ -33,7 +36,7 @@ use state::BrokerConfig;
 
 /// Options of `startKafka`. Broker settings mirror their server.properties names in camelCase
 /// and apply to every broker of the cluster.
-#[napi(object)]
+#[napi(object, object_to_js = false)]
 #[derive(Default)]
 pub struct StartOptions {
     /// Port to listen on; 0 or absent picks a free one. With `brokers: n`, the first broker's
@@ -94,6 +97,116 @@ pub struct StartOptions {
     /// own PEMs. The default listeners become SSL (SASL_SSL with `sasl`).
     #[napi(ts_type = "boolean | TlsOptions")]
     pub tls: Option<Either<bool, TlsOptions>>,
+    /// What the broker logs: `'warn'` (the default: warnings and errors), `'error'`, `'info'`,
+    /// `'debug'`, `'trace'` or `'off'`. Absent: the `KAFKA_EMULATOR_LOG` environment variable,
+    /// else `'warn'`. Repeated events are rate-limited: a few lines, then a summary.
+    #[napi(ts_type = "'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace'")]
+    pub log_level: Option<String>,
+    /// Receives each log entry instead of stderr (called on the event loop, never keeping it
+    /// alive; an exception it throws is ignored).
+    #[napi(ts_type = "(entry: LogEntry) => void")]
+    pub log: Option<LogCallback>,
+}
+
+/// The `log` option: called without blocking the broker (entries beyond `LOG_QUEUE` waiting
+/// for the event loop are dropped), and weak, so that it never keeps Node alive.
+type LogCallback =
+    ThreadsafeFunction<LogEntry, UnknownReturnValue, LogEntry, Status, false, true, LOG_QUEUE>;
+
+/// How many entries may wait for the event loop before new ones are dropped.
+const LOG_QUEUE: usize = 1000;
+
+/// An entry of the broker's log, as the `log` callback receives it.
+#[napi(object, object_from_js = false)]
+pub struct LogEntry {
+    #[napi(ts_type = "'error' | 'warn' | 'info' | 'debug' | 'trace'")]
+    pub level: String,
+    /// One line.
+    pub message: String,
+    /// When, in ms since the epoch.
+    pub time: i64,
+    /// The kind of event, e.g. `connection.malformed-frame` or `sasl.authentication-failed`.
+    pub event: String,
+    /// The client's address (`host:port`), when the entry concerns a connection.
+    pub peer: Option<String>,
+    /// Set on a summary of rate-limited entries: how many it stands for.
+    pub suppressed: Option<i64>,
+}
+
+/// Hands log entries to the `log` callback.
+struct CallbackSink {
+    callback: LogCallback,
+    /// Whether the callback has thrown yet: said once on stderr.
+    threw: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl logging::Sink for CallbackSink {
+    fn write(&self, entry: logging::Entry) {
+        let entry = LogEntry {
+            level: entry.level.name().to_string(),
+            message: entry.message,
+            time: entry.time_ms,
+            event: entry.event.to_string(),
+            peer: entry.peer,
+            suppressed: entry.suppressed.map(|n| n as i64),
+        };
+        let threw = self.threw.clone();
+        // With a return-value callback, napi-rs hands a thrown exception to it instead of
+        // raising it as an uncaught exception: a throwing `log` cannot crash the process.
+        self.callback.call_with_return_value(
+            entry,
+            ThreadsafeFunctionCallMode::NonBlocking,
+            move |returned, _env| {
+                if let Err(e) = returned {
+                    if !threw.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        logging::write_stderr(&format!(
+                            "kafka-emulator: ERROR the log callback threw ({}); its exceptions are ignored",
+                            logging::one_line(&e.reason, 200)
+                        ));
+                    }
+                }
+                Ok(())
+            },
+        );
+    }
+}
+
+/// The cluster's logger: the `log` callback or stderr, at `logLevel`, else `KAFKA_EMULATOR_LOG`,
+/// else warn.
+fn logger(env: &Env, options: &mut StartOptions) -> Result<logging::Logger> {
+    let (level, bad_variable) = match &options.log_level {
+        Some(name) => match logging::Level::parse(name) {
+            Some(level) => (level, None),
+            None => {
+                return Err(invalid_argument(
+                    env,
+                    &format!(
+                        "logLevel {name:?} is not a level: expected {}",
+                        logging::Level::NAMES
+                    ),
+                ))
+            }
+        },
+        None => logging::Level::from_env(),
+    };
+    let sink: Arc<dyn logging::Sink> = match options.log.take() {
+        Some(callback) => Arc::new(CallbackSink {
+            callback,
+            threw: Arc::default(),
+        }),
+        None => Arc::new(logging::Stderr),
+    };
+    let logger = logging::Logger::new(level, sink);
+    if let Some(value) = bad_variable {
+        logger.log(&logging::events::BAD_LEVEL, None, || {
+            format!(
+                "{}={value:?} is not a level ({}): logging at warn",
+                logging::LEVEL_VARIABLE,
+                logging::Level::NAMES
+            )
+        });
+    }
+    Ok(logger)
 }
 
 /// Options of `startKafka({ sasl })`.
@@ -486,6 +599,8 @@ pub fn start_kafka(
         },
         Some(Either::B(options)) => options,
     };
+    let mut options = options;
+    let logger = logger(&env, &mut options)?;
     let defaults = BrokerConfig::default();
     // Settings the user gave are reported by DescribeConfigs as static broker configs.
     let mut set_by_user = std::collections::BTreeSet::new();
@@ -616,6 +731,7 @@ pub fn start_kafka(
                 Duration::from_millis(600_000),
             ),
         },
+        logger,
     };
     server_options
         .validate()

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use crate::connection::{Connection, Stream};
 use crate::handlers::{self, intercept, RequestContext};
+use crate::logging::{events, Logger};
 use crate::protocol::{self, DecodeError};
 use crate::state::brokers::{Broker, Endpoint, LeaderChange, SecurityProtocol};
 use crate::state::sasl::{Admit, Credentials, Mechanism, Session, UserSpec};
@@ -94,6 +95,8 @@ pub struct ServerOptions {
     /// Mechanisms and users of the SASL_PLAINTEXT and SASL_SSL listeners.
     pub sasl: Option<SaslSettings>,
     pub limits: ConnectionLimits,
+    /// Where the cluster's log goes, and how much of it.
+    pub logger: Logger,
 }
 
 /// What one client may hold of a broker: Kafka's socket-server limits.
@@ -261,6 +264,7 @@ impl Server {
                 cluster.credentials.add(user);
             }
         }
+        cluster.logger = options.logger.clone();
         let cluster = Arc::new(cluster);
         cluster
             .faults
@@ -302,6 +306,21 @@ impl Server {
                 }
             }
             drop(maintenance_done);
+        });
+        let logger = cluster.logger.clone();
+        let mut logger_shutdown = shutdown.subscribe();
+        let logger_done = done_tx.clone();
+        runtime.spawn(async move {
+            // Summaries of rate-limited events are written once their window is over, even if
+            // no event of the kind follows.
+            let mut ticks = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => logger.flush(),
+                    _ = logger_shutdown.changed() => break,
+                }
+            }
+            drop(logger_done);
         });
         let timers = cluster.clone();
         let timers_shutdown = shutdown.subscribe();
@@ -540,6 +559,8 @@ impl Server {
             });
         }
         runtime.shutdown_timeout(Duration::from_secs(1));
+        // Last, so that what the closing connections logged is summarised.
+        self.cluster.logger.close();
     }
 
     /// Whether `stop` has been called.
@@ -554,6 +575,7 @@ impl Drop for Server {
             let _ = self.shutdown.send(true);
             runtime.shutdown_background();
         }
+        self.cluster.logger.close();
     }
 }
 
@@ -616,7 +638,17 @@ async fn accept_loop(listener: TcpListener, listening: Listening) {
             _ = down.wait_for(|down| *down) => return,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
+                let logger = &listening.cluster.logger;
+                if logger.enabled(events::CONNECTION_ACCEPTED.level) {
+                    let peer = peer.to_string();
+                    logger.log(&events::CONNECTION_ACCEPTED, Some(&peer), || {
+                        format!(
+                            "broker {} accepted a connection from {peer} on listener {}",
+                            listening.broker_id, listening.listener
+                        )
+                    });
+                }
                 let listening = listening.clone();
                 tokio::spawn(async move {
                     serve(stream, listening).await;
@@ -625,7 +657,15 @@ async fn accept_loop(listener: TcpListener, listening: Listening) {
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
-                eprintln!("kafka-emulator: accept failed: {e}");
+                listening
+                    .cluster
+                    .logger
+                    .log(&events::ACCEPT_FAILED, None, || {
+                        format!(
+                            "broker {} cannot accept connections on listener {}: {e}",
+                            listening.broker_id, listening.listener
+                        )
+                    });
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -653,7 +693,10 @@ async fn serve(stream: TcpStream, listening: Listening) {
             match accepted {
                 Ok(tls) => Stream::Tls(Box::new(tls)),
                 Err(e) => {
-                    eprintln!("kafka-emulator: TLS handshake with {peer} failed: {e}");
+                    let logger = &listening.cluster.logger;
+                    logger.log(&events::TLS_HANDSHAKE_FAILED, Some(&peer), || {
+                        format!("TLS handshake with {peer} failed: {e}")
+                    });
                     return;
                 }
             }
@@ -694,6 +737,7 @@ async fn serve_requests(
     entry.set_principal(&principal);
     let mut session = sasl.then(|| Session::new(listening.max_reauth_ms));
     let mut shutdown = listening.shutdown.clone();
+    let logger = &listening.cluster.logger;
     while !*shutdown.borrow() {
         let frame = tokio::select! {
             frame = conn.read_frame() => frame,
@@ -703,18 +747,32 @@ async fn serve_requests(
         };
         let frame = match frame {
             Ok(Some(frame)) => frame,
-            Ok(None) => return false,
-            Err(crate::connection::FrameError::Io(_)) => return false,
+            Ok(None) => {
+                logger.log(&events::CONNECTION_CLOSED, Some(&peer), || {
+                    format!("connection from {peer} closed by the client")
+                });
+                return false;
+            }
+            Err(crate::connection::FrameError::Io(e)) => {
+                logger.log(&events::CONNECTION_CLOSED, Some(&peer), || {
+                    format!("connection from {peer} closed: {e}")
+                });
+                return false;
+            }
             Err(e) => {
-                eprintln!("kafka-emulator: closing connection from {peer}: {e}");
+                logger.log(&events::MALFORMED_FRAME, Some(&peer), || {
+                    format!("closing connection from {peer}: {e}")
+                });
                 return false;
             }
         };
         if let Some(session) = session.as_mut().filter(|s| s.expects_raw_token()) {
             let now = crate::state::now_ms();
             let cluster = &listening.cluster;
-            match handlers::sasl::raw_token(cluster, session, &frame, now) {
-                Some(token) => {
+            let answer = handlers::sasl::raw_token(cluster, session, &frame, now);
+            log_token_refusal(logger, session, &peer);
+            match answer {
+                Ok(token) => {
                     if conn.write_token(&token).await.is_err() {
                         return false;
                     }
@@ -724,7 +782,12 @@ async fn serve_requests(
                     }
                     continue;
                 }
-                None => return false,
+                Err(message) => {
+                    logger.log(&events::AUTHENTICATION_FAILED, Some(&peer), || {
+                        format!("SASL authentication from {peer} failed: {message}")
+                    });
+                    return false;
+                }
             }
         }
         let (api_key, header, served) =
@@ -734,7 +797,9 @@ async fn serve_requests(
                         s.admit(request.api_key, crate::state::now_ms())
                     });
                     if let Admit::Close(reason) = admit {
-                        eprintln!("kafka-emulator: closing connection from {peer}: {reason}");
+                        logger.log(&events::SASL_CONNECTION_CLOSED, Some(&peer), || {
+                            format!("closing connection from {peer}: {reason}")
+                        });
                         return false;
                     }
                     let ctx = RequestContext {
@@ -749,7 +814,9 @@ async fn serve_requests(
                     };
                     entry.set_client_id(ctx.client_id());
                     if let Admit::Refuse(reason) = &admit {
-                        eprintln!("kafka-emulator: closing connection from {peer}: {reason}");
+                        logger.log(&events::SASL_CONNECTION_CLOSED, Some(&peer), || {
+                            format!("closing connection from {peer}: {reason}")
+                        });
                         let refused =
                             handlers::sasl::refused_mid_login(&ctx, &request.body, reason);
                         if let Some(response) = refused {
@@ -767,7 +834,7 @@ async fn serve_requests(
                     }
                     if let (Admit::Exchange, Some(session)) = (admit, session.as_mut()) {
                         let (response, close) =
-                            sasl_exchange(&ctx, request.api_key, request.body, session);
+                            sasl_exchange(&ctx, request.api_key, request.body, session, &peer);
                         if let Some(user) = session.user() {
                             principal = Arc::from(format!("User:{user}").as_str());
                             entry.set_principal(&principal);
@@ -806,7 +873,9 @@ async fn serve_requests(
                     (ApiKey::ApiVersions, header, served)
                 }
                 Err(e) => {
-                    eprintln!("kafka-emulator: closing connection from {peer}: {e}");
+                    logger.log(&events::MALFORMED_FRAME, Some(&peer), || {
+                        format!("closing connection from {peer}: {e}")
+                    });
                     return false;
                 }
             };
@@ -824,7 +893,9 @@ async fn serve_requests(
                     }
                 }
                 Err(e) => {
-                    eprintln!("kafka-emulator: cannot encode {api_key:?} response for {peer}: {e}");
+                    logger.log(&events::ENCODE_FAILED, Some(&peer), || {
+                        format!("cannot encode {api_key:?} response for {peer}: {e}")
+                    });
                     return false;
                 }
             }
@@ -844,6 +915,7 @@ fn sasl_exchange(
     api_key: ApiKey,
     body: RequestKind,
     session: &mut Session,
+    peer: &str,
 ) -> (ResponseKind, bool) {
     let started = std::time::Instant::now();
     let timestamp_ms = crate::state::now_ms();
@@ -854,13 +926,17 @@ fn sasl_exchange(
         }
         RequestKind::SaslAuthenticate(req) => {
             let reply = handlers::sasl::authenticate(ctx, req, session, crate::state::now_ms());
+            let logger = &ctx.cluster.logger;
+            log_token_refusal(logger, session, peer);
             if let Some(message) = reply
                 .response
                 .error_message
                 .as_deref()
                 .filter(|_| reply.close)
             {
-                eprintln!("kafka-emulator: SASL authentication failed: {message}");
+                logger.log(&events::AUTHENTICATION_FAILED, Some(peer), || {
+                    format!("SASL authentication from {peer} failed: {message}")
+                });
             }
             (ResponseKind::SaslAuthenticate(reply.response), reply.close)
         }
@@ -880,6 +956,15 @@ fn sasl_exchange(
         duration: started.elapsed(),
     });
     (response, close)
+}
+
+/// Kafka logs why it refused an OAUTHBEARER token; the client is told only the status.
+fn log_token_refusal(logger: &Logger, session: &mut Session, peer: &str) {
+    if let Some(reason) = session.take_token_refusal() {
+        logger.log(&events::TOKEN_REFUSED, Some(peer), || {
+            format!("OAUTHBEARER token from {peer} refused: {reason}")
+        });
+    }
 }
 
 /// The live connections, so that tests can drop them.
@@ -997,6 +1082,7 @@ mod tests {
             tls: None,
             sasl: None,
             limits: Default::default(),
+            logger: Logger::default(),
         }
     }
 

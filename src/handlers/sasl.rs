@@ -90,21 +90,18 @@ pub fn authenticate(
     }
 }
 
-/// A raw SASL token, after a v0 handshake: the reply token, or `None` when authentication
-/// failed (the connection then closes without a word, as Kafka does for these clients).
+/// A raw SASL token, after a v0 handshake: the reply token, or why authentication failed (the
+/// connection then closes without a word, as Kafka does for these clients).
 pub fn raw_token(
     cluster: &Cluster,
     session: &mut Session,
     token: &[u8],
     now_ms: i64,
-) -> Option<Vec<u8>> {
+) -> Result<Vec<u8>, String> {
     match session.authenticate(&cluster.credentials, token, now_ms) {
-        Authenticate::Challenge(reply) => Some(reply),
-        Authenticate::Done { response, .. } => Some(response),
-        Authenticate::Failed(message) => {
-            eprintln!("kafka-emulator: SASL authentication failed: {message}");
-            None
-        }
+        Authenticate::Challenge(reply) => Ok(reply),
+        Authenticate::Done { response, .. } => Ok(response),
+        Authenticate::Failed(message) => Err(message),
     }
 }
 

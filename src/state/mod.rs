@@ -100,6 +100,8 @@ pub struct Cluster {
     pub credentials: sasl::Credentials,
     /// Broker configs set at runtime with AlterConfigs (KIP-226).
     pub dynamic_configs: RwLock<configs::DynamicBrokerConfigs>,
+    /// The broker's own log (what it says about connections it closes, failed logins...).
+    pub logger: crate::logging::Logger,
 }
 
 /// A new cluster id as Kafka makes them (`kafka-storage random-uuid`): 16 random bytes in
@@ -131,6 +133,7 @@ impl Cluster {
             fetch_sessions: Default::default(),
             credentials: Default::default(),
             dynamic_configs: Default::default(),
+            logger: Default::default(),
         }
     }
 

@@ -299,6 +299,8 @@ pub struct Authenticator {
     scram: Option<ScramExchange>,
     /// OAUTHBEARER: a token was refused and the client's acknowledgement is awaited.
     token_refused: bool,
+    /// OAUTHBEARER: why the token was refused, until the broker has logged it.
+    refusal: Option<String>,
     /// OAUTHBEARER: when the accepted token expires (ms since the epoch).
     credential_expires_at_ms: Option<i64>,
 }
@@ -318,6 +320,7 @@ impl Authenticator {
             mechanism,
             scram: None,
             token_refused: false,
+            refusal: None,
             credential_expires_at_ms: None,
         }
     }
@@ -379,8 +382,9 @@ impl Authenticator {
                 };
                 match validate_unsecured_jwt(token, now_ms) {
                     Err(reason) => {
-                        // Kafka logs why and tells the client only the status.
-                        eprintln!("kafka-emulator: OAUTHBEARER token refused: {reason}");
+                        // Kafka logs why (see `take_token_refusal`) and tells the client only
+                        // the status.
+                        self.refusal = Some(reason);
                         self.token_refused = true;
                         Step::Challenge(INVALID_TOKEN.as_bytes().to_vec())
                     }
@@ -571,7 +575,7 @@ enum Phase {
     /// A mechanism was chosen; SASL tokens follow, in SaslAuthenticate requests or (after a
     /// v0 handshake) as raw frames.
     Authenticate {
-        authenticator: Authenticator,
+        authenticator: Box<Authenticator>,
         raw: bool,
         reauth: Option<Reauth>,
     },
@@ -709,11 +713,19 @@ impl Session {
             _ => None,
         };
         self.phase = Phase::Authenticate {
-            authenticator: Authenticator::new(chosen),
+            authenticator: Box::new(Authenticator::new(chosen)),
             raw: version == 0,
             reauth,
         };
         Handshake::Accepted
+    }
+
+    /// Why the last token was refused (OAUTHBEARER), once: for the broker's log.
+    pub fn take_token_refusal(&mut self) -> Option<String> {
+        match &mut self.phase {
+            Phase::Authenticate { authenticator, .. } => authenticator.refusal.take(),
+            _ => None,
+        }
     }
 
     /// One SASL token from the client.

@@ -100,6 +100,9 @@
 //!     _ => panic!()
 //! }
 //! ```
+// kafka-emulator patch (see vendor/README.md): as a path dependency this crate is not under
+// cargo's lint cap for registry crates; unused private helpers would warn in every build.
+#![allow(dead_code)]
 #![deny(missing_docs)]
 // Display required features for items when rendering for docs.rs
 #![cfg_attr(docsrs, feature(doc_cfg))]
