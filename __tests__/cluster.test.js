@@ -239,6 +239,40 @@ describe('a three-broker cluster', emulatorOnly('multi-broker cluster'), () => {
     assert.deepEqual(kafka.messages('single-replica').map((m) => m.value.toString()), ['y'])
   })
 
+  test('acks=all is refused with NOT_ENOUGH_REPLICAS while fewer replicas than min.insync.replicas are in sync', async () => {
+    await admin.createTopics({
+      topics: [{ topic: 'min-isr', numPartitions: 1, replicationFactor: 3, configEntries: [{ name: 'min.insync.replicas', value: '2' }] }],
+    })
+    const leader = (await partitionsOf('min-isr'))[0].leader
+    const followers = [0, 1, 2].filter((id) => id !== leader)
+    const impatient = new Kafka({ clientId: 'min-isr', brokers: kafka.brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } })
+    const p = impatient.producer()
+    clients.push(p)
+    await p.connect()
+    await p.send({ topic: 'min-isr', acks: -1, messages: [{ value: 'three in sync' }] })
+    await kafka.stopBroker(followers[0])
+    try {
+      await p.send({ topic: 'min-isr', acks: -1, messages: [{ value: 'two in sync' }] })
+      await kafka.stopBroker(followers[1])
+      try {
+        kafka.clearRequests()
+        await assert.rejects(p.send({ topic: 'min-isr', acks: -1, messages: [{ value: 'refused' }] }), /fewer in-sync replicas/)
+        const produce = kafka.requests().filter((r) => r.clientId === 'min-isr' && r.api === 'Produce')
+        assert.deepEqual(produce.map((r) => r.error), ['NOT_ENOUGH_REPLICAS'])
+        // acks=1 does not wait for replicas, so the leader alone takes it.
+        await p.send({ topic: 'min-isr', acks: 1, messages: [{ value: 'acks=1' }] })
+      } finally {
+        await kafka.startBroker(followers[1])
+      }
+    } finally {
+      await kafka.startBroker(followers[0])
+    }
+    assert.deepEqual(
+      kafka.messages('min-isr').map((m) => m.value.toString()),
+      ['three in sync', 'two in sync', 'acks=1'],
+    )
+  })
+
   test('a transaction spans partitions led by different brokers and commits through its coordinator', async () => {
     await admin.createTopics({ topics: [{ topic: 'txn-spread', numPartitions: 3, replicationFactor: 2 }] })
     const p = await producer({ transactionalId: 'spread-tx', maxInFlightRequests: 1, idempotent: true })

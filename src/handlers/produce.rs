@@ -44,6 +44,7 @@ pub fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceRespon
                                 ctx,
                                 topic,
                                 data,
+                                acks,
                                 transactional_id.as_deref().map(|id| &**id),
                             ),
                             None => Err(ResponseError::UnknownTopicOrPartition),
@@ -87,6 +88,7 @@ fn append(
     ctx: &RequestContext,
     topic: &Topic,
     data: PartitionProduceData,
+    acks: i16,
     transactional_id: Option<&str>,
 ) -> Result<PartitionProduceResponse, ResponseError> {
     let partition = topic
@@ -95,6 +97,29 @@ fn append(
     let leadership = partition.leadership();
     if leadership.leader != ctx.broker_id {
         return Err(ResponseError::NotLeaderOrFollower);
+    }
+    // acks=all is refused, before anything is written, while fewer replicas than the topic's
+    // min.insync.replicas are in sync: replicas on stopped brokers, or still being added by a
+    // reassignment, are not (Kafka's Partition.appendRecordsToLeader).
+    if acks == -1 {
+        let min_isr = ctx
+            .cluster
+            .topic_config(topic, "min.insync.replicas")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(1);
+        let adding = partition
+            .reassignment()
+            .map(|r| r.adding)
+            .unwrap_or_default();
+        let in_sync = ctx
+            .cluster
+            .live_replicas(&leadership.replicas)
+            .into_iter()
+            .filter(|r| !adding.contains(r))
+            .count();
+        if in_sync < min_isr {
+            return Err(ResponseError::NotEnoughReplicas);
+        }
     }
     let records = data.records.unwrap_or_default();
     let mut batches = split_batches(&records)?;
@@ -177,6 +202,9 @@ fn error_message(error: ResponseError) -> &'static str {
             "This server is not the leader for that topic-partition."
         }
         ResponseError::InvalidRequiredAcks => "acks must be -1, 0 or 1.",
+        ResponseError::NotEnoughReplicas => {
+            "Messages are rejected since there are fewer in-sync replicas than required."
+        }
         ResponseError::TopicAuthorizationFailed
         | ResponseError::TransactionalIdAuthorizationFailed => authz::message(error),
         ResponseError::InvalidTxnState => "Partition was not added to the transaction",
