@@ -144,6 +144,25 @@ test('starting on a busy port rejects with err.code EADDRINUSE', emulatorOnly('s
   assert.equal(await tryConnect(broker.port), 'connected')
 })
 
+test(
+  'a stopped cluster holds no file descriptors, even while JS still holds it',
+  emulatorOnly('startKafka lifecycle'),
+  { skip: process.platform !== 'linux' && 'counts /proc/self/fd' },
+  async () => {
+    const openFds = () => require('node:fs').readdirSync('/proc/self/fd').length
+    const held = [await startKafka()]
+    await held[0].stop()
+    const before = openFds()
+    for (let i = 0; i < 50; i++) {
+      const kafka = await startKafka()
+      await kafka.stop()
+      held.push(kafka)
+    }
+    // Each live runtime has an epoll and an event descriptor: 50 held clusters would add 100+.
+    assert.ok(openFds() - before < 10, `${openFds() - before} more descriptors with 50 stopped clusters held`)
+  },
+)
+
 test('stop() twice is harmless', emulatorOnly('startKafka lifecycle'), async () => {
   const broker = await startKafka()
   await broker.stop()

@@ -1554,7 +1554,7 @@ impl Kafka {
         };
         let cluster = self.server.cluster().clone();
         let shutdown = self.server.shutdown_signal();
-        self.server.handle().spawn(async move {
+        self.server.spawn(async move {
             let result =
                 control::wait_for_messages(cluster, topic, count as usize, timeout, shutdown).await;
             settle.finish(result);

@@ -228,7 +228,9 @@ pub struct ConnectionFilter {
 /// A running cluster: its runtime, its state and its brokers' listeners.
 pub struct Server {
     runtime: Mutex<Option<Runtime>>,
-    handle: Handle,
+    /// Let go of on stop: a handle keeps the runtime's I/O driver (its epoll and event file
+    /// descriptors) open for as long as it lives, and JS may hold a stopped cluster for long.
+    handle: Mutex<Option<Handle>>,
     cluster: Arc<Cluster>,
     shutdown: watch::Sender<bool>,
     /// Held by every task; the server's own copy is dropped on stop.
@@ -341,7 +343,7 @@ impl Server {
             drop(txn_timers_done);
         });
         let server = Server {
-            handle: runtime.handle().clone(),
+            handle: Mutex::new(Some(runtime.handle().clone())),
             runtime: Mutex::new(Some(runtime)),
             cluster,
             shutdown,
@@ -373,10 +375,15 @@ impl Server {
         self.tls.as_ref()
     }
 
-    /// The runtime the cluster runs on, for tasks started from outside (waits for records).
-    /// A task spawned after `stop` is dropped at once.
-    pub fn handle(&self) -> &Handle {
-        &self.handle
+    /// Runs a task on the cluster's runtime, for work started from outside (waits for
+    /// records). A task spawned after `stop` is dropped at once.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        if let Some(handle) = self.handle.lock().as_ref() {
+            handle.spawn(task);
+        }
     }
 
     /// Flips to true when the cluster stops.
@@ -422,7 +429,7 @@ impl Server {
         // Shared by the broker's listeners: max.connections counts the broker's connections.
         let slots = Arc::new(Semaphore::new(self.limits.max_connections));
         for (spec, listener) in broker.listeners.iter().zip(sockets) {
-            self.handle.spawn(accept_loop(
+            self.spawn(accept_loop(
                 listener,
                 Listening {
                     cluster: self.cluster.clone(),
@@ -559,6 +566,7 @@ impl Server {
             });
         }
         runtime.shutdown_timeout(Duration::from_secs(1));
+        self.handle.lock().take();
         // Last, so that what the closing connections logged is summarised.
         self.cluster.logger.close();
     }
@@ -575,6 +583,7 @@ impl Drop for Server {
             let _ = self.shutdown.send(true);
             runtime.shutdown_background();
         }
+        self.handle.lock().take();
         self.cluster.logger.close();
     }
 }
