@@ -407,6 +407,35 @@ describe('a cluster laid out as server.properties describes it', emulatorOnly('m
     })
   })
 
+  test('a stopped broker keeps its ports: nothing else can take them, and it starts again on them', async () => {
+    const kafka = await startKafka({ brokers: 2 })
+    try {
+      const port = kafka.listeners.find((l) => l.brokerId === 1).port
+      await kafka.stopBroker(1)
+      const squatter = net.createServer()
+      const error = await new Promise((resolve) => {
+        squatter.once('error', resolve)
+        squatter.listen(port, '127.0.0.1', () => resolve(null))
+      })
+      squatter.close()
+      assert.equal(error?.code, 'EADDRINUSE', 'another listener took the stopped broker\'s port')
+      const refused = await new Promise((resolve) => {
+        const socket = net.connect(port, '127.0.0.1')
+        socket.once('connect', () => resolve(false)).once('error', (e) => resolve(e.code === 'ECONNREFUSED'))
+      })
+      assert.ok(refused, 'a stopped broker refuses connections')
+      await kafka.startBroker(1)
+      assert.equal(kafka.listeners.find((l) => l.brokerId === 1).port, port)
+      const accepted = await new Promise((resolve) => {
+        const socket = net.connect(port, '127.0.0.1')
+        socket.once('connect', () => resolve(socket.destroy() || true)).once('error', () => resolve(false))
+      })
+      assert.ok(accepted, 'the restarted broker accepts on its port')
+    } finally {
+      await kafka.stop()
+    }
+  })
+
   test('brokers: n with a port puts the brokers on consecutive ports', async () => {
     const [port] = await freePorts(1)
     // The next two ports are very likely free too; if not, the start fails loudly.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
@@ -209,6 +209,10 @@ struct BrokerHandle {
     /// Its listeners, with the port each is bound to once bound.
     listeners: Vec<ListenerSpec>,
     running: Option<RunningBroker>,
+    /// While stopped: its ports, bound but not listening. Connections are refused as by a
+    /// crashed broker, yet no other socket (an outgoing connection's ephemeral port, say) can
+    /// take a port the OS picked for it, so it starts again on the same ones.
+    reserved: Vec<TcpSocket>,
 }
 
 struct RunningBroker {
@@ -288,6 +292,7 @@ impl Server {
                 id,
                 listeners,
                 running: None,
+                reserved: Vec::new(),
             });
         }
         let maintenance = cluster.clone();
@@ -475,6 +480,10 @@ impl Server {
             self.block_on(async {
                 let _ = tokio::time::timeout(STOP_GRACE, running.done.recv()).await;
             });
+            let mut brokers = self.brokers.lock();
+            if let Some(broker) = brokers.iter_mut().find(|b| b.id == id) {
+                broker.reserved = reserve(&broker.listeners);
+            }
         }
         Ok(changes)
     }
@@ -492,8 +501,18 @@ impl Server {
         if broker.running.is_some() {
             return Ok(Vec::new());
         }
+        let reserved = std::mem::take(&mut broker.reserved);
         let sockets = self
-            .block_on(bind(&mut broker.listeners))
+            .block_on(async {
+                if reserved.len() == broker.listeners.len() {
+                    reserved
+                        .into_iter()
+                        .map(|socket| socket.listen(LISTEN_BACKLOG))
+                        .collect()
+                } else {
+                    bind(&mut broker.listeners).await
+                }
+            })
             .ok_or_else(|| {
                 (
                     ResponseError::BrokerNotAvailable,
@@ -589,6 +608,45 @@ impl Drop for Server {
 }
 
 /// Binds a broker's listeners, recording the ports the OS picked so a restart reuses them.
+/// The listen backlog of a broker's sockets (what std and tokio use for `bind`).
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds each listener's port again without listening (see `BrokerHandle::reserved`); a port
+/// that cannot be bound is left out, and the broker then binds afresh when it starts.
+fn reserve(listeners: &[ListenerSpec]) -> Vec<TcpSocket> {
+    let reserve_one = |spec: &ListenerSpec| -> std::io::Result<TcpSocket> {
+        use std::net::ToSocketAddrs;
+        let addr = (spec.host.as_str(), spec.port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::AddrNotAvailable))?;
+        let socket = || {
+            if addr.is_ipv4() {
+                TcpSocket::new_v4()
+            } else {
+                TcpSocket::new_v6()
+            }
+        };
+        // Without SO_REUSEADDR no other socket can bind the port at all; that fails while
+        // closed connections of the port linger in TIME_WAIT, and then a reuse-address socket
+        // (as std's and tokio's listeners are on Unix) still keeps ephemeral ports off it.
+        let exclusive = socket()?;
+        if exclusive.bind(addr).is_ok() {
+            return Ok(exclusive);
+        }
+        let shared = socket()?;
+        #[cfg(unix)]
+        shared.set_reuseaddr(true)?;
+        shared.bind(addr)?;
+        Ok(shared)
+    };
+    listeners
+        .iter()
+        .map(reserve_one)
+        .collect::<std::io::Result<Vec<_>>>()
+        .unwrap_or_default()
+}
+
 async fn bind(listeners: &mut [ListenerSpec]) -> std::io::Result<Vec<TcpListener>> {
     let mut sockets = Vec::with_capacity(listeners.len());
     for spec in listeners.iter_mut() {
