@@ -21,10 +21,10 @@ use crate::faults::{
     api_name, error_by_code, error_name, now_ms, parse_api, parse_error, Delay, Fault, FaultAction,
 };
 use crate::handlers::error_response::FAILABLE_APIS;
-use crate::state::batch::{
+use crate::state::groups::group::GroupState;
+use crate::state::log::batch::{
     decompress_records, read_header, read_records, record_headers, split_batches, visible_records,
 };
-use crate::state::group::GroupState;
 use crate::state::topics::Topic;
 use crate::state::Cluster;
 
@@ -651,7 +651,7 @@ mod tests {
         let c = cluster();
         create_topic(&c, "t", Some(1), None, BTreeMap::new()).unwrap();
         let batches =
-            split_batches(&crate::state::batch::tests::batch_with_repeated_header()).unwrap();
+            split_batches(&crate::state::log::batch::tests::batch_with_repeated_header()).unwrap();
         let partition = c.topics.get("t").unwrap().partition(0).unwrap();
         for (header, bytes) in &batches {
             partition.log.lock().append(header, bytes, 0, None);
@@ -747,7 +747,7 @@ mod tests {
                 -1,
                 vec![(
                     ("t".into(), 0),
-                    crate::state::group::CommittedOffset {
+                    crate::state::groups::group::CommittedOffset {
                         offset: 1,
                         leader_epoch: -1,
                         metadata: None,
@@ -767,7 +767,7 @@ mod tests {
         c.txns
             .init_producer_id(&c.topics, &c.groups, "tx", 60_000, None)
             .unwrap();
-        c.acls.add(crate::state::acls::AclBinding {
+        c.acls.add(crate::state::security::acls::AclBinding {
             resource_type: 2,
             resource_name: "t".into(),
             pattern_type: 3,
@@ -776,7 +776,7 @@ mod tests {
             operation: 3,
             permission: 3,
         });
-        let everything = crate::state::acls::AclFilter {
+        let everything = crate::state::security::acls::AclFilter {
             resource_type: 1,
             resource_name: None,
             pattern_type: 1,

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::handlers::{self, supported_versions, RequestContext, ANONYMOUS};
 use crate::protocol::{decode_request, encode_response};
-use crate::state::batch::{check_records, decompress_records, read_records, split_batches};
+use crate::state::log::batch::{check_records, decompress_records, read_records, split_batches};
 use crate::state::{BrokerConfig, BrokerNode, Cluster};
 
 /// One request frame (header and body, no length prefix), decoded as the broker decodes it.

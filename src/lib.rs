@@ -30,8 +30,8 @@ use napi_derive::napi;
 use control::{ControlError, ErrorSpec, FaultSpec, NewRecord, StoredRecord};
 use server::{ConnectionFilter, ConnectionLimits, ListenerSpec, Server, ServerOptions};
 use state::brokers::SecurityProtocol;
-use state::consumer_group::ConsumerGroupSettings;
-use state::group::GroupSettings;
+use state::groups::consumer_group::ConsumerGroupSettings;
+use state::groups::group::GroupSettings;
 use state::BrokerConfig;
 
 /// Options of `startKafka`. Broker settings mirror their server.properties names in camelCase
@@ -251,8 +251,10 @@ pub struct ScramPassword {
 
 /// The users of the `sasl` option, checked: each has a password or SCRAM credentials, for
 /// SCRAM mechanisms only, with iterations in Kafka's bounds.
-fn sasl_users(users: &[SaslUser]) -> std::result::Result<Vec<state::sasl::UserSpec>, String> {
-    use state::sasl::{Mechanism, DEFAULT_ITERATIONS, MAX_ITERATIONS};
+fn sasl_users(
+    users: &[SaslUser],
+) -> std::result::Result<Vec<state::security::sasl::UserSpec>, String> {
+    use state::security::sasl::{Mechanism, DEFAULT_ITERATIONS, MAX_ITERATIONS};
     users
         .iter()
         .map(|user| {
@@ -287,7 +289,7 @@ fn sasl_users(users: &[SaslUser]) -> std::result::Result<Vec<state::sasl::UserSp
                     user.username
                 ));
             }
-            Ok(state::sasl::UserSpec {
+            Ok(state::security::sasl::UserSpec {
                 username: user.username.clone(),
                 password: user.password.clone(),
                 scram,
@@ -322,14 +324,14 @@ fn security_settings(
         Some(sasl) => {
             let mechanisms = match &sasl.mechanisms {
                 None => vec![
-                    state::sasl::Mechanism::Plain,
-                    state::sasl::Mechanism::ScramSha256,
-                    state::sasl::Mechanism::ScramSha512,
+                    state::security::sasl::Mechanism::Plain,
+                    state::security::sasl::Mechanism::ScramSha256,
+                    state::security::sasl::Mechanism::ScramSha512,
                 ],
                 Some(names) => names
                     .iter()
                     .map(|name| {
-                        state::sasl::Mechanism::from_name(&name.to_ascii_uppercase()).ok_or_else(
+                        state::security::sasl::Mechanism::from_name(&name.to_ascii_uppercase()).ok_or_else(
                             || format!("unsupported SASL mechanism {name}: expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER"),
                         )
                     })
@@ -402,7 +404,7 @@ pub struct AuthorizationOptions {
 
 fn authorizer_config(
     options: Option<&AuthorizationOptions>,
-) -> std::result::Result<state::acls::AuthorizerConfig, String> {
+) -> std::result::Result<state::security::acls::AuthorizerConfig, String> {
     let Some(options) = options else {
         return Ok(Default::default());
     };
@@ -412,7 +414,7 @@ fn authorizer_config(
             "super user {bad} is not a principal: write it as User:{bad}"
         ));
     }
-    Ok(state::acls::AuthorizerConfig {
+    Ok(state::security::acls::AuthorizerConfig {
         enabled: true,
         super_users,
         allow_everyone_if_no_acl_found: options.allow_everyone_if_no_acl_found.unwrap_or(false),
@@ -445,19 +447,21 @@ pub struct AclOptions {
 }
 
 impl AclOptions {
-    fn binding(self) -> std::result::Result<state::acls::AclBinding, String> {
-        use state::acls::{code_by_name, OPERATIONS, PATTERN_TYPES, PERMISSIONS, RESOURCE_TYPES};
+    fn binding(self) -> std::result::Result<state::security::acls::AclBinding, String> {
+        use state::security::acls::{
+            code_by_name, OPERATIONS, PATTERN_TYPES, PERMISSIONS, RESOURCE_TYPES,
+        };
         let code = |value: Either<i32, String>, names: &[(&str, i8)], what: &str| match value {
             Either::A(code) => i8::try_from(code).map_err(|_| format!("{what} {code} is unknown")),
             Either::B(name) => {
                 code_by_name(names, &name).ok_or_else(|| format!("{what} {name} is unknown"))
             }
         };
-        let binding = state::acls::AclBinding {
+        let binding = state::security::acls::AclBinding {
             resource_type: code(self.resource_type, RESOURCE_TYPES, "resource type")?,
             resource_name: self.resource_name,
             pattern_type: match self.resource_pattern_type {
-                None => state::acls::pattern::LITERAL,
+                None => state::security::acls::pattern::LITERAL,
                 Some(p) => code(p, PATTERN_TYPES, "pattern type")?,
             },
             principal: self.principal,
@@ -465,7 +469,7 @@ impl AclOptions {
             operation: code(self.operation, OPERATIONS, "operation")?,
             permission: code(self.permission_type, PERMISSIONS, "permission type")?,
         };
-        state::acls::validate(&binding)?;
+        state::security::acls::validate(&binding)?;
         Ok(binding)
     }
 }

@@ -22,7 +22,7 @@ use crate::handlers::{self, intercept, RequestContext};
 use crate::logging::{events, Logger};
 use crate::protocol::{self, DecodeError};
 use crate::state::brokers::{Broker, Endpoint, LeaderChange, SecurityProtocol};
-use crate::state::sasl::{Admit, Credentials, Mechanism, Session, UserSpec};
+use crate::state::security::sasl::{Admit, Credentials, Mechanism, Session, UserSpec};
 use crate::state::{BrokerConfig, Cluster};
 use crate::tls::TlsSettings;
 use kafka_protocol::error::ResponseError;

@@ -21,8 +21,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::authz::{self, operation};
 use super::RequestContext;
-use crate::state::acls::{validate, AclBinding, AclFilter};
-use crate::state::sasl::{Mechanism, ScramCredential};
+use crate::state::security::acls::{validate, AclBinding, AclFilter};
+use crate::state::security::sasl::{Mechanism, ScramCredential};
 
 fn text(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())

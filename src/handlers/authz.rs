@@ -1,9 +1,9 @@
 //! Authorization of a request: may its principal, from its host, perform an operation on a
-//! resource. Every handler asks here; the decision itself is `state::acls`.
+//! resource. Every handler asks here; the decision itself is `state::security::acls`.
 
 use kafka_protocol::error::ResponseError;
 
-pub use crate::state::acls::{operation, resource, CLUSTER_NAME};
+pub use crate::state::security::acls::{operation, resource, CLUSTER_NAME};
 
 use super::RequestContext;
 
@@ -99,7 +99,7 @@ mod tests {
     use crate::handlers::tests::sample_request;
     use crate::handlers::{handle, supported_versions, SUPPORTED_APIS};
     use crate::protocol::{decode_request, encode_response};
-    use crate::state::acls::AuthorizerConfig;
+    use crate::state::security::acls::AuthorizerConfig;
     use crate::state::{BrokerConfig, BrokerNode, Cluster};
 
     use super::*;
@@ -265,14 +265,14 @@ mod tests {
     #[test]
     fn acls_name_the_client_by_its_bare_ip() {
         let cluster = enforcing_cluster();
-        cluster.acls.add(crate::state::acls::AclBinding {
+        cluster.acls.add(crate::state::security::acls::AclBinding {
             resource_type: resource::TOPIC,
             resource_name: "t".into(),
-            pattern_type: crate::state::acls::pattern::LITERAL,
+            pattern_type: crate::state::security::acls::pattern::LITERAL,
             principal: "User:ANONYMOUS".into(),
             host: "127.0.0.1".into(),
             operation: operation::READ,
-            permission: crate::state::acls::permission::ALLOW,
+            permission: crate::state::security::acls::permission::ALLOW,
         });
         let (_stop, shutdown) = watch::channel(false);
         let ctx = |client_host: &str| RequestContext {
@@ -340,14 +340,14 @@ mod tests {
     }
 
     fn allow(cluster: &Cluster, resource_type: i8, name: &str, op: i8) {
-        cluster.acls.add(crate::state::acls::AclBinding {
+        cluster.acls.add(crate::state::security::acls::AclBinding {
             resource_type,
             resource_name: name.into(),
-            pattern_type: crate::state::acls::pattern::LITERAL,
+            pattern_type: crate::state::security::acls::pattern::LITERAL,
             principal: "User:bob".into(),
             host: "*".into(),
             operation: op,
-            permission: crate::state::acls::permission::ALLOW,
+            permission: crate::state::security::acls::permission::ALLOW,
         });
     }
 
@@ -451,15 +451,17 @@ mod tests {
         // Commit u's offset too while bob may read u, then take that away.
         allow(&cluster, resource::TOPIC, "u", operation::READ);
         call(&cluster, "User:bob", RequestKind::OffsetCommit(commit), 8);
-        cluster.acls.delete(&crate::state::acls::AclFilter {
-            resource_type: resource::TOPIC,
-            resource_name: Some("u".into()),
-            pattern_type: crate::state::acls::pattern::LITERAL,
-            principal: None,
-            host: None,
-            operation: operation::ANY,
-            permission: crate::state::acls::permission::ANY,
-        });
+        cluster
+            .acls
+            .delete(&crate::state::security::acls::AclFilter {
+                resource_type: resource::TOPIC,
+                resource_name: Some("u".into()),
+                pattern_type: crate::state::security::acls::pattern::LITERAL,
+                principal: None,
+                host: None,
+                operation: operation::ANY,
+                permission: crate::state::security::acls::permission::ANY,
+            });
 
         let all = OffsetFetchRequest::default()
             .with_group_id(group())

@@ -1,6 +1,6 @@
 //! The consumer group protocol (KIP-848): ConsumerGroupHeartbeat and ConsumerGroupDescribe. The
-//! state machine is `state::consumer_group`; the group id space shared with classic groups is
-//! `state::consumer_coordinator`.
+//! state machine is `state::groups::consumer_group`; the group id space shared with classic groups is
+//! `state::groups::consumer_coordinator`.
 
 use std::collections::BTreeSet;
 
@@ -20,8 +20,8 @@ use kafka_protocol::protocol::StrBytes;
 use super::authz::{self, operation, resource};
 use super::group::check_coordinator;
 use super::RequestContext;
-use crate::state::assignor::Assignment;
-use crate::state::consumer_group::{GroupError, HeartbeatRequest, TopicsImage};
+use crate::state::groups::assignor::Assignment;
+use crate::state::groups::consumer_group::{GroupError, HeartbeatRequest, TopicsImage};
 
 /// ConsumerGroupDescribe v1 `member_type` of a member using the consumer protocol (KIP-1099).
 const MEMBER_TYPE_CONSUMER: i8 = 1;

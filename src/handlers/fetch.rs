@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use super::authz::{self, operation};
 use super::RequestContext;
-use crate::state::batch::{self, LOG_OVERHEAD};
+use crate::state::log::batch::{self, LOG_OVERHEAD};
 
 /// `isolation_level` of a fetch: 0 read_uncommitted, 1 read_committed.
 const READ_COMMITTED: i8 = 1;
@@ -233,8 +233,8 @@ mod tests {
     use tokio::sync::watch;
 
     use super::*;
-    use crate::state::batch::read_header;
-    use crate::state::batch::tests::encode_batch_with;
+    use crate::state::log::batch::read_header;
+    use crate::state::log::batch::tests::encode_batch_with;
     use crate::state::{BrokerConfig, BrokerNode, Cluster};
 
     fn cluster_with(topic: &str, batches: &[Compression]) -> Arc<Cluster> {

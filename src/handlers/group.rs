@@ -1,6 +1,6 @@
 //! The classic group protocol: JoinGroup, SyncGroup, Heartbeat, LeaveGroup, and the group admin
 //! APIs DescribeGroups, ListGroups, DeleteGroups (which also see consumer groups). The state
-//! machine is `state::group`.
+//! machine is `state::groups::group`.
 
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 
 use super::authz::{self, operation, resource};
 use super::RequestContext;
-use crate::state::group::{GroupState, JoinRequest, JoinResult, Reply, SyncResult};
+use crate::state::groups::group::{GroupState, JoinRequest, JoinResult, Reply, SyncResult};
 
 fn text(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())

@@ -94,7 +94,7 @@ mod tests {
     use tokio::sync::watch;
 
     use super::*;
-    use crate::state::batch::{read_header, tests::encode_batch};
+    use crate::state::log::batch::{read_header, tests::encode_batch};
     use crate::state::{BrokerConfig, BrokerNode, Cluster};
 
     fn list_offsets(cluster: &Arc<Cluster>, timestamp: i64) -> ListOffsetsPartitionResponse {

@@ -22,8 +22,8 @@ use kafka_protocol::protocol::StrBytes;
 use super::authz::{self, operation};
 use super::group::check_coordinator;
 use super::RequestContext;
-use crate::state::coordinator::TopicPartition;
-use crate::state::group::CommittedOffset;
+use crate::state::groups::coordinator::TopicPartition;
+use crate::state::groups::group::CommittedOffset;
 use crate::state::topics::Topic;
 
 /// Kafka's `offset.metadata.max.bytes`.

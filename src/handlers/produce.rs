@@ -8,7 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::authz::{self, operation};
 use super::RequestContext;
-use crate::state::batch::{self, check_records, read_header, split_batches};
+use crate::state::log::batch::{self, check_records, read_header, split_batches};
 use crate::state::now_ms;
 use crate::state::topics::Topic;
 

@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{error_response, RequestContext};
-use crate::state::sasl::{Authenticate, Handshake, Session};
+use crate::state::security::sasl::{Authenticate, Handshake, Session};
 use crate::state::Cluster;
 
 /// A response to send, and whether the connection closes once it is sent.

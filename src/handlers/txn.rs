@@ -1,7 +1,7 @@
 //! Idempotent producers and transactions: InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn,
 //! EndTxn, TxnOffsetCommit, and the admin APIs DescribeTransactions, ListTransactions and
-//! DescribeProducers. The state machine is `state::txn`; sequences and markers live with each
-//! partition's log (`state::producers`).
+//! DescribeProducers. The state machine is `state::transactions::txn`; sequences and markers live with each
+//! partition's log (`state::transactions::producers`).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
@@ -29,10 +29,10 @@ use super::authz::{self, operation, resource, CLUSTER_NAME};
 use super::group::check_coordinator;
 use super::offsets::{offsets_to_store, PartitionCommit, TopicCommitCheck};
 use super::RequestContext;
-use crate::state::batch::BatchHeader;
-use crate::state::coordinator::TopicPartition;
+use crate::state::groups::coordinator::TopicPartition;
+use crate::state::log::batch::BatchHeader;
 use crate::state::topics::Topic;
-use crate::state::txn::{Member, TxnGuard};
+use crate::state::transactions::txn::{Member, TxnGuard};
 
 /// A TxnOffsetCommit's partitions by topic, each with its own error or the offset to store.
 type PartitionCommits = Vec<(TopicName, Vec<PartitionCommit>)>;

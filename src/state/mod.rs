@@ -1,23 +1,15 @@
 //! The broker's data, shared by every connection: the cluster's brokers, its topics and logs.
 //! No socket code lives here, so all of it can be unit-tested without a network.
 
-pub mod acls;
-pub mod assignor;
-pub mod batch;
 pub mod brokers;
-pub mod cleaner;
 pub mod configs;
-pub mod consumer_coordinator;
-pub mod consumer_group;
-pub mod coordinator;
 pub mod fetch_sessions;
-pub mod group;
+pub mod groups;
 pub mod log;
-pub mod producers;
 pub mod quotas;
-pub mod sasl;
+pub mod security;
 pub mod topics;
-pub mod txn;
+pub mod transactions;
 
 use std::collections::BTreeMap;
 
@@ -25,9 +17,12 @@ use kafka_protocol::error::ResponseError;
 use parking_lot::RwLock;
 
 use brokers::{Broker, Endpoint, SecurityProtocol};
-use coordinator::GroupCoordinator;
-use group::GroupSettings;
+use groups::coordinator::GroupCoordinator;
+use groups::group::GroupSettings;
+use log::cleaner;
+use security::{acls, sasl};
 use topics::{assign_replicas, validate_topic_name, Topic, TopicSpec, Topics};
+use transactions::txn;
 
 /// Broker settings, named after their server.properties counterparts.
 #[derive(Debug, Clone)]

@@ -335,7 +335,7 @@ impl Authenticator {
     }
 
     pub fn step(&mut self, credentials: &Credentials, message: &[u8]) -> Step {
-        self.step_at(credentials, message, super::now_ms())
+        self.step_at(credentials, message, crate::state::now_ms())
     }
 
     /// `step` at `now_ms` (OAUTHBEARER checks the token's times against it).

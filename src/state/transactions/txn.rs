@@ -19,9 +19,9 @@ use kafka_protocol::error::ResponseError;
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::{watch, Notify};
 
-use super::coordinator::{GroupCoordinator, TopicPartition};
 use super::producers::{ProducerIds, TxnMarker, NO_PRODUCER_EPOCH, NO_PRODUCER_ID};
-use super::topics::Topics;
+use crate::state::groups::coordinator::{GroupCoordinator, TopicPartition};
+use crate::state::topics::Topics;
 
 /// The coordinator epoch markers carry: the leader epoch of the transaction log partition in
 /// Kafka; coordinators never move here.
@@ -97,7 +97,7 @@ impl Timestamp {
     pub fn now() -> Timestamp {
         Timestamp {
             instant: Instant::now(),
-            wall_ms: super::now_ms(),
+            wall_ms: crate::state::now_ms(),
         }
     }
 }
@@ -616,9 +616,12 @@ impl TxnCoordinator {
         producer_ids: &[i64],
         min_duration_ms: i64,
     ) -> (Vec<ListedTransaction>, Vec<String>) {
-        self.table
-            .lock()
-            .list(states, producer_ids, min_duration_ms, super::now_ms())
+        self.table.lock().list(
+            states,
+            producer_ids,
+            min_duration_ms,
+            crate::state::now_ms(),
+        )
     }
 
     /// Aborts the transactions whose timeout has passed.
@@ -661,7 +664,7 @@ fn finish(
     groups: &GroupCoordinator,
     completion: &Completion,
 ) {
-    let now_ms = super::now_ms();
+    let now_ms = crate::state::now_ms();
     for (topic, index) in &completion.partitions {
         let Some(partition) = topics.get(topic).and_then(|t| t.partition(*index)) else {
             continue;

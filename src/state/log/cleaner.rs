@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 
 use super::batch::{self, BatchHeader, RawRecord};
-use super::log::PartitionLog;
+use super::PartitionLog;
 
 /// What the cleaner may remove, from the topic's configs.
 #[derive(Debug, Clone, Copy)]
@@ -150,7 +150,7 @@ fn decode(bytes: &Bytes, header: BatchHeader) -> Option<Decoded> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::batch::read_header;
+    use crate::state::log::batch::read_header;
     use bytes::BytesMut;
     use kafka_protocol::records::{
         Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn aborted_records_never_supersede_and_open_transactions_are_not_cleaned() {
-        use crate::state::producers::TxnMarker;
+        use crate::state::transactions::producers::TxnMarker;
         let mut log = PartitionLog::new();
         append(&mut log, &[("a", Some("committed"), 10)]); // 0
         append_transactional(&mut log, 5, "a", "aborted"); // 1

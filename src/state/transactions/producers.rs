@@ -13,7 +13,7 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
-use super::batch::BatchHeader;
+use crate::state::log::batch::BatchHeader;
 
 /// How many batches per producer Kafka remembers for duplicate detection
 /// (the client's `max.in.flight.requests.per.connection` limit for idempotence).

@@ -206,8 +206,10 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::state::assignor::Assignment;
-    use crate::state::group::{CommittedOffset, GroupSettings, JoinRequest, JoinResult, Reply};
+    use crate::state::groups::assignor::Assignment;
+    use crate::state::groups::group::{
+        CommittedOffset, GroupSettings, JoinRequest, JoinResult, Reply,
+    };
 
     fn topics() -> TopicsImage {
         TopicsImage::from([("t".to_string(), (Uuid::from_bytes([7; 16]), 2))])

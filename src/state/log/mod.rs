@@ -4,6 +4,9 @@
 //! the moment it is appended. The last stable offset is lower while a transaction is open: it is
 //! the first offset of the oldest open transaction (see `producers`).
 
+pub mod batch;
+pub mod cleaner;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 
@@ -11,8 +14,10 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use tokio::sync::Notify;
 
-use super::batch::{self, BatchHeader};
-use super::producers::{AbortedTxn, BatchMetadata, ProducerStateTable, TxnMarker, Verdict};
+use super::transactions::producers::{
+    AbortedTxn, BatchMetadata, ProducerStateTable, TxnMarker, Verdict,
+};
+use batch::BatchHeader;
 
 #[derive(Debug, Clone)]
 pub struct StoredBatch {
@@ -128,7 +133,12 @@ impl PartitionLog {
         self.producers
             .check_marker(marker.producer_id, marker.producer_epoch)?;
         let offset = self.log_end_offset;
-        let bytes = super::producers::txn_marker_batch(marker, offset, leader_epoch, timestamp);
+        let bytes = super::transactions::producers::txn_marker_batch(
+            marker,
+            offset,
+            leader_epoch,
+            timestamp,
+        );
         self.batches.push_back(StoredBatch {
             base_offset: offset,
             last_offset: offset,
@@ -402,7 +412,7 @@ fn records_of(bytes: &Bytes) -> Vec<TimestampOffset> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::batch::{read_header, tests::encode_batch};
+    use crate::state::log::batch::{read_header, tests::encode_batch};
     use kafka_protocol::records::RecordBatchDecoder;
 
     fn append(log: &mut PartitionLog, records: &[(&str, &str, i64)]) -> i64 {

@@ -1,0 +1,4 @@
+//! Producer ids, epochs and sequences (idempotence), and the transaction coordinator.
+
+pub mod producers;
+pub mod txn;
