@@ -106,7 +106,8 @@ mod tests {
     #[test]
     fn the_fuzz_corpus_replays_without_a_panic() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
-        let targets: [(&str, fn(&[u8])); 3] = [
+        type Target = (&'static str, fn(&[u8]));
+        let targets: [Target; 3] = [
             ("frame", super::frame),
             ("session", super::session),
             ("records", super::records),
