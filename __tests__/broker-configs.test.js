@@ -8,37 +8,15 @@
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { Kafka, logLevel, ConfigResourceTypes } = require('kafkajs')
-const Broker = require('kafkajs/src/broker')
-const ConnectionPool = require('kafkajs/src/network/connectionPool')
-const socketFactory = require('kafkajs/src/network/socketFactory')
-const { createLogger } = require('kafkajs/src/loggers')
-const LoggerConsole = require('kafkajs/src/loggers/console')
 const { requests } = require('kafkajs/src/protocol/requests')
 const apiKeys = require('kafkajs/src/protocol/requests/apiKeys')
-const { startBroker, uniqueName, waitUntil } = require('./helpers')
+const { kafkajsBroker, startBroker, uniqueName, waitUntil } = require('./helpers')
 const { int16, int32, string, request, rawConnection } = require('./wire')
 
 const BROKER = ConfigResourceTypes.BROKER
 const TOPIC = ConfigResourceTypes.TOPIC
 const SOURCE = { DYNAMIC_BROKER_CONFIG: 2, DYNAMIC_DEFAULT_BROKER_CONFIG: 3, DEFAULT_CONFIG: 5 }
 
-/** kafkajs' Broker below its admin, which refuses the empty name of the cluster-wide resource. */
-async function kafkajsBroker(address) {
-  const [host, port] = address.split(':')
-  const logger = createLogger({ level: logLevel.NOTHING, logCreator: LoggerConsole })
-  const connectionPool = new ConnectionPool({
-    host,
-    port: Number(port),
-    logger,
-    socketFactory: socketFactory(),
-    clientId: 'broker-configs-test',
-    requestTimeout: 30_000,
-    connectionTimeout: 5_000,
-  })
-  const broker = new Broker({ connectionPool, logger })
-  await broker.connect()
-  return broker
-}
 
 describe('dynamic broker configs', () => {
   let cluster
@@ -50,7 +28,7 @@ describe('dynamic broker configs', () => {
     cluster = await startBroker()
     admin = new Kafka({ clientId: 'broker-configs-test', brokers: cluster.brokers, logLevel: logLevel.NOTHING }).admin()
     await admin.connect()
-    broker = await kafkajsBroker(cluster.brokers[0])
+    broker = await kafkajsBroker(cluster.brokers[0], 'broker-configs-test')
     const { brokers } = await admin.describeCluster()
     brokerId = String(brokers[0].nodeId)
   })

@@ -297,8 +297,35 @@ function byPartition(records) {
   return partitions
 }
 
+/**
+ * kafkajs' Broker, one level below its admin, connected to `address` (host:port): its methods
+ * send one request and return kafkajs' decoding of the response, every field included.
+ */
+async function kafkajsBroker(address, clientId) {
+  const Broker = require('kafkajs/src/broker')
+  const ConnectionPool = require('kafkajs/src/network/connectionPool')
+  const socketFactory = require('kafkajs/src/network/socketFactory')
+  const { createLogger } = require('kafkajs/src/loggers')
+  const LoggerConsole = require('kafkajs/src/loggers/console')
+  const [host, port] = address.split(':')
+  const logger = createLogger({ level: logLevel.NOTHING, logCreator: LoggerConsole })
+  const connectionPool = new ConnectionPool({
+    host,
+    port: Number(port),
+    logger,
+    socketFactory: socketFactory(),
+    clientId,
+    requestTimeout: 30_000,
+    connectionTimeout: 5_000,
+  })
+  const broker = new Broker({ connectionPool, logger })
+  await broker.connect()
+  return broker
+}
+
 module.exports = {
   PACKAGE_DIR,
+  kafkajsBroker,
   DEADLINE_MS,
   startKafka,
   external,

@@ -15,31 +15,9 @@ const {
   ResourcePatternTypes,
   ConfigResourceTypes,
 } = require('kafkajs')
-const Broker = require('kafkajs/src/broker')
-const ConnectionPool = require('kafkajs/src/network/connectionPool')
-const socketFactory = require('kafkajs/src/network/socketFactory')
-const { createLogger } = require('kafkajs/src/loggers')
-const LoggerConsole = require('kafkajs/src/loggers/console')
-const { startBroker, uniqueName, waitUntil } = require('./helpers')
+const { kafkajsBroker, startBroker, uniqueName, waitUntil } = require('./helpers')
 const { int32, uvarint, request, rawConnection } = require('./wire')
 
-/** kafkajs' Broker, one level below its admin: its methods return the decoded responses. */
-async function kafkajsBroker(address) {
-  const [host, port] = address.split(':')
-  const logger = createLogger({ level: logLevel.NOTHING, logCreator: LoggerConsole })
-  const connectionPool = new ConnectionPool({
-    host,
-    port: Number(port),
-    logger,
-    socketFactory: socketFactory(),
-    clientId: 'response-fields-test',
-    requestTimeout: 30_000,
-    connectionTimeout: 5_000,
-  })
-  const broker = new Broker({ connectionPool, logger })
-  await broker.connect()
-  return broker
-}
 
 function compactString(s) {
   const bytes = Buffer.from(s, 'utf8')
@@ -85,7 +63,7 @@ describe('response fields as Kafka fills them', () => {
 
   before(async () => {
     cluster = await startBroker()
-    broker = await kafkajsBroker(cluster.brokers[0])
+    broker = await kafkajsBroker(cluster.brokers[0], 'response-fields-test')
   })
 
   after(async () => {

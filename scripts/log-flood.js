@@ -14,6 +14,7 @@ const { spawn } = require('node:child_process')
 const net = require('node:net')
 const path = require('node:path')
 const { parseArgs } = require('node:util')
+const { int16, int32 } = require('../__tests__/wire')
 
 const PACKAGE_DIR = path.resolve(__dirname, '..')
 
@@ -74,18 +75,6 @@ function startBrokerProcess({ options = {}, env = {} } = {}) {
       reject(new Error(`the broker process exited (${code ?? signal}) before listening:\n${stderr}`)),
     )
   })
-}
-
-function int16(n) {
-  const b = Buffer.alloc(2)
-  b.writeInt16BE(n)
-  return b
-}
-
-function int32(n) {
-  const b = Buffer.alloc(4)
-  b.writeInt32BE(n)
-  return b
 }
 
 function randomBytes(n) {

@@ -427,27 +427,8 @@ fn apply(
         APPEND | SUBTRACT if is_list => {
             let current = ctx.cluster.topic_config(topic, name).unwrap_or_default();
             let current = configs.get(name).cloned().unwrap_or(current);
-            let mut items: Vec<String> = current
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect();
-            let given: Vec<&str> = value
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .collect();
-            if operation == APPEND {
-                for item in given {
-                    if !item.is_empty() && !items.iter().any(|i| i == item) {
-                        items.push(item.to_string());
-                    }
-                }
-            } else {
-                items.retain(|i| !given.contains(&i.as_str()));
-            }
-            configs.insert(name.to_string(), items.join(","));
+            let edited = edited_list(&current, value.unwrap_or_default(), operation == APPEND);
+            configs.insert(name.to_string(), edited);
         }
         APPEND | SUBTRACT => {
             return Err((
@@ -501,30 +482,9 @@ fn apply_broker(
                     format!("Config value {op} is not allowed for config key: {name}"),
                 ));
             }
-            let mut items: Vec<String> = configs
-                .get(name)
-                .map(|v| {
-                    v.split(',')
-                        .map(|i| i.trim().to_string())
-                        .filter(|i| !i.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let given: Vec<&str> = value
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .collect();
-            if operation == APPEND {
-                for item in given {
-                    if !item.is_empty() && !items.iter().any(|i| i == item) {
-                        items.push(item.to_string());
-                    }
-                }
-            } else {
-                items.retain(|i| !given.contains(&i.as_str()));
-            }
-            configs.insert(name.to_string(), items.join(","));
+            let current = configs.get(name).cloned().unwrap_or_default();
+            let edited = edited_list(&current, value.unwrap_or_default(), operation == APPEND);
+            configs.insert(name.to_string(), edited);
         }
         other => {
             return Err((
@@ -534,4 +494,25 @@ fn apply_broker(
         }
     }
     Ok(())
+}
+
+/// A list config (comma-separated) after IncrementalAlterConfigs' APPEND (the given items not
+/// in it yet, in order) or SUBTRACT (without the given items).
+fn edited_list(current: &str, given: &str, append: bool) -> String {
+    let mut items: Vec<&str> = current
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let given: Vec<&str> = given.split(',').map(str::trim).collect();
+    if append {
+        for item in given {
+            if !item.is_empty() && !items.contains(&item) {
+                items.push(item);
+            }
+        }
+    } else {
+        items.retain(|i| !given.contains(i));
+    }
+    items.join(",")
 }
