@@ -1,6 +1,6 @@
 //! What the test helpers do, without napi types: reset the cluster in place, create topics,
 //! append records and read them back decoded, list groups and committed offsets, and wait for
-//! records to arrive. The binding (`lib.rs`) only converts JS values to and from these.
+//! records to arrive. The binding (`binding.rs`) only converts JS values to and from these.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
