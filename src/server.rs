@@ -689,6 +689,14 @@ struct Listening {
 }
 
 async fn accept_loop(listener: TcpListener, listening: Listening) {
+    accept_until_down(&listener, &listening).await;
+    // The port closes before `listening` lets go of the broker's "done" sender: stop_broker
+    // then finds it free to reserve, and no one else can take it in between.
+    drop(listener);
+    drop(listening);
+}
+
+async fn accept_until_down(listener: &TcpListener, listening: &Listening) {
     let mut shutdown = listening.shutdown.clone();
     let mut down = listening.down.clone();
     loop {
