@@ -59,7 +59,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DeleteRecords, 0, 2),
-    (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::DescribeLogDirs, 1, 4),
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::AlterPartitionReassignments, 0, 0),
@@ -247,6 +247,50 @@ pub(crate) mod tests {
     use kafka_protocol::messages::*;
     use kafka_protocol::protocol::{encode_request_header_into_buffer, StrBytes};
 
+    /// A cluster of brokers `0..brokers` on 127.0.0.1 with a topic `t` of two partitions.
+    pub(crate) fn test_cluster(brokers: i32) -> Arc<Cluster> {
+        let cluster = Arc::new(Cluster::new("test".into(), BrokerConfig::default()));
+        for node_id in 0..brokers {
+            cluster.add_broker(BrokerNode {
+                node_id,
+                host: "127.0.0.1".into(),
+                port: 9092 + node_id as u16,
+            });
+        }
+        let spec = cluster.topic_spec("t", 2, 1, Default::default()).unwrap();
+        cluster.topics.create(spec).unwrap();
+        cluster
+    }
+
+    /// Serves one request as broker 0 would, from an anonymous client on PLAINTEXT.
+    pub(crate) fn call(
+        cluster: &Arc<Cluster>,
+        api_key: ApiKey,
+        version: i16,
+        body: RequestKind,
+    ) -> ResponseKind {
+        let (_stop, shutdown) = watch::channel(false);
+        let ctx = RequestContext {
+            cluster: cluster.clone(),
+            broker_id: 0,
+            header: RequestHeader::default()
+                .with_request_api_key(api_key as i16)
+                .with_request_api_version(version)
+                .with_client_id(Some(StrBytes::from_static_str("test"))),
+            client_host: "/127.0.0.1".into(),
+            principal: crate::handlers::ANONYMOUS.into(),
+            listener: "PLAINTEXT".into(),
+            connection_id: 0,
+            shutdown,
+        };
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(handle(&ctx, body))
+            .unwrap_or_else(|| panic!("{api_key:?} v{version} gave no response"))
+    }
+
     /// A request of each advertised API, naming an existing topic where the API takes topics.
     pub(crate) fn sample_request(api_key: ApiKey, version: i16) -> RequestKind {
         let topic = TopicName(StrBytes::from_static_str("t"));
@@ -397,9 +441,9 @@ pub(crate) mod tests {
                         ]),
                 ]))
             }
-            ApiKey::DescribeCluster => {
-                RequestKind::DescribeCluster(DescribeClusterRequest::default())
-            }
+            ApiKey::DescribeCluster => RequestKind::DescribeCluster(
+                DescribeClusterRequest::default().with_include_fenced_brokers(version >= 2),
+            ),
             ApiKey::DescribeLogDirs => {
                 RequestKind::DescribeLogDirs(DescribeLogDirsRequest::default())
             }
