@@ -74,7 +74,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::EndTxn, 0, 3),
     (ApiKey::TxnOffsetCommit, 0, 3),
     (ApiKey::DescribeTransactions, 0, 0),
-    (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::ListTransactions, 0, 2),
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::CreateAcls, 1, 3),
     (ApiKey::DescribeAcls, 1, 3),
@@ -517,7 +517,10 @@ pub(crate) mod tests {
             ),
             ApiKey::ListTransactions => RequestKind::ListTransactions(
                 ListTransactionsRequest::default()
-                    .with_state_filters(vec![StrBytes::from_static_str("Ongoing")]),
+                    .with_state_filters(vec![StrBytes::from_static_str("Ongoing")])
+                    .with_transactional_id_pattern(
+                        (version >= 2).then(|| StrBytes::from_static_str("t.*")),
+                    ),
             ),
             ApiKey::DescribeProducers => RequestKind::DescribeProducers(
                 DescribeProducersRequest::default().with_topics(vec![

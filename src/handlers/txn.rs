@@ -432,10 +432,29 @@ pub fn list_transactions(
     } else {
         -1
     };
+    // v2 (KIP-1152): a regular expression the whole transactional id must match, as Kafka's
+    // re2j `matches()`; null or empty lists every id.
+    let pattern = match req.transactional_id_pattern.as_deref() {
+        Some(p) if ctx.version() >= 2 && !p.is_empty() => {
+            match regex::Regex::new(&format!("^(?:{p})$")) {
+                Ok(pattern) => Some(pattern),
+                Err(_) => {
+                    return ListTransactionsResponse::default()
+                        .with_error_code(ResponseError::InvalidRegularExpression.code())
+                }
+            }
+        }
+        _ => None,
+    };
     let (listed, unknown) = ctx.cluster.txns.list(&states, &producer_ids, min_duration);
     // Each broker lists the transactional ids it coordinates.
     let listed = listed
         .into_iter()
+        .filter(|t| {
+            pattern
+                .as_ref()
+                .is_none_or(|p| p.is_match(&t.transactional_id))
+        })
         .filter(|t| check_txn_coordinator(ctx, &t.transactional_id).is_ok())
         .filter(|t| {
             authz::allowed(
@@ -855,6 +874,37 @@ mod tests {
         assert_eq!(r.transaction_states.len(), 1);
         assert_eq!(r.transaction_states[0].transactional_id.as_str(), "tx");
         assert_eq!(r.unknown_state_filters, vec![text("Nonsense")]);
+
+        // v2: the pattern must match the whole id; a bad one fails the request.
+        let listed = |version: i16, pattern: &str| {
+            let list = ListTransactionsRequest::default()
+                .with_transactional_id_pattern(Some(text(pattern)));
+            let ResponseKind::ListTransactions(r) = broker.call(
+                ApiKey::ListTransactions,
+                version,
+                RequestKind::ListTransactions(list),
+            ) else {
+                panic!()
+            };
+            let ids: Vec<String> = r
+                .transaction_states
+                .iter()
+                .map(|t| t.transactional_id.to_string())
+                .collect();
+            (r.error_code, ids)
+        };
+        assert_eq!(listed(2, "t"), (NONE, vec![]));
+        assert_eq!(
+            listed(1, "t"),
+            (NONE, vec!["tx".to_string()]),
+            "v1 has no pattern"
+        );
+        assert_eq!(listed(2, "t.*"), (NONE, vec!["tx".to_string()]));
+        assert_eq!(listed(2, ""), (NONE, vec!["tx".to_string()]));
+        assert_eq!(
+            listed(2, "("),
+            (ResponseError::InvalidRegularExpression.code(), vec![])
+        );
 
         let describe = DescribeProducersRequest::default().with_topics(vec![
             describe_producers_request::TopicRequest::default()
