@@ -62,7 +62,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::DescribeLogDirs, 1, 4),
     (ApiKey::ElectLeaders, 0, 2),
-    (ApiKey::AlterPartitionReassignments, 0, 0),
+    (ApiKey::AlterPartitionReassignments, 0, 1),
     (ApiKey::ListPartitionReassignments, 0, 0),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::SaslAuthenticate, 0, 2),
@@ -449,7 +449,8 @@ pub(crate) mod tests {
             }
             ApiKey::ElectLeaders => RequestKind::ElectLeaders(ElectLeadersRequest::default()),
             ApiKey::AlterPartitionReassignments => RequestKind::AlterPartitionReassignments(
-                AlterPartitionReassignmentsRequest::default(),
+                AlterPartitionReassignmentsRequest::default()
+                    .with_allow_replication_factor_change(version < 1),
             ),
             ApiKey::ListPartitionReassignments => {
                 RequestKind::ListPartitionReassignments(ListPartitionReassignmentsRequest::default())
