@@ -37,7 +37,7 @@ pub use api_versions::unsupported_version_response;
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 9),
     (ApiKey::Fetch, 4, 13),
-    (ApiKey::ListOffsets, 1, 8),
+    (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 12),
     (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::ApiVersions, 0, 4),
@@ -315,6 +315,9 @@ pub(crate) mod tests {
                         .with_partitions(vec![
                             list_offsets_request::ListOffsetsPartition::default()
                                 .with_timestamp(-1),
+                            list_offsets_request::ListOffsetsPartition::default()
+                                .with_partition_index(1)
+                                .with_timestamp(if version >= 9 { -5 } else { -2 }),
                         ]),
                 ]))
             }
