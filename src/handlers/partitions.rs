@@ -254,6 +254,12 @@ pub fn alter_reassignments(
             .with_responses(responses);
     }
     let brokers: HashSet<i32> = ctx.cluster.brokers().iter().map(|b| b.node_id).collect();
+    let registered: HashSet<i32> = ctx
+        .cluster
+        .all_brokers()
+        .iter()
+        .map(|b| b.node_id)
+        .collect();
     // v1 (KIP-860): a client may refuse reassignments that change a partition's replica count.
     // The answer says which way it was taken (true before v1, which cannot ask).
     let allow_rf_change = ctx.version() < 1 || req.allow_replication_factor_change;
@@ -296,21 +302,15 @@ pub fn alter_reassignments(
                                 Some(r) => r.target.len(),
                                 None => partition.leadership().replicas.len(),
                             };
-                            // Kafka's controller checks the replica count before the replicas.
-                            if !allow_rf_change && replicas.len() != current {
+                            if let Err(message) = check_replicas(&replicas, &registered, &brokers) {
+                                Err((ResponseError::InvalidReplicaAssignment, message))
+                            } else if !allow_rf_change && replicas.len() != current {
                                 Err((
                                     ResponseError::InvalidReplicationFactor,
                                     format!(
                                         "The replication factor is changed from {current} to {}",
                                         replicas.len()
                                     ),
-                                ))
-                            } else if replicas.is_empty()
-                                || replicas.iter().any(|r| !brokers.contains(r))
-                            {
-                                Err((
-                                    ResponseError::InvalidReplicaAssignment,
-                                    "Replicas must name live brokers.".into(),
                                 ))
                             } else {
                                 if let Reassigned::Started(id) = partition.reassign(replicas, elect)
@@ -342,6 +342,35 @@ pub fn alter_reassignments(
     } else {
         response
     }
+}
+
+/// A reassignment's target replicas as Kafka's controller checks them, with its messages; a
+/// stopped broker is refused too (its replica could not catch up).
+fn check_replicas(
+    replicas: &[i32],
+    registered: &HashSet<i32>,
+    live: &HashSet<i32>,
+) -> Result<(), String> {
+    if replicas.is_empty() {
+        return Err("The manual partition assignment includes an empty replica list.".into());
+    }
+    let mut seen = HashSet::new();
+    for &replica in replicas {
+        if !registered.contains(&replica) {
+            return Err(format!(
+                "The manual partition assignment includes broker {replica}, but no such broker is registered."
+            ));
+        }
+        if !seen.insert(replica) {
+            return Err(format!(
+                "The manual partition assignment includes the broker {replica} more than once."
+            ));
+        }
+    }
+    if replicas.iter().any(|r| !live.contains(r)) {
+        return Err("Replicas must name live brokers.".into());
+    }
+    Ok(())
 }
 
 /// Completes reassignment `id` of `partition` once the replicas it adds have caught up: after
@@ -487,10 +516,21 @@ mod tests {
             )
         );
         assert_eq!(reassign(1, false, vec![1]), (0, None, false));
-        // Before the replicas are checked, as in Kafka: broker 7 does not exist.
+        // The replicas are checked first, as in Kafka: broker 7 does not exist.
         assert_eq!(
-            reassign(1, false, vec![0, 7]).0,
-            ResponseError::InvalidReplicationFactor.code()
+            reassign(1, false, vec![0, 7]),
+            (
+                ResponseError::InvalidReplicaAssignment.code(),
+                Some(
+                    "The manual partition assignment includes broker 7, but no such broker is registered."
+                        .into()
+                ),
+                false
+            )
+        );
+        assert_eq!(
+            reassign(1, true, vec![1, 1]).1.as_deref(),
+            Some("The manual partition assignment includes the broker 1 more than once.")
         );
         assert_eq!(reassign(1, true, vec![0, 1]), (0, None, true));
         // v0 cannot disallow it.
