@@ -36,7 +36,7 @@ pub use api_versions::unsupported_version_response;
 /// A version appears here only once it is implemented and tested.
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 9),
-    (ApiKey::Fetch, 4, 13),
+    (ApiKey::Fetch, 4, 18),
     (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 13),
     (ApiKey::SaslHandshake, 0, 1),
