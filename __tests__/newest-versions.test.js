@@ -59,12 +59,19 @@ test('the Java admin gets the answers of the newest versions: latest tiered offs
   // The Java admin gives the error's own message, not the broker's ("Group ... not found.").
   assert.match(seen.classicMissing, /^GroupIdNotFoundException: /)
 
+  assert.equal(seen.plainOffset, '0')
+
   if (broker.external) return
   const used = new Map()
+  const produced = new Map()
   for (const r of broker.requests()) {
     if (!r.clientId?.startsWith(prefix)) continue
     used.set(r.api, Math.max(used.get(r.api) ?? -1, r.version))
+    if (r.api === 'Produce') produced.set(r.clientId, r.version)
   }
+  // Transactions v1 producers stop at v11 (v12 is for transactions v2); others use v13.
+  assert.equal(produced.get(`${prefix}-plain`), 13)
+  assert.equal(produced.get(`${prefix}-producer`), 11)
   const expected = {
     DescribeCluster: 2,
     ListOffsets: 10,

@@ -35,7 +35,7 @@ pub use api_versions::unsupported_version_response;
 /// The APIs this broker implements and the versions of each, advertised by ApiVersions.
 /// A version appears here only once it is implemented and tested.
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 9),
+    (ApiKey::Produce, 3, 13),
     (ApiKey::Fetch, 4, 18),
     (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 13),
@@ -296,12 +296,19 @@ pub(crate) mod tests {
         let topic = TopicName(StrBytes::from_static_str("t"));
         let group = GroupId(StrBytes::from_static_str("g"));
         match api_key {
+            // v13 names topics by id: an unknown one here.
             ApiKey::Produce => {
+                let named = produce_request::TopicProduceData::default();
+                let named = if version >= 13 {
+                    named.with_topic_id(uuid::Uuid::from_u128(7))
+                } else {
+                    named.with_name(topic)
+                };
                 RequestKind::Produce(ProduceRequest::default().with_acks(1).with_topic_data(vec![
-                produce_request::TopicProduceData::default()
-                    .with_name(topic)
-                    .with_partition_data(vec![produce_request::PartitionProduceData::default()]),
-            ]))
+                    named.with_partition_data(vec![
+                        produce_request::PartitionProduceData::default(),
+                    ]),
+                ]))
             }
             ApiKey::Fetch => RequestKind::Fetch(FetchRequest::default().with_topics(vec![
                 fetch_request::FetchTopic::default()

@@ -74,16 +74,32 @@ fn code(result: Result<(), ResponseError>) -> i16 {
     result.err().map_or(0, |e| e.code())
 }
 
+/// What a produce request's version lets the broker do with a transactional write to a
+/// partition (Kafka's `TransactionSupportedOperation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnWrite {
+    /// Up to v10: the partition must be in the transaction, else INVALID_TXN_STATE.
+    Verify,
+    /// v11 (KIP-890 part 1): the same, refused with TRANSACTION_ABORTABLE, which the client
+    /// answers by aborting the transaction rather than failing.
+    VerifyAbortable,
+    /// v12+ (transactions v2): the write adds the partition to the transaction (beginning it if
+    /// none is ongoing), as an AddPartitionsToTxn would.
+    Add,
+}
+
 /// A produce request's transactional batches may only go to a partition added to their
 /// transaction (Kafka 3.6+ verification, KIP-890): otherwise INVALID_TXN_STATE ("Partition was
-/// not added to the transaction"), or INVALID_PRODUCER_EPOCH for a fenced producer. The guard
-/// keeps the coordinator locked until the batches are appended.
+/// not added to the transaction") or TRANSACTION_ABORTABLE from v11, or INVALID_PRODUCER_EPOCH
+/// for a fenced producer; from v12 the write adds the partition. The guard keeps the
+/// coordinator locked until the batches are appended.
 pub fn verify_produce<'a>(
     ctx: &'a RequestContext,
     transactional_id: Option<&str>,
     topic: &Topic,
     partition: i32,
     batches: &[(BatchHeader, bytes::Bytes)],
+    write: TxnWrite,
 ) -> Result<Option<TxnGuard<'a>>, ResponseError> {
     let Some((header, _)) = batches.iter().find(|(h, _)| h.is_transactional()) else {
         return Ok(None);
@@ -92,21 +108,31 @@ pub fn verify_produce<'a>(
         return Err(ResponseError::TransactionalIdAuthorizationFailed);
     };
     let tp = (topic.name.clone(), partition);
-    ctx.cluster
-        .txns
-        .lock_verified(
+    let txns = &ctx.cluster.txns;
+    let locked = if write == TxnWrite::Add {
+        txns.lock_added(
             transactional_id,
             header.producer_id,
             header.producer_epoch,
             Member::Partition(&tp),
         )
-        .map(Some)
-        .map_err(|e| match e {
-            ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
-            // Retriable for every client version.
-            ResponseError::ConcurrentTransactions => ResponseError::NotEnoughReplicas,
-            e => e,
-        })
+    } else {
+        txns.lock_verified(
+            transactional_id,
+            header.producer_id,
+            header.producer_epoch,
+            Member::Partition(&tp),
+        )
+    };
+    locked.map(Some).map_err(|e| match e {
+        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        // Retriable for every client version.
+        ResponseError::ConcurrentTransactions => ResponseError::NotEnoughReplicas,
+        ResponseError::InvalidTxnState if write != TxnWrite::Verify => {
+            ResponseError::TransactionAbortable
+        }
+        e => e,
+    })
 }
 
 pub fn init_producer_id(
@@ -632,6 +658,10 @@ mod tests {
         }
 
         fn produce(&self, partition: i32, batch: Bytes) -> (i16, i64) {
+            self.produce_at(9, partition, batch)
+        }
+
+        fn produce_at(&self, version: i16, partition: i32, batch: Bytes) -> (i16, i64) {
             let req = ProduceRequest::default()
                 .with_transactional_id(Some(TransactionalId(text("tx"))))
                 .with_acks(-1)
@@ -642,7 +672,7 @@ mod tests {
                             .with_index(partition)
                             .with_records(Some(batch)),
                     ])]);
-            match self.call(ApiKey::Produce, 9, RequestKind::Produce(req)) {
+            match self.call(ApiKey::Produce, version, RequestKind::Produce(req)) {
                 ResponseKind::Produce(r) => {
                     let p = &r.responses[0].partition_responses[0];
                     (p.error_code, p.base_offset)
@@ -755,6 +785,39 @@ mod tests {
     }
 
     const NONE: i16 = 0;
+
+    #[test]
+    fn produce_v11_refuses_a_partition_not_added_as_abortable_and_v12_adds_it() {
+        let broker = Broker::new();
+        let init = broker.init(1);
+        let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+        assert_eq!(broker.add_partitions(pid, epoch, vec![0]), vec![NONE]);
+        assert_eq!(
+            broker
+                .produce_at(10, 1, transactional_batch(pid, epoch, 0))
+                .0,
+            ResponseError::InvalidTxnState.code()
+        );
+        assert_eq!(
+            broker
+                .produce_at(11, 1, transactional_batch(pid, epoch, 0))
+                .0,
+            ResponseError::TransactionAbortable.code()
+        );
+        // Transactions v2: the write itself adds the partition.
+        assert_eq!(
+            broker.produce_at(12, 1, transactional_batch(pid, epoch, 0)),
+            (NONE, 0)
+        );
+        let txn = broker.cluster.txns.describe("tx").unwrap();
+        assert!(txn.partitions.contains(&("t".to_string(), 1)));
+        assert_eq!(broker.end(3, pid, epoch, true), NONE);
+        assert_eq!(
+            broker.high_watermark(1),
+            2,
+            "the record and its COMMIT marker"
+        );
+    }
 
     #[test]
     fn a_transactional_produce_to_a_partition_not_added_is_refused() {

@@ -606,6 +606,33 @@ impl TxnCoordinator {
         Ok(TxnGuard { _table: table })
     }
 
+    /// A transactions v2 write (Produce v12+, TxnOffsetCommit v5+): adds the partition or group
+    /// to the producer's transaction, beginning one if none is ongoing, and keeps the
+    /// coordinator locked until the returned guard is dropped.
+    pub fn lock_added(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        member: Member<'_>,
+    ) -> Result<TxnGuard<'_>, ResponseError> {
+        let mut table = self.table.lock();
+        let (partitions, groups) = match member {
+            Member::Partition(tp) => (vec![tp.clone()], vec![]),
+            Member::Group(group) => (vec![], vec![group.to_string()]),
+        };
+        table.add_to_transaction(
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            &partitions,
+            &groups,
+            Timestamp::now(),
+        )?;
+        self.deadlines_changed.notify_one();
+        Ok(TxnGuard { _table: table })
+    }
+
     pub fn describe(&self, transactional_id: &str) -> Option<TransactionMetadata> {
         self.table.lock().get(transactional_id).cloned()
     }

@@ -86,6 +86,13 @@ public final class VersionsDriver {
         TopicPartition tp = new TopicPartition(topic, 0);
         int leader = waitForLeader(admin, topic);
 
+        // A plain producer: Produce v13 names the topic by id.
+        try (KafkaProducer<String, String> plain = new KafkaProducer<>(props("plain"), new StringSerializer(),
+                new StringSerializer())) {
+            say("plainOffset", plain.send(new ProducerRecord<>(topic, "k", "plain")).get(20, TimeUnit.SECONDS)
+                    .offset());
+        }
+
         // Open a transaction so ListTransactions has one to list.
         Properties p = props("producer");
         p.put("transactional.id", prefix + "-tx");
