@@ -345,19 +345,24 @@ pub fn txn_offset_commit(
     let stored = routed.and_then(|()| {
         // The coordinator stays locked while the offsets are stored, so the transaction cannot
         // end in between. A stale epoch is INVALID_PRODUCER_EPOCH, as Kafka's verification says.
-        let _verified = ctx
-            .cluster
-            .txns
-            .lock_verified(
-                &req.transactional_id,
-                req.producer_id.0,
-                req.producer_epoch,
-                Member::Group(&group_id),
-            )
-            .map_err(|e| match e {
-                ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
-                e => e,
-            })?;
+        // As Kafka's `txnOffsetCommitRequestVersionToTransactionSupportedOperation`: a group not
+        // in the transaction is INVALID_TXN_STATE up to v3, TRANSACTION_ABORTABLE at v4
+        // (KIP-890), and from v5 (transactions v2, no AddOffsetsToTxn) the commit adds it.
+        let txns = &ctx.cluster.txns;
+        let (pid, epoch) = (req.producer_id.0, req.producer_epoch);
+        let member = Member::Group(&group_id);
+        let locked = if ctx.version() >= 5 {
+            txns.lock_added(&req.transactional_id, pid, epoch, member)
+        } else {
+            txns.lock_verified(&req.transactional_id, pid, epoch, member)
+        };
+        let _verified = locked.map_err(|e| match e {
+            ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+            ResponseError::InvalidTxnState if ctx.version() >= 4 => {
+                ResponseError::TransactionAbortable
+            }
+            e => e,
+        })?;
         ctx.cluster.groups.commit_txn_offsets(
             &group_id,
             req.producer_id.0,
@@ -870,6 +875,44 @@ mod tests {
                 ResponseError::UnknownTopicOrPartition.code()
             ]
         );
+    }
+
+    #[test]
+    fn txn_offset_commit_v4_refuses_a_group_not_added_as_abortable_and_v5_adds_it() {
+        let broker = Broker::new();
+        let init = broker.init(1);
+        let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+        assert_eq!(broker.add_partitions(pid, epoch, vec![0]), vec![NONE]);
+        let commit = |version: i16| {
+            let req = TxnOffsetCommitRequest::default()
+                .with_transactional_id(TransactionalId(text("tx")))
+                .with_group_id(GroupId(text("g")))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_generation_id(-1)
+                .with_topics(vec![
+                    txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                        .with_name(TopicName(text("t")))
+                        .with_partitions(vec![
+                            txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                                .with_committed_offset(0),
+                        ]),
+                ]);
+            match broker.call(
+                ApiKey::TxnOffsetCommit,
+                version,
+                RequestKind::TxnOffsetCommit(req),
+            ) {
+                ResponseKind::TxnOffsetCommit(r) => r.topics[0].partitions[0].error_code,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(commit(3), ResponseError::InvalidTxnState.code());
+        assert_eq!(commit(4), ResponseError::TransactionAbortable.code());
+        // Transactions v2: no AddOffsetsToTxn, the commit adds the group.
+        assert_eq!(commit(5), NONE);
+        let txn = broker.cluster.txns.describe("tx").unwrap();
+        assert!(txn.groups.contains("g"));
     }
 
     #[test]

@@ -19,6 +19,8 @@ import org.apache.kafka.clients.admin.NewPartitionReassignment;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.TransactionListing;
+import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.Node;
@@ -112,6 +114,9 @@ public final class VersionsDriver {
             say("txPattern", listTransactions(admin, prefix + "-t.*"));
             say("txNoMatch", listTransactions(admin, prefix + "-t"));
             say("txBadPattern", failure(() -> listTransactions(admin, "(")));
+            // AddOffsetsToTxn and TxnOffsetCommit at v4 (transactions v1).
+            producer.sendOffsetsToTransaction(Map.of(tp, new OffsetAndMetadata(1)),
+                    new ConsumerGroupMetadata(prefix + "-txn-group"));
             producer.abortTransaction();
         }
 
