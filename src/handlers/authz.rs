@@ -234,6 +234,10 @@ mod tests {
             ResponseKind::DescribeClientQuotas(r) => (cluster, Some(r.error_code)),
             ResponseKind::AlterClientQuotas(r) => (None, r.entries.first().map(|_| -1)),
             ResponseKind::InitProducerId(r) => (txn, Some(r.error_code)),
+            // v4+ comes from brokers: CLUSTER_ACTION on the cluster, for the whole request.
+            ResponseKind::AddPartitionsToTxn(r) if r.results_by_topic_v3_and_below.is_empty() => {
+                (cluster, Some(r.error_code))
+            }
             ResponseKind::AddPartitionsToTxn(r) => (
                 txn,
                 Some(

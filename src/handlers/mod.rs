@@ -69,7 +69,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::AlterClientQuotas, 0, 1),
     (ApiKey::InitProducerId, 0, 5),
-    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddPartitionsToTxn, 0, 5),
     (ApiKey::AddOffsetsToTxn, 0, 4),
     (ApiKey::EndTxn, 0, 4),
     (ApiKey::TxnOffsetCommit, 0, 5),
@@ -487,6 +487,23 @@ pub(crate) mod tests {
                     .with_producer_id(ProducerId(-1))
                     .with_producer_epoch(-1),
             ),
+            // v4+ is the batched form brokers send: one transaction verified, one added to.
+            ApiKey::AddPartitionsToTxn if version >= 4 => {
+                let txn = |verify_only: bool| {
+                    add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                        .with_transactional_id(TransactionalId(StrBytes::from_static_str("tx")))
+                        .with_verify_only(verify_only)
+                        .with_topics(vec![
+                            add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                                .with_name(topic.clone())
+                                .with_partitions(vec![0, 7]),
+                        ])
+                };
+                RequestKind::AddPartitionsToTxn(
+                    AddPartitionsToTxnRequest::default()
+                        .with_transactions(vec![txn(true), txn(false)]),
+                )
+            }
             ApiKey::AddPartitionsToTxn => RequestKind::AddPartitionsToTxn(
                 AddPartitionsToTxnRequest::default()
                     .with_v3_and_below_transactional_id(TransactionalId(StrBytes::from_static_str(

@@ -5,7 +5,7 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
-    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
 use kafka_protocol::messages::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
@@ -193,17 +193,126 @@ pub fn add_partitions_to_txn(
     ctx: &RequestContext,
     req: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
-    let transactional_id = req.v3_and_below_transactional_id.to_string();
+    if ctx.version() >= 4 {
+        return add_partitions_for_brokers(ctx, req);
+    }
     let requested: Vec<(TopicName, Vec<i32>)> = req
         .v3_and_below_topics
         .into_iter()
         .map(|t| (t.name, t.partitions))
         .collect();
-    let txn_denied = authz::transactional_id(ctx, &transactional_id, operation::WRITE).err();
+    let topics = add_partitions(
+        ctx,
+        &req.v3_and_below_transactional_id,
+        req.v3_and_below_producer_id.0,
+        req.v3_and_below_producer_epoch,
+        requested,
+        true,
+    );
+    AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(topics)
+}
+
+/// v4+ (KIP-890) is the batched form partition leaders send the transaction coordinator, under
+/// CLUSTER_ACTION: several transactions, each either added to as in v3 or, `verify_only`,
+/// checked: a partition not in the transaction is TRANSACTION_ABORTABLE, as Kafka's
+/// `handleVerifyPartitionsInTransaction` answers (v5 only says the sender knows that code).
+/// Clients never send it (the Java client caps the API at v3).
+fn add_partitions_for_brokers(
+    ctx: &RequestContext,
+    req: AddPartitionsToTxnRequest,
+) -> AddPartitionsToTxnResponse {
+    if let Err(error) = authz::cluster(ctx, operation::CLUSTER_ACTION) {
+        return AddPartitionsToTxnResponse::default().with_error_code(error.code());
+    }
+    let results = req
+        .transactions
+        .into_iter()
+        .map(|txn| {
+            let requested: Vec<(TopicName, Vec<i32>)> = txn
+                .topics
+                .into_iter()
+                .map(|t| (t.name, t.partitions))
+                .collect();
+            let (id, pid, epoch) = (&txn.transactional_id, txn.producer_id.0, txn.producer_epoch);
+            let topic_results = if txn.verify_only {
+                verify_partitions(ctx, id, pid, epoch, requested)
+            } else {
+                add_partitions(ctx, id, pid, epoch, requested, false)
+            };
+            AddPartitionsToTxnResult::default()
+                .with_transactional_id(txn.transactional_id)
+                .with_topic_results(topic_results)
+        })
+        .collect();
+    AddPartitionsToTxnResponse::default().with_results_by_transaction(results)
+}
+
+/// `verify_only`: whether each partition is in the producer's ongoing transaction.
+fn verify_partitions(
+    ctx: &RequestContext,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    requested: Vec<(TopicName, Vec<i32>)>,
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    let routed = check_txn_coordinator(ctx, transactional_id);
+    requested
+        .into_iter()
+        .map(|(name, partitions)| {
+            let results = partitions
+                .into_iter()
+                .map(|p| {
+                    let tp = (name.to_string(), p);
+                    let verified = routed.and_then(|()| {
+                        ctx.cluster
+                            .txns
+                            .lock_verified(
+                                transactional_id,
+                                producer_id,
+                                producer_epoch,
+                                Member::Partition(&tp),
+                            )
+                            .map(drop)
+                            .map_err(|e| match e {
+                                ResponseError::InvalidTxnState => {
+                                    ResponseError::TransactionAbortable
+                                }
+                                e => e,
+                            })
+                    });
+                    AddPartitionsToTxnPartitionResult::default()
+                        .with_partition_index(p)
+                        .with_partition_error_code(code(verified))
+                })
+                .collect();
+            AddPartitionsToTxnTopicResult::default()
+                .with_name(name)
+                .with_results_by_partition(results)
+        })
+        .collect()
+}
+
+/// Adds the partitions to the transaction, beginning it if none is ongoing. A client (v0-v3)
+/// needs WRITE on the transactional id and the topics; a broker (v4+) was authorized already.
+fn add_partitions(
+    ctx: &RequestContext,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    requested: Vec<(TopicName, Vec<i32>)>,
+    client: bool,
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    let txn_denied = if client {
+        authz::transactional_id(ctx, transactional_id, operation::WRITE).err()
+    } else {
+        None
+    };
     // A partition fails on its own when its topic may not be written, or it does not exist.
     let failed = |name: &TopicName, index: i32| {
-        if let Err(error) = authz::topic(ctx, name, operation::WRITE) {
-            return Some(error);
+        if client {
+            if let Err(error) = authz::topic(ctx, name, operation::WRITE) {
+                return Some(error);
+            }
         }
         ctx.cluster
             .topics
@@ -226,19 +335,19 @@ pub fn add_partitions_to_txn(
             .iter()
             .flat_map(|(name, partitions)| partitions.iter().map(|&p| (name.to_string(), p)))
             .collect();
-        check_txn_coordinator(ctx, &transactional_id)
+        check_txn_coordinator(ctx, transactional_id)
             .and_then(|()| {
                 ctx.cluster.txns.add_to_transaction(
-                    &transactional_id,
-                    req.v3_and_below_producer_id.0,
-                    req.v3_and_below_producer_epoch,
+                    transactional_id,
+                    producer_id,
+                    producer_epoch,
                     &partitions,
                     &[],
                 )
             })
             .map_err(|e| fenced_error(e, ctx.version(), 2))
     };
-    let topics = requested
+    requested
         .into_iter()
         .map(|(name, partitions)| {
             let results = partitions
@@ -257,8 +366,7 @@ pub fn add_partitions_to_txn(
                 .with_name(name)
                 .with_results_by_partition(results)
         })
-        .collect();
-    AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(topics)
+        .collect()
 }
 
 pub fn add_offsets_to_txn(
@@ -875,6 +983,46 @@ mod tests {
                 ResponseError::UnknownTopicOrPartition.code()
             ]
         );
+    }
+
+    #[test]
+    fn add_partitions_v4_from_brokers_verifies_or_adds_per_transaction() {
+        let broker = Broker::new();
+        let init = broker.init(1);
+        let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+        assert_eq!(broker.add_partitions(pid, epoch, vec![0]), vec![NONE]);
+        let batched = |verify_only: bool, partitions: Vec<i32>| {
+            let req = AddPartitionsToTxnRequest::default().with_transactions(vec![
+                add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                    .with_transactional_id(TransactionalId(text("tx")))
+                    .with_producer_id(ProducerId(pid))
+                    .with_producer_epoch(epoch)
+                    .with_verify_only(verify_only)
+                    .with_topics(vec![
+                        add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                            .with_name(TopicName(text("t")))
+                            .with_partitions(partitions),
+                    ]),
+            ]);
+            match broker.call(
+                ApiKey::AddPartitionsToTxn,
+                5,
+                RequestKind::AddPartitionsToTxn(req),
+            ) {
+                ResponseKind::AddPartitionsToTxn(r) => r.results_by_transaction[0].topic_results[0]
+                    .results_by_partition
+                    .iter()
+                    .map(|p| p.partition_error_code)
+                    .collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            batched(true, vec![0, 1]),
+            vec![NONE, ResponseError::TransactionAbortable.code()]
+        );
+        assert_eq!(batched(false, vec![1]), vec![NONE]);
+        assert_eq!(batched(true, vec![0, 1]), vec![NONE, NONE]);
     }
 
     #[test]
