@@ -396,18 +396,30 @@ pub fn add_offsets_to_txn(
 pub fn end_txn(ctx: &RequestContext, req: EndTxnRequest) -> EndTxnResponse {
     let routed = authz::transactional_id(ctx, &req.transactional_id, operation::WRITE)
         .and_then(|()| check_txn_coordinator(ctx, &req.transactional_id));
+    // v5 is transactions v2 (KIP-890): the end bumps the producer epoch (or, spent, the
+    // producer id) and the answer gives the producer what to go on with.
+    let bump_epoch = ctx.version() >= 5;
     let result = routed.and_then(|()| {
         ctx.cluster.txns.end_txn(
             &ctx.cluster.topics,
             &ctx.cluster.groups,
             &req.transactional_id,
-            req.producer_id.0,
-            req.producer_epoch,
+            (req.producer_id.0, req.producer_epoch),
             req.committed,
+            bump_epoch,
         )
     });
-    EndTxnResponse::default()
-        .with_error_code(code(result.map_err(|e| fenced_error(e, ctx.version(), 2))))
+    let response = EndTxnResponse::default().with_error_code(code(
+        result
+            .map(drop)
+            .map_err(|e| fenced_error(e, ctx.version(), 2)),
+    ));
+    match result {
+        Ok((producer_id, producer_epoch)) if bump_epoch => response
+            .with_producer_id(ProducerId(producer_id))
+            .with_producer_epoch(producer_epoch),
+        _ => response,
+    }
 }
 
 /// TxnOffsetCommit goes to the group coordinator: the offsets wait beside the group's committed
@@ -983,6 +995,54 @@ mod tests {
                 ResponseError::UnknownTopicOrPartition.code()
             ]
         );
+    }
+
+    #[test]
+    fn transactions_v2_end_txn_v5_bumps_the_epoch_at_every_end() {
+        let broker = Broker::new();
+        let init = broker.init(5);
+        let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+        let end_v5 = |pid: i64, epoch: i16, commit: bool| {
+            let req = EndTxnRequest::default()
+                .with_transactional_id(TransactionalId(text("tx")))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_committed(commit);
+            match broker.call(ApiKey::EndTxn, 5, RequestKind::EndTxn(req)) {
+                ResponseKind::EndTxn(r) => (r.error_code, r.producer_id.0, r.producer_epoch),
+                other => panic!("{other:?}"),
+            }
+        };
+        // Produce v12 begins the transaction; the commit's marker carries the next epoch.
+        assert_eq!(
+            broker.produce_at(12, 0, transactional_batch(pid, epoch, 0)),
+            (NONE, 0)
+        );
+        assert_eq!(end_v5(pid, epoch, true), (NONE, pid, epoch + 1));
+        assert_eq!(
+            broker.high_watermark(0),
+            2,
+            "the record and its COMMIT marker"
+        );
+        // A retry of that EndTxn, with the epoch before: the same answer, nothing written.
+        assert_eq!(end_v5(pid, epoch, true), (NONE, pid, epoch + 1));
+        assert_eq!(broker.high_watermark(0), 2);
+        // The next transaction is at the new epoch, from sequence 0; the old epoch is fenced.
+        assert_eq!(
+            broker
+                .produce_at(12, 0, transactional_batch(pid, epoch, 1))
+                .0,
+            ResponseError::InvalidProducerEpoch.code()
+        );
+        assert_eq!(
+            broker.produce_at(12, 0, transactional_batch(pid, epoch + 1, 0)),
+            (NONE, 2)
+        );
+        assert_eq!(end_v5(pid, epoch + 1, false), (NONE, pid, epoch + 2));
+        // An abort with nothing in progress still bumps the epoch.
+        assert_eq!(end_v5(pid, epoch + 2, false), (NONE, pid, epoch + 3));
+        let txn = broker.cluster.txns.describe("tx").unwrap();
+        assert_eq!(txn.state, crate::state::txn::TxnState::CompleteAbort);
     }
 
     #[test]
