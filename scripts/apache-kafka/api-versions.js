@@ -3,7 +3,8 @@
 
 // Prints every API whose advertised versions differ between the emulator and a running Kafka
 // broker: node scripts/apache-kafka/api-versions.js KAFKA_PORT (needs the built addon).
-// docs/compatibility.md's version table comes from this.
+// docs/compatibility.md's version table comes from this; __tests__/api-versions.test.js uses its
+// apiVersions() and NAMES.
 
 const net = require('node:net')
 const path = require('node:path')
@@ -32,9 +33,9 @@ const NAMES = {
 }
 
 /** ApiVersions v0 on a raw socket: Map of api key -> [min, max]. */
-function apiVersions(port) {
+function apiVersions(port, host = '127.0.0.1') {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port })
+    const socket = net.connect({ host, port })
     const request = Buffer.alloc(15)
     request.writeInt32BE(11, 0) // size
     request.writeInt16BE(18, 4) // ApiVersions
@@ -76,7 +77,11 @@ async function main() {
   }
 }
 
-main().catch((err) => {
-  console.error(err)
-  process.exit(1)
-})
+module.exports = { apiVersions, NAMES }
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err)
+    process.exit(1)
+  })
+}

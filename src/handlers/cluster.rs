@@ -28,15 +28,24 @@ pub fn describe_cluster(
             .with_error_code(ResponseError::UnsupportedEndpointType.code())
             .with_endpoint_type(req.endpoint_type);
     }
-    // At their address on the listener this request came through, as Metadata gives them.
+    // At their address on the listener this request came through, as Metadata gives them. A
+    // stopped broker stays registered, fenced as Kafka's controller fences a broker that stopped
+    // heartbeating: listed only to v2+ requests that ask for fenced brokers (KIP-1073).
+    let include_fenced = req.include_fenced_brokers;
     let brokers = cluster
-        .brokers_on(&ctx.listener)
+        .all_brokers()
         .into_iter()
-        .map(|b| {
-            DescribeClusterBroker::default()
-                .with_broker_id(BrokerId(b.node_id))
-                .with_host(StrBytes::from_string(b.host))
-                .with_port(b.port as i32)
+        .filter(|b| b.alive || include_fenced)
+        .filter_map(|b| {
+            let endpoint = b.endpoint(&ctx.listener)?;
+            Some(
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(b.node_id))
+                    .with_host(StrBytes::from_string(endpoint.host.clone()))
+                    .with_port(endpoint.port as i32)
+                    .with_rack(b.rack.clone().map(StrBytes::from_string))
+                    .with_is_fenced(!b.alive),
+            )
         })
         .collect();
     // Anyone may describe the cluster, as in Kafka; its operations are told only to a principal
@@ -108,4 +117,38 @@ pub fn describe_log_dirs(
         .with_topics(described);
     // The volume's total and usable bytes (v4) stay -1, "unknown": memory has no fixed size.
     DescribeLogDirsResponse::default().with_results(vec![result])
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+
+    use super::*;
+    use crate::handlers::tests::{call, test_cluster};
+
+    fn described(version: i16, include_fenced: bool) -> Vec<(i32, bool)> {
+        let cluster = test_cluster(2);
+        cluster.stop_broker(1).unwrap();
+        let req = DescribeClusterRequest::default().with_include_fenced_brokers(include_fenced);
+        match call(
+            &cluster,
+            ApiKey::DescribeCluster,
+            version,
+            RequestKind::DescribeCluster(req),
+        ) {
+            ResponseKind::DescribeCluster(r) => r
+                .brokers
+                .iter()
+                .map(|b| (b.broker_id.0, b.is_fenced))
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_stopped_broker_is_listed_fenced_only_when_asked() {
+        assert_eq!(described(1, false), vec![(0, false)]);
+        assert_eq!(described(2, false), vec![(0, false)]);
+        assert_eq!(described(2, true), vec![(0, false), (1, true)]);
+    }
 }

@@ -104,20 +104,25 @@ pub fn build_with_message(
                     req.topic_data
                         .iter()
                         .map(|t| {
-                            TopicProduceResponse::default()
-                                .with_name(t.name.clone())
-                                .with_partition_responses(
-                                    t.partition_data
-                                        .iter()
-                                        .map(|p| {
-                                            PartitionProduceResponse::default()
-                                                .with_index(p.index)
-                                                .with_error_code(code)
-                                                .with_base_offset(-1)
-                                                .with_error_message(message(error))
-                                        })
-                                        .collect(),
-                                )
+                            let topic = TopicProduceResponse::default();
+                            // v13 names topics by id (KIP-516).
+                            let topic = if version >= 13 {
+                                topic.with_topic_id(t.topic_id)
+                            } else {
+                                topic.with_name(t.name.clone())
+                            };
+                            topic.with_partition_responses(
+                                t.partition_data
+                                    .iter()
+                                    .map(|p| {
+                                        PartitionProduceResponse::default()
+                                            .with_index(p.index)
+                                            .with_error_code(code)
+                                            .with_base_offset(-1)
+                                            .with_error_message(message(error))
+                                    })
+                                    .collect(),
+                            )
                         })
                         .collect(),
                 ),
@@ -861,7 +866,20 @@ fn topic_name(name: &str) -> TopicName {
 /// topic. Requests that name no topics (groups, coordinators) list none.
 pub fn topics(body: &RequestKind, cluster: &Cluster) -> Vec<String> {
     let names: Vec<String> = match body {
-        RequestKind::Produce(req) => req.topic_data.iter().map(|t| t.name.to_string()).collect(),
+        RequestKind::Produce(req) => req
+            .topic_data
+            .iter()
+            .filter_map(|t| {
+                if t.topic_id.is_nil() {
+                    Some(t.name.to_string())
+                } else {
+                    cluster
+                        .topics
+                        .get_by_id(&t.topic_id)
+                        .map(|t| t.name.clone())
+                }
+            })
+            .collect(),
         RequestKind::Fetch(req) => req
             .topics
             .iter()

@@ -12,10 +12,11 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::FetchTopic;
 use kafka_protocol::messages::fetch_response::{
-    AbortedTransaction, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
 };
-use kafka_protocol::messages::ProducerId;
+use kafka_protocol::messages::{BrokerId, ProducerId};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -25,6 +26,10 @@ use crate::state::log::batch::{self, LOG_OVERHEAD};
 
 /// `isolation_level` of a fetch: 0 read_uncommitted, 1 read_committed.
 const READ_COMMITTED: i8 = 1;
+
+/// From v16 a partition refused for leadership names its leader, and the response that leader's
+/// address, so the client need not refresh its metadata first (KIP-951).
+const LEADER_HINTS_MIN_VERSION: i16 = 16;
 
 /// The first Fetch version whose clients can decompress zstd (KIP-110).
 const ZSTD_MIN_VERSION: i16 = 10;
@@ -98,6 +103,7 @@ fn read(ctx: &RequestContext, req: &FetchRequest, waiter: Option<&Arc<Notify>>) 
     let mut remaining = req.max_bytes.max(0) as usize;
     let mut size = 0;
     let mut has_error = false;
+    let mut leaders = Vec::new();
     let responses = req
         .topics
         .iter()
@@ -138,6 +144,34 @@ fn read(ctx: &RequestContext, req: &FetchRequest, waiter: Option<&Arc<Notify>>) 
                         leadership.check_leader(ctx.broker_id, fp.current_leader_epoch)
                     {
                         has_error = true;
+                        let hinted = matches!(
+                            error,
+                            ResponseError::NotLeaderOrFollower | ResponseError::FencedLeaderEpoch
+                        ) && ctx.version() >= LEADER_HINTS_MIN_VERSION;
+                        let leader = hinted
+                            .then(|| ctx.cluster.endpoint(leadership.leader, &ctx.listener))
+                            .flatten()
+                            .filter(|_| ctx.cluster.is_alive(leadership.leader));
+                        let data = match leader {
+                            Some(node) => {
+                                let hint = LeaderIdAndEpoch::default()
+                                    .with_leader_id(BrokerId(leadership.leader))
+                                    .with_leader_epoch(leadership.leader_epoch);
+                                if !leaders
+                                    .iter()
+                                    .any(|l: &NodeEndpoint| l.node_id == node.node_id)
+                                {
+                                    leaders.push(
+                                        NodeEndpoint::default()
+                                            .with_node_id(BrokerId(node.node_id))
+                                            .with_host(StrBytes::from_string(node.host))
+                                            .with_port(node.port as i32),
+                                    );
+                                }
+                                data.with_current_leader(hint)
+                            }
+                            None => data,
+                        };
                         return with_error(data, error);
                     }
                     let mut log = partition.log.lock();
@@ -197,7 +231,9 @@ fn read(ctx: &RequestContext, req: &FetchRequest, waiter: Option<&Arc<Notify>>) 
         })
         .collect();
     Read {
-        response: FetchResponse::default().with_responses(responses),
+        response: FetchResponse::default()
+            .with_responses(responses)
+            .with_node_endpoints(leaders),
         size,
         has_error,
     }
@@ -318,5 +354,53 @@ mod tests {
         let records = old.records.unwrap();
         assert!(!holds_zstd(&records));
         assert_eq!(batch::split_batches(&records).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn from_v16_a_partition_led_elsewhere_names_its_leader_and_where_to_reach_it() {
+        use kafka_protocol::messages::{RequestKind, ResponseKind};
+        let cluster = crate::handlers::tests::test_cluster(2);
+        let leadership = cluster.move_leader("t", 0, 1).unwrap();
+        let topic_id = cluster.topics.get("t").unwrap().id;
+        let fetched = |version: i16| {
+            let req = FetchRequest::default().with_topics(vec![FetchTopic::default()
+                .with_topic_id(topic_id)
+                .with_partitions(vec![FetchPartition::default().with_partition(0)])]);
+            match crate::handlers::tests::call(
+                &cluster,
+                ApiKey::Fetch,
+                version,
+                RequestKind::Fetch(req),
+            ) {
+                ResponseKind::Fetch(r) => r,
+                other => panic!("{other:?}"),
+            }
+        };
+        let hinted = fetched(16);
+        let partition = &hinted.responses[0].partitions[0];
+        assert_eq!(
+            partition.error_code,
+            ResponseError::NotLeaderOrFollower.code()
+        );
+        assert_eq!(
+            (
+                partition.current_leader.leader_id.0,
+                partition.current_leader.leader_epoch
+            ),
+            (1, leadership.leader_epoch)
+        );
+        let endpoints: Vec<_> = hinted
+            .node_endpoints
+            .iter()
+            .map(|e| (e.node_id.0, e.host.to_string(), e.port))
+            .collect();
+        assert_eq!(endpoints, vec![(1, "127.0.0.1".to_string(), 9093)]);
+
+        let old = fetched(15);
+        assert_eq!(
+            old.responses[0].partitions[0].current_leader.leader_id.0,
+            -1
+        );
+        assert!(old.node_endpoints.is_empty());
     }
 }

@@ -11,6 +11,8 @@ use super::RequestContext;
 /// Coordinator key types.
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
+/// KIP-932: the share coordinator of a share partition, keyed `group:topic id:partition`.
+const SHARE: i8 = 2;
 
 pub fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
     if ctx.version() >= 4 {
@@ -59,6 +61,16 @@ fn find(
     match key_type {
         GROUP => authz::group(ctx, key, operation::DESCRIBE)?,
         TRANSACTION => authz::transactional_id(ctx, key, operation::DESCRIBE)?,
+        // Share keys exist from v6 on, asked by brokers (CLUSTER_ACTION) for their share
+        // partitions' state, with Kafka's checks. Share groups are not served here, so a valid key
+        // has no coordinator: the answer Kafka gives while `__share_group_state` does not exist.
+        SHARE if ctx.version() >= 6 => {
+            authz::cluster(ctx, operation::CLUSTER_ACTION)?;
+            if !is_share_partition_key(key) {
+                return Err(ResponseError::InvalidRequest);
+            }
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
         _ => return Err(ResponseError::InvalidRequest),
     }
     // Given at its address on the listener this request came through.
@@ -72,4 +84,63 @@ fn find(
         StrBytes::from_string(node.host),
         node.port as i32,
     ))
+}
+
+/// `group:topic id:partition`, as Kafka's `SharePartitionKey.validate` accepts it.
+fn is_share_partition_key(key: &str) -> bool {
+    use base64::Engine;
+    let parts: Vec<&str> = key.split(':').collect();
+    let [group, topic_id, partition] = parts[..] else {
+        return false;
+    };
+    let topic_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(topic_id);
+    !group.trim().is_empty()
+        && topic_id.is_ok_and(|id| id.len() == 16)
+        && partition.parse::<i32>().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+
+    use super::*;
+    use crate::handlers::tests::{call, test_cluster};
+
+    fn find_share(version: i16, key: &'static str) -> i16 {
+        let req = FindCoordinatorRequest::default()
+            .with_key_type(SHARE)
+            .with_coordinator_keys(vec![StrBytes::from_static_str(key)]);
+        match call(
+            &test_cluster(1),
+            ApiKey::FindCoordinator,
+            version,
+            RequestKind::FindCoordinator(req),
+        ) {
+            ResponseKind::FindCoordinator(r) => r.coordinators[0].error_code,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn share_keys_are_checked_and_have_no_coordinator() {
+        let valid = "g:AAAAAAAAAAAAAAAAAAAAAQ:0";
+        assert_eq!(find_share(5, valid), ResponseError::InvalidRequest.code());
+        assert_eq!(
+            find_share(6, valid),
+            ResponseError::CoordinatorNotAvailable.code()
+        );
+        for bad in [
+            "g",
+            "g:AAAAAAAAAAAAAAAAAAAAAQ",
+            " :AAAAAAAAAAAAAAAAAAAAAQ:0",
+            "g:x:0",
+            "g:AAAAAAAAAAAAAAAAAAAAAQ:p",
+        ] {
+            assert_eq!(
+                find_share(6, bad),
+                ResponseError::InvalidRequest.code(),
+                "{bad}"
+            );
+        }
+    }
 }

@@ -221,6 +221,23 @@ pub fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGro
             if let Err(error) = checked {
                 return described.with_error_code(error.code());
             }
+            let Some(group) = ctx.cluster.groups.describe(&group_id) else {
+                // A group that is not a classic group is Dead to this API; v6 (KIP-1043) also
+                // says why, with GROUP_ID_NOT_FOUND, where older versions carry no error.
+                let dead = described.with_group_state(text(GroupState::Dead.name()));
+                if ctx.version() < 6 {
+                    return dead;
+                }
+                let message = if ctx.cluster.groups.is_consumer_group(&group_id) {
+                    format!("Group {} is not a classic group.", group_id.as_str())
+                } else {
+                    format!("Group {} not found.", group_id.as_str())
+                };
+                return dead
+                    .with_error_code(ResponseError::GroupIdNotFound.code())
+                    .with_error_message(Some(StrBytes::from_string(message)));
+            };
+            // Kafka adds the group's authorized operations only to groups described without error.
             let described = if include_operations {
                 described.with_authorized_operations(authz::authorized_operations(
                     ctx,
@@ -229,10 +246,6 @@ pub fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGro
                 ))
             } else {
                 described
-            };
-            let Some(group) = ctx.cluster.groups.describe(&group_id) else {
-                // Unknown groups are reported Dead with no error, as Kafka does before v6.
-                return described.with_group_state(text(GroupState::Dead.name()));
             };
             // Member metadata and assignments are only meaningful once the group is Stable.
             let stable = group.state == GroupState::Stable;
@@ -336,4 +349,43 @@ pub fn delete(ctx: &RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsRes
         })
         .collect();
     DeleteGroupsResponse::default().with_results(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+
+    use super::*;
+    use crate::handlers::tests::{call, test_cluster};
+
+    #[test]
+    fn an_unknown_group_is_dead_and_from_v6_not_found() {
+        let cluster = test_cluster(1);
+        let described = |version: i16| {
+            let req = DescribeGroupsRequest::default()
+                .with_groups(vec![GroupId(text("missing"))])
+                .with_include_authorized_operations(true);
+            match call(
+                &cluster,
+                ApiKey::DescribeGroups,
+                version,
+                RequestKind::DescribeGroups(req),
+            ) {
+                ResponseKind::DescribeGroups(r) => r.groups[0].clone(),
+                other => panic!("{other:?}"),
+            }
+        };
+        let old = described(5);
+        assert_eq!((old.error_code, old.group_state.as_str()), (0, "Dead"));
+        let new = described(6);
+        assert_eq!(
+            (new.error_code, new.group_state.as_str()),
+            (ResponseError::GroupIdNotFound.code(), "Dead")
+        );
+        assert_eq!(
+            new.error_message.as_deref(),
+            Some("Group missing not found.")
+        );
+        assert_eq!(new.authorized_operations, i32::MIN, "left out on error");
+    }
 }

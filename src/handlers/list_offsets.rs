@@ -16,7 +16,13 @@ const MAX_TIMESTAMP: i64 = -3;
 /// The first offset still on the broker's own disk (KIP-405, v8+): without tiered storage, the
 /// log start offset. The Java admin's `OffsetSpec.earliestLocal()` asks for it.
 const EARLIEST_LOCAL: i64 = -4;
+/// The last offset copied to tiered storage (KIP-1005: clients send it from v9, `OffsetSpec.
+/// latestTiered()`; Kafka's log answers it whatever the version).
+/// Without tiered storage Kafka answers offset -1, timestamp -1 and leader epoch -1.
+const LATEST_TIERED: i64 = -5;
 
+/// v10's `timeout_ms` bounds reads from tiered storage (KIP-1075); every offset here is in
+/// memory, so answers never wait.
 pub fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let version = ctx.version();
     let topics = req
@@ -54,6 +60,12 @@ pub fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsRespo
                     } else {
                         log.high_watermark()
                     };
+                    if p.timestamp == LATEST_TIERED {
+                        return response
+                            .with_offset(-1)
+                            .with_timestamp(-1)
+                            .with_leader_epoch(-1);
+                    }
                     let (offset, timestamp) = match p.timestamp {
                         LATEST => (last_fetchable, -1),
                         EARLIEST | EARLIEST_LOCAL => (log.log_start_offset(), -1),
@@ -97,14 +109,18 @@ mod tests {
     use crate::state::log::batch::{read_header, tests::encode_batch};
     use crate::state::{BrokerConfig, BrokerNode, Cluster};
 
-    fn list_offsets(cluster: &Arc<Cluster>, timestamp: i64) -> ListOffsetsPartitionResponse {
+    fn list_offsets(
+        cluster: &Arc<Cluster>,
+        version: i16,
+        timestamp: i64,
+    ) -> ListOffsetsPartitionResponse {
         let (_stop, shutdown) = watch::channel(false);
         let ctx = RequestContext {
             cluster: cluster.clone(),
             broker_id: 0,
             header: RequestHeader::default()
                 .with_request_api_key(ApiKey::ListOffsets as i16)
-                .with_request_api_version(8),
+                .with_request_api_version(version),
             client_host: "/127.0.0.1".into(),
             principal: crate::handlers::ANONYMOUS.into(),
             listener: "PLAINTEXT".into(),
@@ -139,12 +155,27 @@ mod tests {
             log.append(&read_header(&batch).unwrap(), &batch, 0, None);
             assert_eq!(log.delete_records_before(2), Some(2));
         }
-        let earliest = list_offsets(&cluster, EARLIEST);
-        let local = list_offsets(&cluster, EARLIEST_LOCAL);
+        let earliest = list_offsets(&cluster, 8, EARLIEST);
+        let local = list_offsets(&cluster, 8, EARLIEST_LOCAL);
         assert_eq!(
             (local.error_code, local.offset, local.timestamp),
             (0, 2, -1)
         );
         assert_eq!(local, earliest);
+    }
+
+    #[test]
+    fn latest_tiered_is_unknown_without_tiered_storage() {
+        let cluster = crate::handlers::tests::test_cluster(1);
+        let tiered = list_offsets(&cluster, 9, LATEST_TIERED);
+        assert_eq!(
+            (
+                tiered.error_code,
+                tiered.offset,
+                tiered.timestamp,
+                tiered.leader_epoch
+            ),
+            (0, -1, -1, -1)
+        );
     }
 }

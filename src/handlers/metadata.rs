@@ -19,6 +19,8 @@ use super::RequestContext;
 use crate::state::topics::Topic;
 use crate::state::Cluster;
 
+/// v13 (KIP-1102) adds a top-level error code for REBOOTSTRAP_REQUIRED; a broker never sets it
+/// (Kafka's KafkaApis leaves it NONE), so it stays 0 here too.
 pub fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
     let cluster = &ctx.cluster;
     let version = ctx.version();

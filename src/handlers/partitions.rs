@@ -254,6 +254,15 @@ pub fn alter_reassignments(
             .with_responses(responses);
     }
     let brokers: HashSet<i32> = ctx.cluster.brokers().iter().map(|b| b.node_id).collect();
+    let registered: HashSet<i32> = ctx
+        .cluster
+        .all_brokers()
+        .iter()
+        .map(|b| b.node_id)
+        .collect();
+    // v1 (KIP-860): a client may refuse reassignments that change a partition's replica count.
+    // The answer says which way it was taken (true before v1, which cannot ask).
+    let allow_rf_change = ctx.version() < 1 || req.allow_replication_factor_change;
     let cluster = ctx.cluster.clone();
     let elect = move |replicas: &[i32]| cluster.first_live_replica(replicas).unwrap_or(replicas[0]);
     let elect = &elect;
@@ -274,7 +283,7 @@ pub fn alter_reassignments(
                     ) {
                         (None, _) => Err((
                             ResponseError::UnknownTopicOrPartition,
-                            "Unknown topic or partition.",
+                            "Unknown topic or partition.".into(),
                         )),
                         (Some(partition), None) => {
                             if partition.cancel_reassignment(elect) {
@@ -282,17 +291,26 @@ pub fn alter_reassignments(
                             } else {
                                 Err((
                                     ResponseError::NoReassignmentInProgress,
-                                    "No reassignment in progress.",
+                                    "No reassignment in progress.".into(),
                                 ))
                             }
                         }
                         (Some(partition), Some(replicas)) => {
                             let replicas: Vec<i32> = replicas.into_iter().map(|b| b.0).collect();
-                            if replicas.is_empty() || replicas.iter().any(|r| !brokers.contains(r))
-                            {
+                            // The replication factor the partition is at, or is heading to.
+                            let current = match partition.reassignment() {
+                                Some(r) => r.target.len(),
+                                None => partition.leadership().replicas.len(),
+                            };
+                            if let Err(message) = check_replicas(&replicas, &registered, &brokers) {
+                                Err((ResponseError::InvalidReplicaAssignment, message))
+                            } else if !allow_rf_change && replicas.len() != current {
                                 Err((
-                                    ResponseError::InvalidReplicaAssignment,
-                                    "Replicas must name live brokers.",
+                                    ResponseError::InvalidReplicationFactor,
+                                    format!(
+                                        "The replication factor is changed from {current} to {}",
+                                        replicas.len()
+                                    ),
                                 ))
                             } else {
                                 if let Reassigned::Started(id) = partition.reassign(replicas, elect)
@@ -307,7 +325,7 @@ pub fn alter_reassignments(
                         Ok(()) => response.with_error_message(None),
                         Err((error, message)) => response
                             .with_error_code(error.code())
-                            .with_error_message(Some(StrBytes::from_static_str(message))),
+                            .with_error_message(Some(StrBytes::from_string(message))),
                     }
                 })
                 .collect();
@@ -316,9 +334,43 @@ pub fn alter_reassignments(
                 .with_partitions(partitions)
         })
         .collect();
-    AlterPartitionReassignmentsResponse::default()
+    let response = AlterPartitionReassignmentsResponse::default()
         .with_error_message(None)
-        .with_responses(responses)
+        .with_responses(responses);
+    if ctx.version() >= 1 {
+        response.with_allow_replication_factor_change(allow_rf_change)
+    } else {
+        response
+    }
+}
+
+/// A reassignment's target replicas as Kafka's controller checks them, with its messages; a
+/// stopped broker is refused too (its replica could not catch up).
+fn check_replicas(
+    replicas: &[i32],
+    registered: &HashSet<i32>,
+    live: &HashSet<i32>,
+) -> Result<(), String> {
+    if replicas.is_empty() {
+        return Err("The manual partition assignment includes an empty replica list.".into());
+    }
+    let mut seen = HashSet::new();
+    for &replica in replicas {
+        if !registered.contains(&replica) {
+            return Err(format!(
+                "The manual partition assignment includes broker {replica}, but no such broker is registered."
+            ));
+        }
+        if !seen.insert(replica) {
+            return Err(format!(
+                "The manual partition assignment includes the broker {replica} more than once."
+            ));
+        }
+    }
+    if replicas.iter().any(|r| !live.contains(r)) {
+        return Err("Replicas must name live brokers.".into());
+    }
+    Ok(())
 }
 
 /// Completes reassignment `id` of `partition` once the replicas it adds have caught up: after
@@ -412,4 +464,76 @@ pub fn list_reassignments(
     ListPartitionReassignmentsResponse::default()
         .with_error_message(None)
         .with_topics(topics)
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::alter_partition_reassignments_request::{
+        ReassignablePartition, ReassignableTopic,
+    };
+    use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+
+    use super::*;
+    use crate::handlers::tests::{call, test_cluster};
+
+    /// Reassigns partition 0 of `t` (one replica) to `replicas`: its error code and message.
+    fn reassign(version: i16, allow: bool, replicas: Vec<i32>) -> (i16, Option<String>, bool) {
+        let cluster = test_cluster(2);
+        let req = AlterPartitionReassignmentsRequest::default()
+            .with_allow_replication_factor_change(allow)
+            .with_topics(vec![ReassignableTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("t")))
+                .with_partitions(vec![ReassignablePartition::default()
+                    .with_replicas(Some(
+                        replicas.into_iter().map(BrokerId).collect(),
+                    ))])]);
+        match call(
+            &cluster,
+            ApiKey::AlterPartitionReassignments,
+            version,
+            RequestKind::AlterPartitionReassignments(req),
+        ) {
+            ResponseKind::AlterPartitionReassignments(r) => {
+                let p = &r.responses[0].partitions[0];
+                (
+                    p.error_code,
+                    p.error_message.as_ref().map(|m| m.to_string()),
+                    r.allow_replication_factor_change,
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_replication_factor_change_is_refused_when_the_client_disallows_it() {
+        assert_eq!(
+            reassign(1, false, vec![0, 1]),
+            (
+                ResponseError::InvalidReplicationFactor.code(),
+                Some("The replication factor is changed from 1 to 2".into()),
+                false
+            )
+        );
+        assert_eq!(reassign(1, false, vec![1]), (0, None, false));
+        // The replicas are checked first, as in Kafka: broker 7 does not exist.
+        assert_eq!(
+            reassign(1, false, vec![0, 7]),
+            (
+                ResponseError::InvalidReplicaAssignment.code(),
+                Some(
+                    "The manual partition assignment includes broker 7, but no such broker is registered."
+                        .into()
+                ),
+                false
+            )
+        );
+        assert_eq!(
+            reassign(1, true, vec![1, 1]).1.as_deref(),
+            Some("The manual partition assignment includes the broker 1 more than once.")
+        );
+        assert_eq!(reassign(1, true, vec![0, 1]), (0, None, true));
+        // v0 cannot disallow it.
+        assert_eq!(reassign(0, false, vec![0, 1]), (0, None, true));
+    }
 }

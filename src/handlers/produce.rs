@@ -1,12 +1,21 @@
 //! Produce: validate each partition's record batches and append them as sent.
+//!
+//! What the newer versions add: v10 names the leader of a partition refused with
+//! NOT_LEADER_OR_FOLLOWER (KIP-951); v11 clients take TRANSACTION_ABORTABLE for a transactional
+//! write to a partition not in the transaction (KIP-890); v12 adds that partition to the
+//! transaction instead (transactions v2: the producer sends no AddPartitionsToTxn); v13 names
+//! topics by id (KIP-516).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::authz::{self, operation};
+use super::txn::TxnWrite;
 use super::RequestContext;
 use crate::state::log::batch::{self, check_records, read_header, split_batches};
 use crate::state::now_ms;
@@ -21,12 +30,33 @@ pub fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceRespon
         .as_deref()
         .is_some_and(|id| authz::transactional_id(ctx, id, operation::WRITE).is_err())
         && has_transactional_records(&req);
+    let by_id = ctx.version() >= 13;
+    let txn_write = match ctx.version() {
+        ..=10 => TxnWrite::Verify,
+        11 => TxnWrite::VerifyAbortable,
+        _ => TxnWrite::Add,
+    };
+    let mut leaders: Vec<NodeEndpoint> = Vec::new();
     let responses = req
         .topic_data
         .into_iter()
         .map(|topic_data| {
-            let topic = ctx.cluster.topics.get(&topic_data.name);
-            let topic_denied = authz::topic(ctx, &topic_data.name, operation::WRITE).err();
+            let topic = if by_id {
+                ctx.cluster.topics.get_by_id(&topic_data.topic_id)
+            } else {
+                ctx.cluster.topics.get(&topic_data.name)
+            };
+            // Authorized by name; an unknown id stays unknown.
+            let topic_denied = match (&topic, by_id) {
+                (Some(t), _) => authz::topic(ctx, &t.name, operation::WRITE).err(),
+                (None, false) => authz::topic(ctx, &topic_data.name, operation::WRITE).err(),
+                (None, true) => None,
+            };
+            let unknown = if by_id {
+                ResponseError::UnknownTopicId
+            } else {
+                ResponseError::UnknownTopicOrPartition
+            };
             let partition_responses = topic_data
                 .partition_data
                 .into_iter()
@@ -46,28 +76,74 @@ pub fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceRespon
                                 data,
                                 acks,
                                 transactional_id.as_deref().map(|id| &**id),
+                                txn_write,
                             ),
-                            None => Err(ResponseError::UnknownTopicOrPartition),
+                            None => Err(unknown),
                         }
                     };
                     result.unwrap_or_else(|error| {
-                        PartitionProduceResponse::default()
+                        let response = PartitionProduceResponse::default()
                             .with_index(index)
                             .with_error_code(error.code())
                             .with_base_offset(-1)
                             .with_error_message(Some(StrBytes::from_static_str(error_message(
                                 error,
-                            ))))
+                            ))));
+                        match leader_hint(ctx, topic.as_deref(), index, error, &mut leaders) {
+                            Some(hint) => response.with_current_leader(hint),
+                            None => response,
+                        }
                     })
                 })
                 .collect();
-            TopicProduceResponse::default()
-                .with_name(topic_data.name)
-                .with_partition_responses(partition_responses)
+            let response =
+                TopicProduceResponse::default().with_partition_responses(partition_responses);
+            if by_id {
+                response.with_topic_id(topic_data.topic_id)
+            } else {
+                response.with_name(topic_data.name)
+            }
         })
         .collect();
     // acks=0: the client expects no response at all.
-    (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+    (acks != 0).then(|| {
+        ProduceResponse::default()
+            .with_responses(responses)
+            .with_node_endpoints(leaders)
+    })
+}
+
+/// From v10 (KIP-951), a partition refused with NOT_LEADER_OR_FOLLOWER names its leader and
+/// epoch, and the response lists that leader's address on the request's listener, as Kafka's
+/// KafkaApis does, so the producer can retry there before its metadata is refreshed.
+fn leader_hint(
+    ctx: &RequestContext,
+    topic: Option<&Topic>,
+    index: i32,
+    error: ResponseError,
+    leaders: &mut Vec<NodeEndpoint>,
+) -> Option<LeaderIdAndEpoch> {
+    if ctx.version() < 10 || error != ResponseError::NotLeaderOrFollower {
+        return None;
+    }
+    let leadership = topic?.partition(index)?.leadership();
+    if !ctx.cluster.is_alive(leadership.leader) {
+        return None;
+    }
+    let node = ctx.cluster.endpoint(leadership.leader, &ctx.listener)?;
+    if !leaders.iter().any(|l| l.node_id.0 == node.node_id) {
+        leaders.push(
+            NodeEndpoint::default()
+                .with_node_id(BrokerId(node.node_id))
+                .with_host(StrBytes::from_string(node.host))
+                .with_port(node.port as i32),
+        );
+    }
+    Some(
+        LeaderIdAndEpoch::default()
+            .with_leader_id(BrokerId(leadership.leader))
+            .with_leader_epoch(leadership.leader_epoch),
+    )
 }
 
 /// Whether any batch of the request is transactional (the first batch of each partition's
@@ -90,6 +166,7 @@ fn append(
     data: PartitionProduceData,
     acks: i16,
     transactional_id: Option<&str>,
+    txn_write: TxnWrite,
 ) -> Result<PartitionProduceResponse, ResponseError> {
     let partition = topic
         .partition(data.index)
@@ -166,7 +243,14 @@ fn append(
         (topic.config("message.timestamp.type").as_deref() == Some("LogAppendTime")).then(now_ms);
 
     // Held until the batches are in the log, so their transaction cannot end in between.
-    let _txn = super::txn::verify_produce(ctx, transactional_id, topic, data.index, &batches)?;
+    let _txn = super::txn::verify_produce(
+        ctx,
+        transactional_id,
+        topic,
+        data.index,
+        &batches,
+        txn_write,
+    )?;
     let mut log = partition.log.lock();
     if let Some(original) = log.check_producer(batches.iter().map(|(header, _)| header))? {
         // A retry of a batch already written: acknowledged where it went, not written twice.
@@ -207,7 +291,9 @@ fn error_message(error: ResponseError) -> &'static str {
         }
         ResponseError::TopicAuthorizationFailed
         | ResponseError::TransactionalIdAuthorizationFailed => authz::message(error),
-        ResponseError::InvalidTxnState => "Partition was not added to the transaction",
+        ResponseError::InvalidTxnState | ResponseError::TransactionAbortable => {
+            "Partition was not added to the transaction"
+        }
         ResponseError::OutOfOrderSequenceNumber => {
             "The batch's sequence number does not follow the producer's last one."
         }
@@ -223,5 +309,87 @@ fn error_message(error: ResponseError) -> &'static str {
             "Only record batches of magic v2 are accepted."
         }
         _ => "The produce request failed.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::produce_request::TopicProduceData;
+    use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, TopicName};
+
+    use super::*;
+    use crate::handlers::tests::{call, test_cluster};
+    use crate::state::batch::tests::encode_batch;
+    use crate::state::Cluster;
+
+    fn produce(
+        cluster: &std::sync::Arc<Cluster>,
+        version: i16,
+        topic: TopicProduceData,
+    ) -> ProduceResponse {
+        let topic = topic.with_partition_data(vec![PartitionProduceData::default()
+            .with_index(0)
+            .with_records(Some(encode_batch(&[("k", "v", 1)])))]);
+        let req = ProduceRequest::default()
+            .with_acks(1)
+            .with_topic_data(vec![topic]);
+        match call(cluster, ApiKey::Produce, version, RequestKind::Produce(req)) {
+            ResponseKind::Produce(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn v13_names_topics_by_id() {
+        let cluster = test_cluster(1);
+        let id = cluster.topics.get("t").unwrap().id;
+        let written = produce(&cluster, 13, TopicProduceData::default().with_topic_id(id));
+        assert_eq!(written.responses[0].topic_id, id);
+        assert_eq!(written.responses[0].partition_responses[0].error_code, 0);
+        let missing = produce(
+            &cluster,
+            13,
+            TopicProduceData::default().with_topic_id(uuid::Uuid::from_u128(7)),
+        );
+        assert_eq!(
+            missing.responses[0].partition_responses[0].error_code,
+            ResponseError::UnknownTopicId.code()
+        );
+    }
+
+    #[test]
+    fn from_v10_a_partition_led_elsewhere_names_its_leader() {
+        let cluster = test_cluster(2);
+        let leadership = cluster.move_leader("t", 0, 1).unwrap();
+        let named =
+            || TopicProduceData::default().with_name(TopicName(StrBytes::from_static_str("t")));
+        let hinted = produce(&cluster, 10, named());
+        let partition = &hinted.responses[0].partition_responses[0];
+        assert_eq!(
+            partition.error_code,
+            ResponseError::NotLeaderOrFollower.code()
+        );
+        assert_eq!(
+            (
+                partition.current_leader.leader_id.0,
+                partition.current_leader.leader_epoch
+            ),
+            (1, leadership.leader_epoch)
+        );
+        let endpoints: Vec<_> = hinted
+            .node_endpoints
+            .iter()
+            .map(|e| (e.node_id.0, e.port))
+            .collect();
+        assert_eq!(endpoints, vec![(1, 9093)]);
+        let old = produce(&cluster, 9, named());
+        assert_eq!(
+            old.responses[0].partition_responses[0]
+                .current_leader
+                .leader_id
+                .0,
+            -1
+        );
+        assert!(old.node_endpoints.is_empty());
     }
 }

@@ -5,7 +5,7 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
-    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
 use kafka_protocol::messages::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
@@ -74,16 +74,32 @@ fn code(result: Result<(), ResponseError>) -> i16 {
     result.err().map_or(0, |e| e.code())
 }
 
+/// What a produce request's version lets the broker do with a transactional write to a
+/// partition (Kafka's `TransactionSupportedOperation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnWrite {
+    /// Up to v10: the partition must be in the transaction, else INVALID_TXN_STATE.
+    Verify,
+    /// v11 (KIP-890 part 1): the same, refused with TRANSACTION_ABORTABLE, which the client
+    /// answers by aborting the transaction rather than failing.
+    VerifyAbortable,
+    /// v12+ (transactions v2): the write adds the partition to the transaction (beginning it if
+    /// none is ongoing), as an AddPartitionsToTxn would.
+    Add,
+}
+
 /// A produce request's transactional batches may only go to a partition added to their
 /// transaction (Kafka 3.6+ verification, KIP-890): otherwise INVALID_TXN_STATE ("Partition was
-/// not added to the transaction"), or INVALID_PRODUCER_EPOCH for a fenced producer. The guard
-/// keeps the coordinator locked until the batches are appended.
+/// not added to the transaction") or TRANSACTION_ABORTABLE from v11, or INVALID_PRODUCER_EPOCH
+/// for a fenced producer; from v12 the write adds the partition. The guard keeps the
+/// coordinator locked until the batches are appended.
 pub fn verify_produce<'a>(
     ctx: &'a RequestContext,
     transactional_id: Option<&str>,
     topic: &Topic,
     partition: i32,
     batches: &[(BatchHeader, bytes::Bytes)],
+    write: TxnWrite,
 ) -> Result<Option<TxnGuard<'a>>, ResponseError> {
     let Some((header, _)) = batches.iter().find(|(h, _)| h.is_transactional()) else {
         return Ok(None);
@@ -92,21 +108,31 @@ pub fn verify_produce<'a>(
         return Err(ResponseError::TransactionalIdAuthorizationFailed);
     };
     let tp = (topic.name.clone(), partition);
-    ctx.cluster
-        .txns
-        .lock_verified(
+    let txns = &ctx.cluster.txns;
+    let locked = if write == TxnWrite::Add {
+        txns.lock_added(
             transactional_id,
             header.producer_id,
             header.producer_epoch,
             Member::Partition(&tp),
         )
-        .map(Some)
-        .map_err(|e| match e {
-            ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
-            // Retriable for every client version.
-            ResponseError::ConcurrentTransactions => ResponseError::NotEnoughReplicas,
-            e => e,
-        })
+    } else {
+        txns.lock_verified(
+            transactional_id,
+            header.producer_id,
+            header.producer_epoch,
+            Member::Partition(&tp),
+        )
+    };
+    locked.map(Some).map_err(|e| match e {
+        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        // Retriable for every client version.
+        ResponseError::ConcurrentTransactions => ResponseError::NotEnoughReplicas,
+        ResponseError::InvalidTxnState if write != TxnWrite::Verify => {
+            ResponseError::TransactionAbortable
+        }
+        e => e,
+    })
 }
 
 pub fn init_producer_id(
@@ -167,17 +193,126 @@ pub fn add_partitions_to_txn(
     ctx: &RequestContext,
     req: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
-    let transactional_id = req.v3_and_below_transactional_id.to_string();
+    if ctx.version() >= 4 {
+        return add_partitions_for_brokers(ctx, req);
+    }
     let requested: Vec<(TopicName, Vec<i32>)> = req
         .v3_and_below_topics
         .into_iter()
         .map(|t| (t.name, t.partitions))
         .collect();
-    let txn_denied = authz::transactional_id(ctx, &transactional_id, operation::WRITE).err();
+    let topics = add_partitions(
+        ctx,
+        &req.v3_and_below_transactional_id,
+        req.v3_and_below_producer_id.0,
+        req.v3_and_below_producer_epoch,
+        requested,
+        true,
+    );
+    AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(topics)
+}
+
+/// v4+ (KIP-890) is the batched form partition leaders send the transaction coordinator, under
+/// CLUSTER_ACTION: several transactions, each either added to as in v3 or, `verify_only`,
+/// checked: a partition not in the transaction is TRANSACTION_ABORTABLE, as Kafka's
+/// `handleVerifyPartitionsInTransaction` answers (v5 only says the sender knows that code).
+/// Clients never send it (the Java client caps the API at v3).
+fn add_partitions_for_brokers(
+    ctx: &RequestContext,
+    req: AddPartitionsToTxnRequest,
+) -> AddPartitionsToTxnResponse {
+    if let Err(error) = authz::cluster(ctx, operation::CLUSTER_ACTION) {
+        return AddPartitionsToTxnResponse::default().with_error_code(error.code());
+    }
+    let results = req
+        .transactions
+        .into_iter()
+        .map(|txn| {
+            let requested: Vec<(TopicName, Vec<i32>)> = txn
+                .topics
+                .into_iter()
+                .map(|t| (t.name, t.partitions))
+                .collect();
+            let (id, pid, epoch) = (&txn.transactional_id, txn.producer_id.0, txn.producer_epoch);
+            let topic_results = if txn.verify_only {
+                verify_partitions(ctx, id, pid, epoch, requested)
+            } else {
+                add_partitions(ctx, id, pid, epoch, requested, false)
+            };
+            AddPartitionsToTxnResult::default()
+                .with_transactional_id(txn.transactional_id)
+                .with_topic_results(topic_results)
+        })
+        .collect();
+    AddPartitionsToTxnResponse::default().with_results_by_transaction(results)
+}
+
+/// `verify_only`: whether each partition is in the producer's ongoing transaction.
+fn verify_partitions(
+    ctx: &RequestContext,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    requested: Vec<(TopicName, Vec<i32>)>,
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    let routed = check_txn_coordinator(ctx, transactional_id);
+    requested
+        .into_iter()
+        .map(|(name, partitions)| {
+            let results = partitions
+                .into_iter()
+                .map(|p| {
+                    let tp = (name.to_string(), p);
+                    let verified = routed.and_then(|()| {
+                        ctx.cluster
+                            .txns
+                            .lock_verified(
+                                transactional_id,
+                                producer_id,
+                                producer_epoch,
+                                Member::Partition(&tp),
+                            )
+                            .map(drop)
+                            .map_err(|e| match e {
+                                ResponseError::InvalidTxnState => {
+                                    ResponseError::TransactionAbortable
+                                }
+                                e => e,
+                            })
+                    });
+                    AddPartitionsToTxnPartitionResult::default()
+                        .with_partition_index(p)
+                        .with_partition_error_code(code(verified))
+                })
+                .collect();
+            AddPartitionsToTxnTopicResult::default()
+                .with_name(name)
+                .with_results_by_partition(results)
+        })
+        .collect()
+}
+
+/// Adds the partitions to the transaction, beginning it if none is ongoing. A client (v0-v3)
+/// needs WRITE on the transactional id and the topics; a broker (v4+) was authorized already.
+fn add_partitions(
+    ctx: &RequestContext,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    requested: Vec<(TopicName, Vec<i32>)>,
+    client: bool,
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    let txn_denied = if client {
+        authz::transactional_id(ctx, transactional_id, operation::WRITE).err()
+    } else {
+        None
+    };
     // A partition fails on its own when its topic may not be written, or it does not exist.
     let failed = |name: &TopicName, index: i32| {
-        if let Err(error) = authz::topic(ctx, name, operation::WRITE) {
-            return Some(error);
+        if client {
+            if let Err(error) = authz::topic(ctx, name, operation::WRITE) {
+                return Some(error);
+            }
         }
         ctx.cluster
             .topics
@@ -200,19 +335,19 @@ pub fn add_partitions_to_txn(
             .iter()
             .flat_map(|(name, partitions)| partitions.iter().map(|&p| (name.to_string(), p)))
             .collect();
-        check_txn_coordinator(ctx, &transactional_id)
+        check_txn_coordinator(ctx, transactional_id)
             .and_then(|()| {
                 ctx.cluster.txns.add_to_transaction(
-                    &transactional_id,
-                    req.v3_and_below_producer_id.0,
-                    req.v3_and_below_producer_epoch,
+                    transactional_id,
+                    producer_id,
+                    producer_epoch,
                     &partitions,
                     &[],
                 )
             })
             .map_err(|e| fenced_error(e, ctx.version(), 2))
     };
-    let topics = requested
+    requested
         .into_iter()
         .map(|(name, partitions)| {
             let results = partitions
@@ -231,8 +366,7 @@ pub fn add_partitions_to_txn(
                 .with_name(name)
                 .with_results_by_partition(results)
         })
-        .collect();
-    AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(topics)
+        .collect()
 }
 
 pub fn add_offsets_to_txn(
@@ -262,18 +396,30 @@ pub fn add_offsets_to_txn(
 pub fn end_txn(ctx: &RequestContext, req: EndTxnRequest) -> EndTxnResponse {
     let routed = authz::transactional_id(ctx, &req.transactional_id, operation::WRITE)
         .and_then(|()| check_txn_coordinator(ctx, &req.transactional_id));
+    // v5 is transactions v2 (KIP-890): the end bumps the producer epoch (or, spent, the
+    // producer id) and the answer gives the producer what to go on with.
+    let bump_epoch = ctx.version() >= 5;
     let result = routed.and_then(|()| {
         ctx.cluster.txns.end_txn(
             &ctx.cluster.topics,
             &ctx.cluster.groups,
             &req.transactional_id,
-            req.producer_id.0,
-            req.producer_epoch,
+            (req.producer_id.0, req.producer_epoch),
             req.committed,
+            bump_epoch,
         )
     });
-    EndTxnResponse::default()
-        .with_error_code(code(result.map_err(|e| fenced_error(e, ctx.version(), 2))))
+    let response = EndTxnResponse::default().with_error_code(code(
+        result
+            .map(drop)
+            .map_err(|e| fenced_error(e, ctx.version(), 2)),
+    ));
+    match result {
+        Ok((producer_id, producer_epoch)) if bump_epoch => response
+            .with_producer_id(ProducerId(producer_id))
+            .with_producer_epoch(producer_epoch),
+        _ => response,
+    }
 }
 
 /// TxnOffsetCommit goes to the group coordinator: the offsets wait beside the group's committed
@@ -319,19 +465,24 @@ pub fn txn_offset_commit(
     let stored = routed.and_then(|()| {
         // The coordinator stays locked while the offsets are stored, so the transaction cannot
         // end in between. A stale epoch is INVALID_PRODUCER_EPOCH, as Kafka's verification says.
-        let _verified = ctx
-            .cluster
-            .txns
-            .lock_verified(
-                &req.transactional_id,
-                req.producer_id.0,
-                req.producer_epoch,
-                Member::Group(&group_id),
-            )
-            .map_err(|e| match e {
-                ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
-                e => e,
-            })?;
+        // As Kafka's `txnOffsetCommitRequestVersionToTransactionSupportedOperation`: a group not
+        // in the transaction is INVALID_TXN_STATE up to v3, TRANSACTION_ABORTABLE at v4
+        // (KIP-890), and from v5 (transactions v2, no AddOffsetsToTxn) the commit adds it.
+        let txns = &ctx.cluster.txns;
+        let (pid, epoch) = (req.producer_id.0, req.producer_epoch);
+        let member = Member::Group(&group_id);
+        let locked = if ctx.version() >= 5 {
+            txns.lock_added(&req.transactional_id, pid, epoch, member)
+        } else {
+            txns.lock_verified(&req.transactional_id, pid, epoch, member)
+        };
+        let _verified = locked.map_err(|e| match e {
+            ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+            ResponseError::InvalidTxnState if ctx.version() >= 4 => {
+                ResponseError::TransactionAbortable
+            }
+            e => e,
+        })?;
         ctx.cluster.groups.commit_txn_offsets(
             &group_id,
             req.producer_id.0,
@@ -432,10 +583,29 @@ pub fn list_transactions(
     } else {
         -1
     };
+    // v2 (KIP-1152): a regular expression the whole transactional id must match, as Kafka's
+    // re2j `matches()`; null or empty lists every id.
+    let pattern = match req.transactional_id_pattern.as_deref() {
+        Some(p) if ctx.version() >= 2 && !p.is_empty() => {
+            match regex::Regex::new(&format!("^(?:{p})$")) {
+                Ok(pattern) => Some(pattern),
+                Err(_) => {
+                    return ListTransactionsResponse::default()
+                        .with_error_code(ResponseError::InvalidRegularExpression.code())
+                }
+            }
+        }
+        _ => None,
+    };
     let (listed, unknown) = ctx.cluster.txns.list(&states, &producer_ids, min_duration);
     // Each broker lists the transactional ids it coordinates.
     let listed = listed
         .into_iter()
+        .filter(|t| {
+            pattern
+                .as_ref()
+                .is_none_or(|p| p.is_match(&t.transactional_id))
+        })
         .filter(|t| check_txn_coordinator(ctx, &t.transactional_id).is_ok())
         .filter(|t| {
             authz::allowed(
@@ -613,6 +783,10 @@ mod tests {
         }
 
         fn produce(&self, partition: i32, batch: Bytes) -> (i16, i64) {
+            self.produce_at(9, partition, batch)
+        }
+
+        fn produce_at(&self, version: i16, partition: i32, batch: Bytes) -> (i16, i64) {
             let req = ProduceRequest::default()
                 .with_transactional_id(Some(TransactionalId(text("tx"))))
                 .with_acks(-1)
@@ -623,7 +797,7 @@ mod tests {
                             .with_index(partition)
                             .with_records(Some(batch)),
                     ])]);
-            match self.call(ApiKey::Produce, 9, RequestKind::Produce(req)) {
+            match self.call(ApiKey::Produce, version, RequestKind::Produce(req)) {
                 ResponseKind::Produce(r) => {
                     let p = &r.responses[0].partition_responses[0];
                     (p.error_code, p.base_offset)
@@ -738,6 +912,39 @@ mod tests {
     const NONE: i16 = 0;
 
     #[test]
+    fn produce_v11_refuses_a_partition_not_added_as_abortable_and_v12_adds_it() {
+        let broker = Broker::new();
+        let init = broker.init(1);
+        let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+        assert_eq!(broker.add_partitions(pid, epoch, vec![0]), vec![NONE]);
+        assert_eq!(
+            broker
+                .produce_at(10, 1, transactional_batch(pid, epoch, 0))
+                .0,
+            ResponseError::InvalidTxnState.code()
+        );
+        assert_eq!(
+            broker
+                .produce_at(11, 1, transactional_batch(pid, epoch, 0))
+                .0,
+            ResponseError::TransactionAbortable.code()
+        );
+        // Transactions v2: the write itself adds the partition.
+        assert_eq!(
+            broker.produce_at(12, 1, transactional_batch(pid, epoch, 0)),
+            (NONE, 0)
+        );
+        let txn = broker.cluster.txns.describe("tx").unwrap();
+        assert!(txn.partitions.contains(&("t".to_string(), 1)));
+        assert_eq!(broker.end(3, pid, epoch, true), NONE);
+        assert_eq!(
+            broker.high_watermark(1),
+            2,
+            "the record and its COMMIT marker"
+        );
+    }
+
+    #[test]
     fn a_transactional_produce_to_a_partition_not_added_is_refused() {
         let broker = Broker::new();
         let init = broker.init(1);
@@ -788,6 +995,132 @@ mod tests {
                 ResponseError::UnknownTopicOrPartition.code()
             ]
         );
+    }
+
+    #[test]
+    fn transactions_v2_end_txn_v5_bumps_the_epoch_at_every_end() {
+        let broker = Broker::new();
+        let init = broker.init(5);
+        let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+        let end_v5 = |pid: i64, epoch: i16, commit: bool| {
+            let req = EndTxnRequest::default()
+                .with_transactional_id(TransactionalId(text("tx")))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_committed(commit);
+            match broker.call(ApiKey::EndTxn, 5, RequestKind::EndTxn(req)) {
+                ResponseKind::EndTxn(r) => (r.error_code, r.producer_id.0, r.producer_epoch),
+                other => panic!("{other:?}"),
+            }
+        };
+        // Produce v12 begins the transaction; the commit's marker carries the next epoch.
+        assert_eq!(
+            broker.produce_at(12, 0, transactional_batch(pid, epoch, 0)),
+            (NONE, 0)
+        );
+        assert_eq!(end_v5(pid, epoch, true), (NONE, pid, epoch + 1));
+        assert_eq!(
+            broker.high_watermark(0),
+            2,
+            "the record and its COMMIT marker"
+        );
+        // A retry of that EndTxn, with the epoch before: the same answer, nothing written.
+        assert_eq!(end_v5(pid, epoch, true), (NONE, pid, epoch + 1));
+        assert_eq!(broker.high_watermark(0), 2);
+        // The next transaction is at the new epoch, from sequence 0; the old epoch is fenced.
+        assert_eq!(
+            broker
+                .produce_at(12, 0, transactional_batch(pid, epoch, 1))
+                .0,
+            ResponseError::InvalidProducerEpoch.code()
+        );
+        assert_eq!(
+            broker.produce_at(12, 0, transactional_batch(pid, epoch + 1, 0)),
+            (NONE, 2)
+        );
+        assert_eq!(end_v5(pid, epoch + 1, false), (NONE, pid, epoch + 2));
+        // An abort with nothing in progress still bumps the epoch.
+        assert_eq!(end_v5(pid, epoch + 2, false), (NONE, pid, epoch + 3));
+        let txn = broker.cluster.txns.describe("tx").unwrap();
+        assert_eq!(txn.state, crate::state::txn::TxnState::CompleteAbort);
+    }
+
+    #[test]
+    fn add_partitions_v4_from_brokers_verifies_or_adds_per_transaction() {
+        let broker = Broker::new();
+        let init = broker.init(1);
+        let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+        assert_eq!(broker.add_partitions(pid, epoch, vec![0]), vec![NONE]);
+        let batched = |verify_only: bool, partitions: Vec<i32>| {
+            let req = AddPartitionsToTxnRequest::default().with_transactions(vec![
+                add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                    .with_transactional_id(TransactionalId(text("tx")))
+                    .with_producer_id(ProducerId(pid))
+                    .with_producer_epoch(epoch)
+                    .with_verify_only(verify_only)
+                    .with_topics(vec![
+                        add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                            .with_name(TopicName(text("t")))
+                            .with_partitions(partitions),
+                    ]),
+            ]);
+            match broker.call(
+                ApiKey::AddPartitionsToTxn,
+                5,
+                RequestKind::AddPartitionsToTxn(req),
+            ) {
+                ResponseKind::AddPartitionsToTxn(r) => r.results_by_transaction[0].topic_results[0]
+                    .results_by_partition
+                    .iter()
+                    .map(|p| p.partition_error_code)
+                    .collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            batched(true, vec![0, 1]),
+            vec![NONE, ResponseError::TransactionAbortable.code()]
+        );
+        assert_eq!(batched(false, vec![1]), vec![NONE]);
+        assert_eq!(batched(true, vec![0, 1]), vec![NONE, NONE]);
+    }
+
+    #[test]
+    fn txn_offset_commit_v4_refuses_a_group_not_added_as_abortable_and_v5_adds_it() {
+        let broker = Broker::new();
+        let init = broker.init(1);
+        let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+        assert_eq!(broker.add_partitions(pid, epoch, vec![0]), vec![NONE]);
+        let commit = |version: i16| {
+            let req = TxnOffsetCommitRequest::default()
+                .with_transactional_id(TransactionalId(text("tx")))
+                .with_group_id(GroupId(text("g")))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_generation_id(-1)
+                .with_topics(vec![
+                    txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                        .with_name(TopicName(text("t")))
+                        .with_partitions(vec![
+                            txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                                .with_committed_offset(0),
+                        ]),
+                ]);
+            match broker.call(
+                ApiKey::TxnOffsetCommit,
+                version,
+                RequestKind::TxnOffsetCommit(req),
+            ) {
+                ResponseKind::TxnOffsetCommit(r) => r.topics[0].partitions[0].error_code,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(commit(3), ResponseError::InvalidTxnState.code());
+        assert_eq!(commit(4), ResponseError::TransactionAbortable.code());
+        // Transactions v2: no AddOffsetsToTxn, the commit adds the group.
+        assert_eq!(commit(5), NONE);
+        let txn = broker.cluster.txns.describe("tx").unwrap();
+        assert!(txn.groups.contains("g"));
     }
 
     #[test]
@@ -855,6 +1188,37 @@ mod tests {
         assert_eq!(r.transaction_states.len(), 1);
         assert_eq!(r.transaction_states[0].transactional_id.as_str(), "tx");
         assert_eq!(r.unknown_state_filters, vec![text("Nonsense")]);
+
+        // v2: the pattern must match the whole id; a bad one fails the request.
+        let listed = |version: i16, pattern: &str| {
+            let list = ListTransactionsRequest::default()
+                .with_transactional_id_pattern(Some(text(pattern)));
+            let ResponseKind::ListTransactions(r) = broker.call(
+                ApiKey::ListTransactions,
+                version,
+                RequestKind::ListTransactions(list),
+            ) else {
+                panic!()
+            };
+            let ids: Vec<String> = r
+                .transaction_states
+                .iter()
+                .map(|t| t.transactional_id.to_string())
+                .collect();
+            (r.error_code, ids)
+        };
+        assert_eq!(listed(2, "t"), (NONE, vec![]));
+        assert_eq!(
+            listed(1, "t"),
+            (NONE, vec!["tx".to_string()]),
+            "v1 has no pattern"
+        );
+        assert_eq!(listed(2, "t.*"), (NONE, vec!["tx".to_string()]));
+        assert_eq!(listed(2, ""), (NONE, vec!["tx".to_string()]));
+        assert_eq!(
+            listed(2, "("),
+            (ResponseError::InvalidRegularExpression.code(), vec![])
+        );
 
         let describe = DescribeProducersRequest::default().with_topics(vec![
             describe_producers_request::TopicRequest::default()

@@ -88,6 +88,11 @@ impl GroupCoordinator {
             .ok_or_else(|| not_found(group_id, is_classic))
     }
 
+    /// Whether `group_id` is a consumer-protocol (KIP-848) group.
+    pub fn is_consumer_group(&self, group_id: &str) -> bool {
+        self.consumer_groups.lock().contains_key(group_id)
+    }
+
     /// (group id, state) of every consumer group, sorted by id.
     pub fn list_consumer_groups(&self) -> Vec<(String, ConsumerGroupState)> {
         let mut list: Vec<_> = self

@@ -363,6 +363,7 @@ impl TxnTable {
         producer_id: i64,
         producer_epoch: i16,
         commit: bool,
+        bump: Option<&mut dyn FnMut() -> i64>,
     ) -> Result<Option<Completion>, ResponseError> {
         if transactional_id.is_empty() {
             return Err(ResponseError::InvalidRequest);
@@ -371,18 +372,56 @@ impl TxnTable {
             .txns
             .get_mut(transactional_id)
             .ok_or(ResponseError::InvalidProducerIdMapping)?;
+        let Some(new_producer_id) = bump else {
+            txn.check_producer(producer_id, producer_epoch)?;
+            return match (txn.state, commit) {
+                (TxnState::Ongoing, _) => Ok(Some(txn.prepare_end(commit))),
+                (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => Ok(None),
+                (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
+                    Err(ResponseError::ConcurrentTransactions)
+                }
+                (TxnState::Dead | TxnState::PrepareEpochFence, _) => {
+                    Err(ResponseError::ConcurrentTransactions)
+                }
+                _ => Err(ResponseError::InvalidTxnState),
+            };
+        };
+        // Transactions v2 (EndTxn v5, KIP-890): every end bumps the epoch, so a retry of the
+        // EndTxn that did it comes with the epoch before; the markers carry the new epoch.
+        let completed = matches!(
+            (txn.state, commit),
+            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false)
+        );
+        let retry = txn.producer_id == producer_id
+            && txn.last_producer_epoch == producer_epoch
+            && txn.producer_epoch != producer_epoch;
+        if retry && completed {
+            return Ok(None);
+        }
         txn.check_producer(producer_id, producer_epoch)?;
         match (txn.state, commit) {
-            (TxnState::Ongoing, _) => Ok(Some(txn.prepare_end(commit))),
-            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => Ok(None),
-            (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
-                Err(ResponseError::ConcurrentTransactions)
+            (TxnState::Ongoing, _) => {}
+            // An abort with nothing in progress (its writes never reached a partition) still
+            // bumps the epoch and completes, with no markers to write.
+            (TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort, false) => {
+                txn.partitions.clear();
+                txn.groups.clear();
             }
-            (TxnState::Dead | TxnState::PrepareEpochFence, _) => {
-                Err(ResponseError::ConcurrentTransactions)
+            (TxnState::PrepareCommit | TxnState::PrepareAbort, _)
+            | (TxnState::Dead | TxnState::PrepareEpochFence, _) => {
+                return Err(ResponseError::ConcurrentTransactions)
             }
-            _ => Err(ResponseError::InvalidTxnState),
+            _ => return Err(ResponseError::InvalidTxnState),
         }
+        txn.last_producer_epoch = txn.producer_epoch;
+        if txn.producer_epoch >= i16::MAX - 1 {
+            // The epoch is spent: a new producer id, from epoch 0, as Kafka rotates it.
+            txn.producer_id = new_producer_id();
+            txn.producer_epoch = 0;
+        } else {
+            txn.producer_epoch += 1;
+        }
+        Ok(Some(txn.prepare_end(commit)))
     }
 
     /// The markers of a prepared transaction are written: it is complete.
@@ -579,17 +618,23 @@ impl TxnCoordinator {
         topics: &Topics,
         groups: &GroupCoordinator,
         transactional_id: &str,
-        producer_id: i64,
-        producer_epoch: i16,
+        (producer_id, producer_epoch): (i64, i16),
         commit: bool,
-    ) -> Result<(), ResponseError> {
+        bump_epoch: bool,
+    ) -> Result<(i64, i16), ResponseError> {
         let mut table = self.table.lock();
+        let mut new_producer_id = || self.producer_ids.next();
+        let bump = bump_epoch.then_some(&mut new_producer_id as &mut dyn FnMut() -> i64);
         if let Some(completion) =
-            table.end_txn(transactional_id, producer_id, producer_epoch, commit)?
+            table.end_txn(transactional_id, producer_id, producer_epoch, commit, bump)?
         {
             finish(&mut table, topics, groups, &completion);
         }
-        Ok(())
+        // The producer id and epoch the producer goes on with (EndTxn v5 returns them).
+        let txn = table.get(transactional_id);
+        Ok(txn.map_or((producer_id, producer_epoch), |t| {
+            (t.producer_id, t.producer_epoch)
+        }))
     }
 
     /// Verifies a transactional write and keeps the coordinator locked until the returned
@@ -603,6 +648,33 @@ impl TxnCoordinator {
     ) -> Result<TxnGuard<'_>, ResponseError> {
         let table = self.table.lock();
         table.verify(transactional_id, producer_id, producer_epoch, member)?;
+        Ok(TxnGuard { _table: table })
+    }
+
+    /// A transactions v2 write (Produce v12+, TxnOffsetCommit v5+): adds the partition or group
+    /// to the producer's transaction, beginning one if none is ongoing, and keeps the
+    /// coordinator locked until the returned guard is dropped.
+    pub fn lock_added(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        member: Member<'_>,
+    ) -> Result<TxnGuard<'_>, ResponseError> {
+        let mut table = self.table.lock();
+        let (partitions, groups) = match member {
+            Member::Partition(tp) => (vec![tp.clone()], vec![]),
+            Member::Group(group) => (vec![], vec![group.to_string()]),
+        };
+        table.add_to_transaction(
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            &partitions,
+            &groups,
+            Timestamp::now(),
+        )?;
+        self.deadlines_changed.notify_one();
         Ok(TxnGuard { _table: table })
     }
 
@@ -735,17 +807,17 @@ mod tests {
             Some(base + Duration::from_millis(1005))
         );
 
-        let completion = table.end_txn("t", pid, epoch, true).unwrap().unwrap();
+        let completion = table.end_txn("t", pid, epoch, true, None).unwrap().unwrap();
         assert_eq!(completion.partitions, vec![tp("a", 0), tp("a", 1)]);
         assert_eq!(completion.groups, vec!["g".to_string()]);
         assert!(completion.marker.commit);
         assert_eq!(table.get("t").unwrap().state, TxnState::PrepareCommit);
         assert_eq!(
-            table.end_txn("t", pid, epoch, true),
+            table.end_txn("t", pid, epoch, true, None),
             Err(ResponseError::ConcurrentTransactions)
         );
         assert_eq!(
-            table.end_txn("t", pid, epoch, false),
+            table.end_txn("t", pid, epoch, false, None),
             Err(ResponseError::InvalidTxnState)
         );
         table.complete("t");
@@ -754,12 +826,12 @@ mod tests {
         assert!(txn.partitions.is_empty());
         assert_eq!(table.next_deadline(), None);
         assert_eq!(
-            table.end_txn("t", pid, epoch, true),
+            table.end_txn("t", pid, epoch, true, None),
             Ok(None),
             "a retried commit succeeds"
         );
         assert_eq!(
-            table.end_txn("t", pid, epoch, false),
+            table.end_txn("t", pid, epoch, false, None),
             Err(ResponseError::InvalidTxnState)
         );
 
@@ -776,15 +848,15 @@ mod tests {
         let (mut table, ids) = (TxnTable::default(), ProducerIds::default());
         let (pid, epoch) = init(&mut table, &ids, "t");
         assert_eq!(
-            table.end_txn("t", pid, epoch, true),
+            table.end_txn("t", pid, epoch, true, None),
             Err(ResponseError::InvalidTxnState)
         );
         assert_eq!(
-            table.end_txn("nope", pid, epoch, true),
+            table.end_txn("nope", pid, epoch, true, None),
             Err(ResponseError::InvalidProducerIdMapping)
         );
         assert_eq!(
-            table.end_txn("t", pid + 1, epoch, true),
+            table.end_txn("t", pid + 1, epoch, true, None),
             Err(ResponseError::InvalidProducerIdMapping)
         );
     }
@@ -823,7 +895,7 @@ mod tests {
             Err(ResponseError::ProducerFenced)
         );
         assert_eq!(
-            table.end_txn("t", pid, epoch, true),
+            table.end_txn("t", pid, epoch, true, None),
             Err(ResponseError::ProducerFenced)
         );
     }
@@ -942,7 +1014,7 @@ mod tests {
         assert_eq!(table.get("t").unwrap().state, TxnState::CompleteAbort);
         assert_eq!(table.next_deadline(), None);
         assert_eq!(
-            table.end_txn("t", pid, epoch, true),
+            table.end_txn("t", pid, epoch, true, None),
             Err(ResponseError::ProducerFenced),
             "the abandoned producer cannot commit any more"
         );
