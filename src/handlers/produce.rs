@@ -319,7 +319,7 @@ mod tests {
 
     use super::*;
     use crate::handlers::tests::{call, test_cluster};
-    use crate::state::batch::tests::encode_batch;
+    use crate::state::log::batch::tests::encode_batch;
     use crate::state::Cluster;
 
     fn produce(

@@ -1042,7 +1042,10 @@ mod tests {
         // An abort with nothing in progress still bumps the epoch.
         assert_eq!(end_v5(pid, epoch + 2, false), (NONE, pid, epoch + 3));
         let txn = broker.cluster.txns.describe("tx").unwrap();
-        assert_eq!(txn.state, crate::state::txn::TxnState::CompleteAbort);
+        assert_eq!(
+            txn.state,
+            crate::state::transactions::txn::TxnState::CompleteAbort
+        );
     }
 
     #[test]
