@@ -108,6 +108,25 @@ describe('admin', () => {
     )
   })
 
+  test('a CreateTopics asking for more than 10,000 partitions is a policy violation, as on Kafka', async () => {
+    const huge = uniqueName('huge')
+    await assert.rejects(
+      admin.createTopics({ topics: [{ topic: huge, numPartitions: 2_000_000_000 }] }),
+      (err) => err.errors?.[0]?.type === 'POLICY_VIOLATION' || err.type === 'POLICY_VIOLATION',
+    )
+    assert.ok(!(await admin.listTopics()).includes(huge))
+  })
+
+  test('a CreatePartitions adding more than 10,000 partitions is a policy violation', emulatorOnly('Kafka answers it from a bounded record list'), async () => {
+    const grow = uniqueName('grow-huge')
+    await admin.createTopics({ topics: [{ topic: grow, numPartitions: 1 }] })
+    await assert.rejects(
+      admin.createPartitions({ topicPartitions: [{ topic: grow, count: 2_000_000_000 }] }),
+      (err) => err.type === 'POLICY_VIOLATION',
+    )
+    await admin.createPartitions({ topicPartitions: [{ topic: grow, count: 10_001 }] })
+  })
+
   test('fetchTopicOffsets and fetchTopicOffsetsByTimestamp', async () => {
     const topic = uniqueName('offsets')
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] })

@@ -24,7 +24,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::authz::{self, operation};
 use super::RequestContext;
-use crate::state::topics::{assign_replicas, Partition, Reassigned, Topic};
+use crate::state::topics::{
+    assign_replicas, Partition, Reassigned, Topic, MAX_PARTITIONS_PER_REQUEST, TOO_MANY_PARTITIONS,
+};
 
 /// ElectLeaders' election type for a preferred replica election (1 is unclean).
 const PREFERRED: i8 = 0;
@@ -76,6 +78,12 @@ fn add(
         return Err((
             ResponseError::InvalidPartitions,
             format!("Topic already has {current} partitions."),
+        ));
+    }
+    if i64::from(count) - i64::from(current) > MAX_PARTITIONS_PER_REQUEST {
+        return Err((
+            ResponseError::PolicyViolation,
+            TOO_MANY_PARTITIONS.to_string(),
         ));
     }
     let new = (count - current) as usize;

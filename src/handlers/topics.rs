@@ -16,7 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::authz::{self, operation, resource, CLUSTER_NAME};
 use super::RequestContext;
 use crate::state::configs::validate_topic_config;
-use crate::state::topics::TopicSpec;
+use crate::state::topics::{TopicSpec, MAX_PARTITIONS_PER_REQUEST, TOO_MANY_PARTITIONS};
 
 pub fn create(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let mut seen = HashSet::new();
@@ -26,6 +26,17 @@ pub fn create(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsRes
         .filter(|t| !seen.insert(t.name.clone()))
         .map(|t| t.name.clone())
         .collect();
+    // Kafka's controller refuses the whole request past this many partitions.
+    let partitions: i64 = req
+        .topics
+        .iter()
+        .map(|t| match (t.assignments.len(), t.num_partitions) {
+            (0, -1) => i64::from(ctx.cluster.config.num_partitions),
+            (0, n) => i64::from(n.max(0)),
+            (assigned, _) => assigned as i64,
+        })
+        .sum();
+    let too_many = partitions > MAX_PARTITIONS_PER_REQUEST;
     // CREATE on the cluster creates any topic; otherwise CREATE on each topic is needed.
     let may_create_any = authz::allowed(ctx, resource::CLUSTER, CLUSTER_NAME, operation::CREATE);
     let topics = req
@@ -33,7 +44,9 @@ pub fn create(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsRes
         .into_iter()
         .map(|topic| {
             let name = topic.name.clone();
-            let result = if duplicates.contains(&name) {
+            let result = if too_many {
+                Err((ResponseError::PolicyViolation, TOO_MANY_PARTITIONS.to_string()))
+            } else if duplicates.contains(&name) {
                 Err((
                     ResponseError::InvalidRequest,
                     format!("Create topics request from client contains multiple entries for the topic {}", &*name),

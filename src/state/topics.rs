@@ -333,6 +333,12 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The most partitions one CreateTopics or CreatePartitions request may create, as Kafka's
+/// controller has it (`MAX_PARTITIONS_PER_BATCH`): beyond it the request is a policy violation
+/// rather than an allocation of millions of partitions.
+pub const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
+pub const TOO_MANY_PARTITIONS: &str = "Excessively large number of partitions per request.";
+
 /// Spreads partitions over brokers round-robin, as Kafka's default assignment does: partition
 /// `p` is led by broker `p mod n` and its followers are the next brokers in order.
 pub fn assign_replicas(
