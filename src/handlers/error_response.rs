@@ -862,6 +862,15 @@ fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }
 
+/// A topic named in a request: by its name, or (from the versions that carry them) by its id.
+fn named(name: &str, topic_id: &uuid::Uuid, cluster: &Cluster) -> Option<String> {
+    if topic_id.is_nil() {
+        Some(name.to_string())
+    } else {
+        cluster.topics.get_by_id(topic_id).map(|t| t.name.clone())
+    }
+}
+
 /// The topics a request names (by name; topic ids are looked up), for faults that filter by
 /// topic. Requests that name no topics (groups, coordinators) list none.
 pub fn topics(body: &RequestKind, cluster: &Cluster) -> Vec<String> {
@@ -869,30 +878,12 @@ pub fn topics(body: &RequestKind, cluster: &Cluster) -> Vec<String> {
         RequestKind::Produce(req) => req
             .topic_data
             .iter()
-            .filter_map(|t| {
-                if t.topic_id.is_nil() {
-                    Some(t.name.to_string())
-                } else {
-                    cluster
-                        .topics
-                        .get_by_id(&t.topic_id)
-                        .map(|t| t.name.clone())
-                }
-            })
+            .filter_map(|t| named(&t.name, &t.topic_id, cluster))
             .collect(),
         RequestKind::Fetch(req) => req
             .topics
             .iter()
-            .filter_map(|t| {
-                if t.topic_id.is_nil() {
-                    Some(t.topic.to_string())
-                } else {
-                    cluster
-                        .topics
-                        .get_by_id(&t.topic_id)
-                        .map(|t| t.name.clone())
-                }
-            })
+            .filter_map(|t| named(&t.topic, &t.topic_id, cluster))
             .collect(),
         RequestKind::ListOffsets(req) => req.topics.iter().map(|t| t.name.to_string()).collect(),
         RequestKind::Metadata(req) => req
