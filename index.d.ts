@@ -457,6 +457,13 @@ export interface StartOptions {
   brokers?: number | BrokerOptions[]
   /** The cluster id Metadata reports (default: a fresh random one). */
   clusterId?: string
+  /**
+   * Finalized feature levels, as `kafka-storage format --feature name=level` sets them:
+   * e.g. `{ 'share.version': 0 }` for a cluster without share groups, or
+   * `{ 'transaction.version': 1 }` for one without transactions v2. Default: Kafka 4.1's
+   * levels, with `share.version` 1.
+   */
+  features?: Record<string, number>
   /** `auto.create.topics.enable` (default true). */
   autoCreateTopics?: boolean
   /** `num.partitions` for auto-created topics (default 1). */

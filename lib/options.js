@@ -93,6 +93,8 @@ const StartOptions = object(
     brokerId,
     brokers: either(integer(1, undefined, { limit: U32 }), arrayOf(BrokerOptions)),
     clusterId: string,
+    // Names and ranges are the broker's to check (state/features.rs).
+    features: recordOf(integer(0, I16)),
     autoCreateTopics: boolean,
     numPartitions: integer(1, undefined, { limit: I32 }),
     defaultReplicationFactor: integer(1, I16),

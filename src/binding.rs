@@ -2,7 +2,7 @@
 //! controls converted to and from JS values. Everything it calls lives in the core modules
 //! (`server`, `control`, `faults`, `state`), which know nothing of napi.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +42,11 @@ pub struct StartOptions {
     pub brokers: Option<Either<u32, Vec<BrokerOptions>>>,
     /// The cluster id Metadata reports (default: a fresh random one).
     pub cluster_id: Option<String>,
+    /// Finalized feature levels, as `kafka-storage format --feature name=level` sets them:
+    /// e.g. `{ 'share.version': 0 }` for a cluster without share groups, or
+    /// `{ 'transaction.version': 1 }` for one without transactions v2. Default: Kafka 4.1's
+    /// levels, with `share.version` 1.
+    pub features: Option<HashMap<String, i32>>,
     /// `auto.create.topics.enable` (default true).
     pub auto_create_topics: Option<bool>,
     /// `num.partitions` for auto-created topics (default 1).
@@ -574,6 +579,23 @@ fn listener_specs(options: &StartOptions) -> std::result::Result<Vec<ListenerSpe
     }
 }
 
+/// The `features` option as (name, level) pairs, each checked against what the broker supports.
+fn feature_levels(
+    features: Option<&HashMap<String, i32>>,
+) -> std::result::Result<Vec<(String, i16)>, String> {
+    let levels: Vec<(String, i16)> = features
+        .into_iter()
+        .flatten()
+        .map(|(name, &level)| {
+            let level = i16::try_from(level)
+                .map_err(|_| format!("features.{name}: level {level} is out of range"))?;
+            Ok((name.clone(), level))
+        })
+        .collect::<std::result::Result<_, String>>()?;
+    state::features::Features::with_levels(&levels).map_err(|e| format!("features: {e}"))?;
+    Ok(levels)
+}
+
 /// Starts a cluster on its own runtime. Resolves once every listener accepts connections;
 /// rejects with an Error whose `code` is e.g. `EADDRINUSE` if one cannot bind. Options that
 /// describe an impossible cluster throw an Error with code `ERR_INVALID_ARG_VALUE`.
@@ -694,6 +716,8 @@ pub fn start_kafka(
         set_by_user,
         transactions: Default::default(),
         authorizer: authorizer_config(options.authorization.as_ref())
+            .map_err(|message| invalid_argument(&env, &message))?,
+        features: feature_levels(options.features.as_ref())
             .map_err(|message| invalid_argument(&env, &message))?,
     };
     let mut listeners =

@@ -75,6 +75,9 @@ pub fn reset(cluster: &Cluster) {
     cluster.fetch_sessions.clear();
     cluster.faults.clear();
     cluster.faults.clear_requests();
+    cluster
+        .features
+        .reset_to(&Cluster::start_features(&cluster.config));
 }
 
 /// Creates a topic as CreateTopics would; `None` asks for the broker defaults.

@@ -3,6 +3,7 @@
 
 pub mod brokers;
 pub mod configs;
+pub mod features;
 pub mod fetch_sessions;
 pub mod groups;
 pub mod log;
@@ -49,6 +50,8 @@ pub struct BrokerConfig {
     /// Whether and how ACLs are enforced (`authorizer.class.name`, `super.users`,
     /// `allow.everyone.if.no.acl.found`).
     pub authorizer: acls::AuthorizerConfig,
+    /// Finalized feature levels other than the defaults (`kafka-storage format --feature`).
+    pub features: Vec<(String, i16)>,
 }
 
 impl Default for BrokerConfig {
@@ -63,6 +66,7 @@ impl Default for BrokerConfig {
             log_retention_ms: 604_800_000,
             set_by_user: Default::default(),
             authorizer: Default::default(),
+            features: Vec::new(),
         }
     }
 }
@@ -97,6 +101,8 @@ pub struct Cluster {
     pub dynamic_configs: RwLock<configs::DynamicBrokerConfigs>,
     /// The broker's own log (what it says about connections it closes, failed logins...).
     pub logger: crate::logging::Logger,
+    /// Finalized feature levels (KIP-584): ApiVersions reports them, UpdateFeatures changes them.
+    pub features: features::Features,
 }
 
 /// A new cluster id as Kafka makes them (`kafka-storage random-uuid`): 16 random bytes in
@@ -120,6 +126,7 @@ impl Cluster {
             groups: GroupCoordinator::new(config.groups.clone()),
             txns: txn::TxnCoordinator::new(config.transactions.clone()),
             acls: acls::Acls::new(config.authorizer.clone()),
+            features: Cluster::start_features(&config),
             config,
             brokers: RwLock::new(Vec::new()),
             topics: Topics::default(),
@@ -130,6 +137,12 @@ impl Cluster {
             dynamic_configs: Default::default(),
             logger: Default::default(),
         }
+    }
+
+    /// The feature levels a cluster starts with. Levels are checked where options are read
+    /// (binding, CLI); a bad one here falls back to the defaults.
+    pub fn start_features(config: &BrokerConfig) -> features::Features {
+        features::Features::with_levels(&config.features).unwrap_or_default()
     }
 
     /// Registers a live broker with a single PLAINTEXT listener.
