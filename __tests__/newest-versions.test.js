@@ -60,8 +60,37 @@ test('the Java admin gets the answers of the newest versions: latest tiered offs
   assert.match(seen.classicMissing, /^GroupIdNotFoundException: /)
 
   assert.equal(seen.plainOffset, '0')
+  // Transactions v2: two committed transactions, each with its offsets (the aborted one unseen).
+  assert.equal(seen.committedValues, 'plain,committed-1,committed-2')
+  assert.equal(seen.committedOffset, '2')
 
   if (broker.external) return
+  assertVersionsUsed(broker, prefix, {
+    // Transactions v2 needs Produce v12 or later: the Java client takes v13.
+    producer: 13,
+    committer: 13,
+    expected: {
+      DescribeCluster: 2,
+      ListOffsets: 10,
+      ListTransactions: 2,
+      AlterPartitionReassignments: 1,
+      DescribeGroups: 6,
+      FindCoordinator: 6,
+      Metadata: 13,
+      // Transactions v2 (transaction.version 2 is finalized): partitions and groups join a
+      // transaction through Produce v12 and TxnOffsetCommit v5; EndTxn v5 bumps the epoch.
+      EndTxn: 5,
+      TxnOffsetCommit: 5,
+    },
+    unused: ['AddPartitionsToTxn', 'AddOffsetsToTxn'],
+  })
+})
+
+/**
+ * Checks the request log: the highest version of each API the driver's clients used, the Produce
+ * version of each transactional producer, and APIs they never sent.
+ */
+function assertVersionsUsed(broker, prefix, { producer, committer, expected, unused }) {
   const used = new Map()
   const produced = new Map()
   for (const r of broker.requests()) {
@@ -69,24 +98,59 @@ test('the Java admin gets the answers of the newest versions: latest tiered offs
     used.set(r.api, Math.max(used.get(r.api) ?? -1, r.version))
     if (r.api === 'Produce') produced.set(r.clientId, r.version)
   }
-  // Transactions v1 producers stop at v11 (v12 is for transactions v2); others use v13.
+  // A plain producer names topics by id (v13); transactional ones stop at v11 under
+  // transactions v1.
   assert.equal(produced.get(`${prefix}-plain`), 13)
-  assert.equal(produced.get(`${prefix}-producer`), 11)
-  const expected = {
-    DescribeCluster: 2,
-    ListOffsets: 10,
-    ListTransactions: 2,
-    AlterPartitionReassignments: 1,
-    DescribeGroups: 6,
-    FindCoordinator: 6,
-    Metadata: 13,
-    // Transactions v1 (no transaction.version feature is advertised): v4, not v5.
-    EndTxn: 4,
-    AddOffsetsToTxn: 4,
-    TxnOffsetCommit: 4,
-  }
+  assert.equal(produced.get(`${prefix}-producer`), producer)
+  assert.equal(produced.get(`${prefix}-committer`), committer)
   for (const [api, version] of Object.entries(expected)) {
     assert.equal(used.get(api), version, `${api} at v${version}`)
+  }
+  for (const api of unused) assert.equal(used.get(api), undefined, `${api} is not sent`)
+}
+
+test('on a cluster with transaction.version 1 the Java producer runs transactions v1', { skip: skip || emulatorOnly('a cluster started with other features').skip, timeout: 120_000 }, async () => {
+  const cluster = await startBroker({ requestLogSize: 10_000, features: { 'transaction.version': 1 } })
+  try {
+    const prefix = uniqueName('tv1')
+    const seen = await runDriver(cluster.brokers[0], prefix, 'all')
+    assert.equal(seen.committedValues, 'plain,committed-1,committed-2')
+    assert.equal(seen.committedOffset, '2')
+    assertVersionsUsed(cluster, prefix, {
+      producer: 11,
+      committer: 11,
+      expected: { EndTxn: 4, AddOffsetsToTxn: 4, TxnOffsetCommit: 4, AddPartitionsToTxn: 3 },
+      unused: [],
+    })
+  } finally {
+    await cluster.stop()
+  }
+})
+
+test('UpdateFeatures refuses what Kafka refuses and validates downgrades without applying them', { skip, timeout: 120_000 }, async () => {
+  const seen = await runDriver(broker.brokers[0], uniqueName('features'), 'features')
+  const refused = 'InvalidUpdateVersionException: The update failed for all features since the following feature had an error: Invalid update version'
+  assert.equal(seen.transactionVersion, '2')
+  assert.equal(seen.unknownFeature, `${refused} 1 for feature no.such.version. Local controller 0 does not support this feature.`)
+  assert.equal(seen.tooHigh, `${refused} 3 for feature transaction.version. Local controller 0 only supports versions 0-2`)
+  assert.equal(seen.downgradeAsUpgrade, `${refused} 1 for feature transaction.version. Can't downgrade the version of this feature without setting the upgrade type to either safe or unsafe downgrade.`)
+  assert.equal(seen.safeDowngradeValidated, 'ok')
+  assert.equal(seen.sameLevel, 'ok')
+  assert.equal(seen.metadataVersionZero, `${refused} 0 for feature metadata.version. Local controller 0 only supports versions 7-27`)
+  assert.equal(seen.transactionVersionAfter, '2', 'validate-only changes nothing')
+})
+
+test('UpdateFeatures downgrades transaction.version and reset() restores it', { skip: skip || emulatorOnly('changing a feature of the shared reference broker').skip, timeout: 120_000 }, async () => {
+  const cluster = await startBroker()
+  try {
+    const seen = await runDriver(cluster.brokers[0], uniqueName('downgrade'), 'downgrade-transactions')
+    assert.equal(seen.downgrade, 'ok')
+    assert.equal(seen.transactionVersionAfter, '1')
+    await cluster.reset()
+    const after = await runDriver(cluster.brokers[0], uniqueName('downgrade'), 'features')
+    assert.equal(after.transactionVersion, '2')
+  } finally {
+    await cluster.stop()
   }
 })
 

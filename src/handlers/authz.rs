@@ -263,6 +263,7 @@ mod tests {
             ResponseKind::ConsumerGroupHeartbeat(r) => (group, Some(r.error_code)),
             ResponseKind::ConsumerGroupDescribe(r) => (group, Some(r.groups[0].error_code)),
             ResponseKind::ApiVersions(r) => (None, (r.error_code != 0).then_some(r.error_code)),
+            ResponseKind::UpdateFeatures(r) => (cluster, Some(r.error_code)),
             other => panic!("no expectation for {other:?}"),
         }
     }

@@ -62,6 +62,7 @@ pub const FAILABLE_APIS: &[ApiKey] = &[
     ApiKey::DescribeTopicPartitions,
     ApiKey::ConsumerGroupHeartbeat,
     ApiKey::ConsumerGroupDescribe,
+    ApiKey::UpdateFeatures,
     ApiKey::SaslHandshake,
     ApiKey::SaslAuthenticate,
 ];
@@ -853,6 +854,11 @@ pub fn build_with_message(
                 ),
             )
         }
+        RequestKind::UpdateFeatures(_) => ResponseKind::UpdateFeatures(
+            UpdateFeaturesResponse::default()
+                .with_error_code(code)
+                .with_error_message(message(error)),
+        ),
         _ => return None,
     };
     Some(response)
@@ -1090,6 +1096,7 @@ pub fn error_code(response: &ResponseKind) -> i16 {
         })),
         ResponseKind::ConsumerGroupHeartbeat(r) => r.error_code,
         ResponseKind::ConsumerGroupDescribe(r) => first(r.groups.iter().map(|g| g.error_code)),
+        ResponseKind::UpdateFeatures(r) => r.error_code,
         ResponseKind::SaslHandshake(r) => r.error_code,
         ResponseKind::SaslAuthenticate(r) => r.error_code,
         _ => 0,

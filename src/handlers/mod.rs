@@ -8,6 +8,7 @@ mod cluster;
 mod configs;
 mod consumer_group;
 pub mod error_response;
+mod features;
 mod fetch;
 mod find_coordinator;
 mod group;
@@ -84,6 +85,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeTopicPartitions, 0, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    (ApiKey::UpdateFeatures, 0, 2),
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<(i16, i16)> {
@@ -225,6 +227,9 @@ pub async fn handle(ctx: &RequestContext, body: RequestKind) -> Option<ResponseK
         }
         RequestKind::ConsumerGroupDescribe(req) => {
             ResponseKind::ConsumerGroupDescribe(consumer_group::describe(ctx, req))
+        }
+        RequestKind::UpdateFeatures(req) => {
+            ResponseKind::UpdateFeatures(features::update(ctx, req))
         }
         RequestKind::SaslHandshake(req) => {
             ResponseKind::SaslHandshake(sasl::handshake_refused(ctx, req))
@@ -609,6 +614,18 @@ pub(crate) mod tests {
             ApiKey::ConsumerGroupDescribe => RequestKind::ConsumerGroupDescribe(
                 ConsumerGroupDescribeRequest::default()
                     .with_group_ids(vec![group, GroupId(StrBytes::from_static_str("missing"))]),
+            ),
+            // Validate-only from v1: the sample must not change the cluster's features.
+            ApiKey::UpdateFeatures => RequestKind::UpdateFeatures(
+                UpdateFeaturesRequest::default()
+                    .with_timeout_ms(5_000)
+                    .with_validate_only(version >= 1)
+                    .with_feature_updates(vec![
+                        update_features_request::FeatureUpdateKey::default()
+                            .with_feature(StrBytes::from_static_str("transaction.version"))
+                            .with_max_version_level(2)
+                            .with_upgrade_type(1),
+                    ]),
             ),
             ApiKey::SaslHandshake => RequestKind::SaslHandshake(
                 SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),

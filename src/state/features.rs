@@ -155,35 +155,35 @@ impl Features {
     }
 
     /// Checks one update as Kafka's controller does (`FeatureControlManager`), without applying
-    /// it. The error is INVALID_UPDATE_VERSION's message.
-    pub fn check_update(&self, name: &str, level: i16, how: UpgradeType) -> Result<(), String> {
+    /// it; `controller` is the id its messages name. The error is INVALID_UPDATE_VERSION's
+    /// message. A level equal to the current one is accepted and changes nothing.
+    pub fn check_update(
+        &self,
+        name: &str,
+        level: i16,
+        how: UpgradeType,
+        controller: i32,
+    ) -> Result<(), String> {
         let Some(feature) = supported(name) else {
             return Err(format!(
-                "Invalid update version {level} for feature {name}. The controller does not support the given feature."
+                "Invalid update version {level} for feature {name}. Local controller {controller} does not support this feature."
             ));
         };
-        let current = self.level(name);
-        if level < 0 || (level > 0 && level < feature.min_version) || level > feature.max_version {
+        // Level 0 removes a feature, which any feature but metadata.version may be.
+        let lowest = if name == METADATA_VERSION {
+            feature.min_version
+        } else {
+            0
+        };
+        if level < lowest || level > feature.max_version {
             return Err(format!(
-                "Invalid update version {level} for feature {name}. Local controller 0 only supports versions {}-{}",
+                "Invalid update version {level} for feature {name}. Local controller {controller} only supports versions {}-{}",
                 feature.min_version, feature.max_version
             ));
         }
-        if level < current {
-            if how == UpgradeType::Upgrade {
-                return Err(format!(
-                    "Invalid update version {level} for feature {name}. Can't downgrade the version of this feature without setting the upgrade type to either safe or unsafe downgrade."
-                ));
-            }
-            if name == METADATA_VERSION {
-                return Err(format!(
-                    "Invalid metadata.version {level}. Unsafe metadata downgrade is not supported in this version."
-                ));
-            }
-        }
-        if name == METADATA_VERSION && level == 0 {
+        if level < self.level(name) && how == UpgradeType::Upgrade {
             return Err(format!(
-                "Invalid update version 0 for feature {name}. The metadata.version can't be removed."
+                "Invalid update version {level} for feature {name}. Can't downgrade the version of this feature without setting the upgrade type to either safe or unsafe downgrade."
             ));
         }
         Ok(())
@@ -235,19 +235,24 @@ mod tests {
     fn updates_are_checked_like_the_controller_checks_them() {
         let features = Features::default();
         assert!(features
-            .check_update("share.version", 0, UpgradeType::Upgrade)
+            .check_update("share.version", 0, UpgradeType::Upgrade, 0)
             .unwrap_err()
             .contains("downgrade"));
         features
-            .check_update("share.version", 0, UpgradeType::SafeDowngrade)
+            .check_update("share.version", 0, UpgradeType::SafeDowngrade, 0)
             .unwrap();
         assert!(features
-            .check_update("transaction.version", 3, UpgradeType::Upgrade)
+            .check_update("transaction.version", 3, UpgradeType::Upgrade, 0)
             .unwrap_err()
             .contains("0-2"));
         assert!(features
-            .check_update("no.such.version", 1, UpgradeType::Upgrade)
-            .is_err());
+            .check_update("no.such.version", 1, UpgradeType::Upgrade, 0)
+            .unwrap_err()
+            .contains("Local controller 0 does not support this feature."));
+        assert!(features
+            .check_update("metadata.version", 0, UpgradeType::UnsafeDowngrade, 0)
+            .unwrap_err()
+            .contains("only supports versions 7-27"));
         features.apply(&[("share.version", 0)]);
         assert!(!features.share_groups_enabled());
         assert_eq!(features.finalized().1, 2);

@@ -14,17 +14,22 @@ import java.util.stream.Collectors;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AlterPartitionReassignmentsOptions;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
+import org.apache.kafka.clients.admin.FeatureUpdate;
+import org.apache.kafka.clients.admin.UpdateFeaturesOptions;
 import org.apache.kafka.clients.admin.ListTransactionsOptions;
 import org.apache.kafka.clients.admin.NewPartitionReassignment;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.TransactionListing;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
 /**
@@ -33,8 +38,12 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * (the same answers on the emulator and on Apache Kafka):
  *
  * <pre>
- * java ... VersionsDriver BOOTSTRAP PREFIX all|cluster|two-brokers
+ * java ... VersionsDriver BOOTSTRAP PREFIX all|cluster|two-brokers|features
  * </pre>
+ *
+ * {@code features} describes the finalized features and sends updates that change nothing
+ * (refused ones, validate-only ones, one at the current level), so it can run on a shared
+ * reference broker.
  *
  * {@code cluster} only describes the cluster with its fenced brokers; {@code two-brokers} also
  * reassigns a partition of a new topic to brokers 0 and 1 with replication factor changes
@@ -62,6 +71,13 @@ public final class VersionsDriver {
             describeCluster(admin);
             if (args[2].equals("all")) {
                 all(admin);
+            } else if (args[2].equals("features")) {
+                features(admin);
+            } else if (args[2].equals("downgrade-transactions")) {
+                say("downgrade", update(admin, "transaction.version", 1, FeatureUpdate.UpgradeType.SAFE_DOWNGRADE,
+                        false));
+                say("transactionVersionAfter", admin.describeFeatures().featureMetadata().get(20, TimeUnit.SECONDS)
+                        .finalizedFeatures().get("transaction.version").maxVersionLevel());
             } else if (args[2].equals("two-brokers")) {
                 String topic = prefix + "-t2";
                 admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get(20, TimeUnit.SECONDS);
@@ -120,6 +136,26 @@ public final class VersionsDriver {
             producer.abortTransaction();
         }
 
+        // Transactions v2 (KIP-890) when transaction.version 2 is finalized: no AddPartitionsToTxn
+        // or AddOffsetsToTxn, Produce v12 adds the partition, TxnOffsetCommit v5 the group, and
+        // EndTxn v5 bumps the epoch.
+        Properties c = props("committer");
+        c.put("transactional.id", prefix + "-tx-commit");
+        try (KafkaProducer<String, String> committer = new KafkaProducer<>(c, new StringSerializer(),
+                new StringSerializer())) {
+            committer.initTransactions();
+            for (int round = 1; round <= 2; round++) {
+                committer.beginTransaction();
+                committer.send(new ProducerRecord<>(topic, "k", "committed-" + round)).get(20, TimeUnit.SECONDS);
+                committer.sendOffsetsToTransaction(Map.of(tp, new OffsetAndMetadata(round)),
+                        new ConsumerGroupMetadata(prefix + "-commit-group"));
+                committer.commitTransaction();
+            }
+        }
+        say("committedValues", readCommitted(tp, 3));
+        say("committedOffset", admin.listConsumerGroupOffsets(prefix + "-commit-group")
+                .partitionsToOffsetAndMetadata().get(20, TimeUnit.SECONDS).get(tp).offset());
+
         // AlterPartitionReassignments v1 (KIP-860): the replicas are checked before the count.
         say("reassign", reassign(admin, tp, List.of(leader, leader + 1000)));
 
@@ -127,6 +163,48 @@ public final class VersionsDriver {
         String missing = prefix + "-missing";
         say("classicMissing", failure(() -> admin.describeClassicGroups(List.of(missing)).all()
                 .get(20, TimeUnit.SECONDS)));
+    }
+
+    /** The values a read_committed consumer reads from the start of {@code tp}, {@code count} of them. */
+    private static String readCommitted(TopicPartition tp, int count) throws Exception {
+        Properties p = props("reader");
+        p.put("isolation.level", "read_committed");
+        p.put("auto.offset.reset", "earliest");
+        List<String> values = new ArrayList<>();
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(p, new StringDeserializer(),
+                new StringDeserializer())) {
+            consumer.assign(List.of(tp));
+            consumer.seekToBeginning(List.of(tp));
+            long deadline = System.currentTimeMillis() + 20_000;
+            while (values.size() < count && System.currentTimeMillis() < deadline) {
+                for (ConsumerRecord<String, String> r : consumer.poll(java.time.Duration.ofMillis(200))) {
+                    values.add(r.value());
+                }
+            }
+        }
+        return String.join(",", values);
+    }
+
+    /** UpdateFeatures through the admin: refusals, validate-only changes and a no-op. */
+    private static void features(Admin admin) throws Exception {
+        var finalized = admin.describeFeatures().featureMetadata().get(20, TimeUnit.SECONDS).finalizedFeatures();
+        say("transactionVersion", finalized.get("transaction.version").maxVersionLevel());
+        say("unknownFeature", update(admin, "no.such.version", 1, FeatureUpdate.UpgradeType.UPGRADE, false));
+        say("tooHigh", update(admin, "transaction.version", 3, FeatureUpdate.UpgradeType.UPGRADE, false));
+        say("downgradeAsUpgrade", update(admin, "transaction.version", 1, FeatureUpdate.UpgradeType.UPGRADE, false));
+        say("safeDowngradeValidated", update(admin, "transaction.version", 1,
+                FeatureUpdate.UpgradeType.SAFE_DOWNGRADE, true));
+        say("sameLevel", update(admin, "transaction.version", 2, FeatureUpdate.UpgradeType.UPGRADE, false));
+        say("metadataVersionZero", update(admin, "metadata.version", 0,
+                FeatureUpdate.UpgradeType.UNSAFE_DOWNGRADE, true));
+        var after = admin.describeFeatures().featureMetadata().get(20, TimeUnit.SECONDS).finalizedFeatures();
+        say("transactionVersionAfter", after.get("transaction.version").maxVersionLevel());
+    }
+
+    private static String update(Admin admin, String feature, int level, FeatureUpdate.UpgradeType type,
+            boolean validateOnly) {
+        return failure(() -> admin.updateFeatures(Map.of(feature, new FeatureUpdate((short) level, type)),
+                new UpdateFeaturesOptions().validateOnly(validateOnly)).all().get(20, TimeUnit.SECONDS));
     }
 
     /** Reassigns {@code tp} to {@code replicas}, replication factor changes disallowed. */
