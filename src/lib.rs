@@ -7,6 +7,8 @@
 pub mod binding;
 pub mod connection;
 pub mod control;
+#[cfg(test)]
+mod differential;
 pub mod faults;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;

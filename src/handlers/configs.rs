@@ -99,6 +99,8 @@ pub fn describe(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeCo
                             resource
                                 .configuration_keys
                                 .as_ref()
+                                // Null or empty asks for every config, as Kafka reads it.
+                                .filter(|keys| !keys.is_empty())
                                 .is_none_or(|keys| keys.iter().any(|k| k.as_str() == c.name))
                         })
                         .map(|c| to_result(c, version, req.include_synonyms))
@@ -187,7 +189,7 @@ fn topic(ctx: &RequestContext, name: &str) -> Result<std::sync::Arc<Topic>, Fail
     ctx.cluster.topics.get(name).ok_or_else(|| {
         (
             ResponseError::UnknownTopicOrPartition,
-            format!("Topic {name} does not exist."),
+            format!("The topic '{name}' does not exist."),
         )
     })
 }

@@ -178,7 +178,7 @@ pub fn describe(
                         .with_subscribed_topic_names(
                             names.into_iter().map(|n| TopicName(text(n))).collect(),
                         )
-                        .with_subscribed_topic_regex(m.subscribed_topic_regex.map(text))
+                        .with_subscribed_topic_regex(Some(text(m.subscribed_topic_regex.unwrap_or_default())))
                         .with_assignment(described_assignment(ctx, m.assignment))
                         .with_target_assignment(described_assignment(ctx, m.target_assignment));
                     if version >= 1 {

@@ -55,5 +55,7 @@ pub fn update(ctx: &RequestContext, req: UpdateFeaturesRequest) -> UpdateFeature
             })
             .collect()
     };
-    UpdateFeaturesResponse::default().with_results(results)
+    UpdateFeaturesResponse::default()
+        .with_error_message(None)
+        .with_results(results)
 }

@@ -186,7 +186,7 @@ fn read(ctx: &RequestContext, req: &FetchRequest, waiter: Option<&Arc<Notify>>) 
                         has_error = true;
                         return data
                             .with_error_code(ResponseError::OffsetOutOfRange.code())
-                            .with_records(None);
+                            .with_records(Some(Default::default()));
                     }
                     let max = (fp.partition_max_bytes.max(0) as usize).min(remaining);
                     let limit = if read_committed {
@@ -239,10 +239,11 @@ fn read(ctx: &RequestContext, req: &FetchRequest, waiter: Option<&Arc<Notify>>) 
     }
 }
 
+/// A partition that failed: no records, as an empty set (Kafka's `MemoryRecords.EMPTY`).
 fn with_error(data: PartitionData, error: ResponseError) -> PartitionData {
     data.with_error_code(error.code())
         .with_high_watermark(-1)
-        .with_records(None)
+        .with_records(Some(Default::default()))
 }
 
 fn topic_response(
@@ -334,7 +335,10 @@ mod tests {
         for offset in [0, 1] {
             let old = fetch(&cluster, 9, offset);
             assert_eq!(old.error_code, unsupported, "from offset {offset}");
-            assert_eq!((old.high_watermark, old.records), (-1, None));
+            assert_eq!(
+                (old.high_watermark, old.records),
+                (-1, Some(Default::default()))
+            );
         }
         // v10 and later carry it.
         let new = fetch(&cluster, 10, 0);

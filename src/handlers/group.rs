@@ -122,8 +122,16 @@ pub async fn join(ctx: &RequestContext, req: JoinGroupRequest) -> JoinGroupRespo
 }
 
 pub async fn sync(ctx: &RequestContext, req: SyncGroupRequest) -> SyncGroupResponse {
-    let checked = authz::group(ctx, &req.group_id, operation::READ)
-        .and_then(|()| check_coordinator(ctx, &req.group_id));
+    // From v5 the protocol type and name are mandatory: Kafka refuses a request without them
+    // before looking at the group.
+    let mandatory_missing =
+        ctx.version() >= 5 && (req.protocol_type.is_none() || req.protocol_name.is_none());
+    let checked = if mandatory_missing {
+        Err(ResponseError::InconsistentGroupProtocol)
+    } else {
+        authz::group(ctx, &req.group_id, operation::READ)
+            .and_then(|()| check_coordinator(ctx, &req.group_id))
+    };
     let result = match checked {
         Err(error) => Err(error),
         Ok(()) => {

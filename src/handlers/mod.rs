@@ -338,22 +338,29 @@ pub(crate) mod tests {
                     metadata_request::MetadataRequestTopic::default().with_name(Some(topic)),
                 ])))
             }
-            ApiKey::ApiVersions => RequestKind::ApiVersions(ApiVersionsRequest::default()),
-            ApiKey::CreateTopics => {
-                RequestKind::CreateTopics(CreateTopicsRequest::default().with_topics(vec![
-                create_topics_request::CreatableTopic::default()
-                    .with_name(TopicName(StrBytes::from_static_str("new")))
-                    .with_num_partitions(1)
-                    .with_replication_factor(1),
-            ]))
-            }
+            // v3+ must name the client software (Kafka refuses an empty name).
+            ApiKey::ApiVersions => RequestKind::ApiVersions(
+                ApiVersionsRequest::default()
+                    .with_client_software_name(StrBytes::from_static_str("sample"))
+                    .with_client_software_version(StrBytes::from_static_str("1.0")),
+            ),
+            ApiKey::CreateTopics => RequestKind::CreateTopics(
+                CreateTopicsRequest::default()
+                    .with_timeout_ms(5_000)
+                    .with_topics(vec![create_topics_request::CreatableTopic::default()
+                        .with_name(TopicName(StrBytes::from_static_str("new")))
+                        .with_num_partitions(1)
+                        .with_replication_factor(1)]),
+            ),
             ApiKey::DeleteTopics if version >= 6 => RequestKind::DeleteTopics(
                 DeleteTopicsRequest::default()
+                    .with_timeout_ms(5_000)
                     .with_topics(vec![delete_topics_request::DeleteTopicState::default()
                         .with_name(Some(TopicName(StrBytes::from_static_str("missing"))))]),
             ),
             ApiKey::DeleteTopics => RequestKind::DeleteTopics(
                 DeleteTopicsRequest::default()
+                    .with_timeout_ms(5_000)
                     .with_topic_names(vec![TopicName(StrBytes::from_static_str("missing"))]),
             ),
             ApiKey::FindCoordinator if version >= 4 => RequestKind::FindCoordinator(
@@ -366,9 +373,13 @@ pub(crate) mod tests {
             ApiKey::JoinGroup => {
                 RequestKind::JoinGroup(JoinGroupRequest::default().with_group_id(group))
             }
-            ApiKey::SyncGroup => {
-                RequestKind::SyncGroup(SyncGroupRequest::default().with_group_id(group))
-            }
+            // v5+ must name the protocol type and name.
+            ApiKey::SyncGroup => RequestKind::SyncGroup(
+                SyncGroupRequest::default()
+                    .with_group_id(group)
+                    .with_protocol_type(Some(StrBytes::from_static_str("consumer")))
+                    .with_protocol_name(Some(StrBytes::from_static_str("range"))),
+            ),
             ApiKey::Heartbeat => {
                 RequestKind::Heartbeat(HeartbeatRequest::default().with_group_id(group))
             }
@@ -414,13 +425,15 @@ pub(crate) mod tests {
             ApiKey::OffsetDelete => {
                 RequestKind::OffsetDelete(OffsetDeleteRequest::default().with_group_id(group))
             }
-            ApiKey::CreatePartitions => {
-                RequestKind::CreatePartitions(CreatePartitionsRequest::default().with_topics(vec![
-                    create_partitions_request::CreatePartitionsTopic::default()
-                        .with_name(topic)
-                        .with_count(3),
-                ]))
-            }
+            ApiKey::CreatePartitions => RequestKind::CreatePartitions(
+                CreatePartitionsRequest::default()
+                    .with_timeout_ms(5_000)
+                    .with_topics(vec![
+                        create_partitions_request::CreatePartitionsTopic::default()
+                            .with_name(topic)
+                            .with_count(3),
+                    ]),
+            ),
             ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(
                 DescribeConfigsRequest::default()
                     .with_include_synonyms(true)
@@ -465,7 +478,16 @@ pub(crate) mod tests {
             ApiKey::ElectLeaders => RequestKind::ElectLeaders(ElectLeadersRequest::default()),
             ApiKey::AlterPartitionReassignments => RequestKind::AlterPartitionReassignments(
                 AlterPartitionReassignmentsRequest::default()
-                    .with_allow_replication_factor_change(version < 1),
+                    .with_timeout_ms(5_000)
+                    .with_allow_replication_factor_change(version < 1)
+                    .with_topics(vec![
+                        alter_partition_reassignments_request::ReassignableTopic::default()
+                            .with_name(topic.clone())
+                            .with_partitions(vec![
+                            alter_partition_reassignments_request::ReassignablePartition::default()
+                                .with_replicas(Some(vec![BrokerId(0)])),
+                        ]),
+                    ]),
             ),
             ApiKey::ListPartitionReassignments => {
                 RequestKind::ListPartitionReassignments(ListPartitionReassignmentsRequest::default())

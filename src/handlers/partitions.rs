@@ -98,7 +98,7 @@ fn add(
                 return Err((
                     ResponseError::InvalidReplicaAssignment,
                     format!(
-                        "Increasing the number of partitions by {new} but {} assignments provided.",
+                        "Attempted to add {new} additional partition(s), but only {} assignment(s) were specified.",
                         assignments.len()
                     ),
                 ));

@@ -62,6 +62,12 @@ pub fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceRespon
                 .into_iter()
                 .map(|data| {
                     let index = data.index;
+                    // Kafka's request checks (unknown topic or id, authorization, a partition
+                    // without batches) refuse a partition with an error alone; the log's
+                    // errors come with a message.
+                    let refused_unread = topic.is_none()
+                        || topic_denied.is_some()
+                        || data.records.as_ref().is_none_or(|r| r.is_empty());
                     let result = if transactional_denied {
                         Err(ResponseError::TransactionalIdAuthorizationFailed)
                     } else if let Some(error) = topic_denied {
@@ -86,9 +92,10 @@ pub fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceRespon
                             .with_index(index)
                             .with_error_code(error.code())
                             .with_base_offset(-1)
-                            .with_error_message(Some(StrBytes::from_static_str(error_message(
-                                error,
-                            ))));
+                            .with_error_message(
+                                (!refused_unread)
+                                    .then(|| StrBytes::from_static_str(error_message(error))),
+                            );
                         match leader_hint(ctx, topic.as_deref(), index, error, &mut leaders) {
                             Some(hint) => response.with_current_leader(hint),
                             None => response,
@@ -198,7 +205,12 @@ fn append(
             return Err(ResponseError::NotEnoughReplicas);
         }
     }
-    let records = data.records.unwrap_or_default();
+    // Kafka checks each partition has a batch before anything else (ProduceRequest's
+    // validateRecords): INVALID_RECORD, without a message.
+    let records = match data.records {
+        Some(records) if !records.is_empty() => records,
+        _ => return Err(ResponseError::InvalidRecord),
+    };
     let mut batches = split_batches(&records)?;
     let max_message_bytes = ctx.cluster.max_message_bytes(topic);
     let compacted = ctx.cluster.is_compacted(topic);

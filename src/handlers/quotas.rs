@@ -69,9 +69,9 @@ pub fn describe(
                 )
         })
         .collect();
-    // Kafka answers success with a null message.
+    // Kafka answers success with an empty message.
     DescribeClientQuotasResponse::default()
-        .with_error_message(None)
+        .with_error_message(Some(text("")))
         .with_entries(Some(entries))
 }
 

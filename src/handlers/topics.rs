@@ -261,7 +261,7 @@ pub fn delete(ctx: &RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsRes
                         .with_topic_id(id)
                         .with_error_code(error.code())
                         .with_error_message(Some(StrBytes::from_static_str(
-                            "This server does not host this topic.",
+                            "This server does not host this topic-partition.",
                         )))
                 }
             }

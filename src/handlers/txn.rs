@@ -256,6 +256,18 @@ fn verify_partitions(
     requested: Vec<(TopicName, Vec<i32>)>,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
     let routed = check_txn_coordinator(ctx, transactional_id);
+    // As when adding: a partition that does not exist fails on its own, and then the others
+    // are not attempted.
+    let exists = |name: &TopicName, p: i32| {
+        ctx.cluster
+            .topics
+            .get(name)
+            .and_then(|t| t.partition(p))
+            .is_some()
+    };
+    let any_unknown = requested
+        .iter()
+        .any(|(name, partitions)| partitions.iter().any(|&p| !exists(name, p)));
     requested
         .into_iter()
         .map(|(name, partitions)| {
@@ -263,7 +275,16 @@ fn verify_partitions(
                 .into_iter()
                 .map(|p| {
                     let tp = (name.to_string(), p);
-                    let verified = routed.and_then(|()| {
+                    let verified = if any_unknown {
+                        Err(if exists(&name, p) {
+                            ResponseError::OperationNotAttempted
+                        } else {
+                            ResponseError::UnknownTopicOrPartition
+                        })
+                    } else {
+                        routed
+                    };
+                    let verified = verified.and_then(|()| {
                         ctx.cluster
                             .txns
                             .lock_verified(
