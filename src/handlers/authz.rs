@@ -156,6 +156,7 @@ mod tests {
                     header: request.header,
                     client_host: "/127.0.0.1".into(),
                     principal: "User:mallory".into(),
+                    token_authenticated: false,
                     listener: "PLAINTEXT".into(),
                     connection_id: 0,
                     shutdown: shutdown.clone(),
@@ -263,6 +264,27 @@ mod tests {
             ResponseKind::ConsumerGroupHeartbeat(r) => (group, Some(r.error_code)),
             ResponseKind::ConsumerGroupDescribe(r) => (group, Some(r.groups[0].error_code)),
             ResponseKind::ApiVersions(r) => (None, (r.error_code != 0).then_some(r.error_code)),
+            ResponseKind::AlterReplicaLogDirs(r) => {
+                (cluster, Some(r.results[0].partitions[0].error_code))
+            }
+            ResponseKind::UnregisterBroker(r) => (cluster, Some(r.error_code)),
+            // No ACL decides these: token authentication is off.
+            ResponseKind::CreateDelegationToken(r) => {
+                (Some(DelegationTokenAuthDisabled), Some(r.error_code))
+            }
+            ResponseKind::RenewDelegationToken(r) => {
+                (Some(DelegationTokenAuthDisabled), Some(r.error_code))
+            }
+            ResponseKind::ExpireDelegationToken(r) => {
+                (Some(DelegationTokenAuthDisabled), Some(r.error_code))
+            }
+            ResponseKind::DescribeDelegationToken(r) => {
+                (Some(DelegationTokenAuthDisabled), Some(r.error_code))
+            }
+            ResponseKind::DescribeQuorum(r) => (cluster, Some(r.error_code)),
+            ResponseKind::ListConfigResources(r) => (cluster, Some(r.error_code)),
+            ResponseKind::AddRaftVoter(r) => (cluster, Some(r.error_code)),
+            ResponseKind::RemoveRaftVoter(r) => (cluster, Some(r.error_code)),
             other => panic!("no expectation for {other:?}"),
         }
     }
@@ -286,6 +308,7 @@ mod tests {
             header: RequestHeader::default(),
             client_host: client_host.into(),
             principal: crate::handlers::ANONYMOUS.into(),
+            token_authenticated: false,
             listener: "PLAINTEXT".into(),
             connection_id: 0,
             shutdown: shutdown.clone(),
@@ -333,6 +356,7 @@ mod tests {
                 .with_request_api_version(version),
             client_host: "/127.0.0.1".into(),
             principal: principal.into(),
+            token_authenticated: false,
             listener: "PLAINTEXT".into(),
             connection_id: 0,
             shutdown,
