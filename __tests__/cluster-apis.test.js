@@ -5,26 +5,52 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { startBroker, startKafka, uniqueName, emulatorOnly, defer, client, partitionsServed } = require('./helpers')
-const { prepareJavaDriver, clientPropertiesFile, runJavaDriver } = require('./java')
+const { startBroker, startKafka, uniqueName, emulatorOnly, defer, withDeadline, client, partitionsServed } = require('./helpers')
+const readline = require('node:readline')
+const { prepareJavaDriver, clientPropertiesFile, spawnJavaDriver } = require('./java')
 
 const javaMissing = prepareJavaDriver('AdminDriver')
 // Without a JVM these skip locally; CI must have one.
 const skip = javaMissing && !process.env.CI ? `Java client unavailable (${javaMissing})` : false
 
-/** Runs AdminDriver's commands in one JVM against `bootstrap`; one JSON verdict per command. */
-function javaAdmin(t, bootstrap, ...commands) {
-  return javaAdminWith(t, bootstrap, null, ...commands)
-}
-
-/** As `javaAdmin`, with these client properties (security.protocol, sasl.*). */
-async function javaAdminWith(t, bootstrap, properties, ...commands) {
+/**
+ * One AdminDriver JVM for test `t`, connected to `bootstrap` (with client `properties`, if any):
+ * `run(...commands)` resolves with one JSON verdict per command; `login(properties)` switches to
+ * a new Admin client with those properties (security.protocol, sasl.*).
+ */
+function javaAdmin(t, bootstrap, properties) {
   if (javaMissing) assert.fail(`the Java client is needed (CI=true): ${javaMissing}`)
-  const file = properties ? clientPropertiesFile(t, properties) : '-'
-  const { stdout, stderr } = await runJavaDriver(t, 'AdminDriver', [bootstrap, file, ...commands], { logLevel: 'error' })
-  const lines = stdout.trim().split('\n').filter((l) => l.startsWith('{'))
-  assert.equal(lines.length, commands.length, `one verdict per command; stderr: ${stderr}`)
-  return lines.map((l) => JSON.parse(l))
+  const file = (props) => (props ? clientPropertiesFile(t, props) : '-')
+  const child = spawnJavaDriver(t, 'AdminDriver', [bootstrap, file(properties)], { logLevel: 'error', stdin: 'pipe' })
+  const verdicts = []
+  let wake = () => {}
+  readline.createInterface({ input: child.stdout }).on('line', (line) => {
+    if (!line.startsWith('{')) return
+    verdicts.push(JSON.parse(line))
+    wake()
+  })
+  child.on('exit', () => wake())
+  child.stdin.on('error', () => {}) // it exited: the verdicts say why
+  defer(t, () => child.stdin.end())
+  let queue = Promise.resolve()
+  const run = (...commands) => {
+    const answered = queue.then(async () => {
+      const from = verdicts.length
+      child.stdin.write(`${commands.join('\n')}\n`)
+      const all = new Promise((resolve, reject) => {
+        wake = () => {
+          if (verdicts.length >= from + commands.length) resolve()
+          else if (child.exitCode !== null) reject(new Error(`AdminDriver exited: ${child.stderrTail}`))
+        }
+        wake()
+      })
+      await withDeadline(all, 60_000, `the Java Admin answering ${commands.join(', ')}`)
+      return verdicts.slice(from, from + commands.length)
+    })
+    queue = answered.catch(() => {})
+    return answered
+  }
+  return { run, login: async (props) => (await run(`login:${file(props)}`))[0] }
 }
 
 function bootstrapOf(kafka) {
@@ -42,7 +68,7 @@ test('DescribeQuorum: the active controller leads, a voter caught up to the high
   const kafka = await startBroker()
   defer(t, () => kafka.stop())
   const { controller } = await describeCluster(t, kafka)
-  const [quorum] = await javaAdmin(t, bootstrapOf(kafka), 'describeQuorum')
+  const [quorum] = await javaAdmin(t, bootstrapOf(kafka)).run('describeQuorum')
   assert.equal(quorum.ok, true, quorum.message)
   assert.equal(quorum.leaderId, controller)
   assert.ok(quorum.leaderEpoch >= 1)
@@ -62,11 +88,12 @@ test('DescribeQuorum: the active controller leads, a voter caught up to the high
 test('DescribeQuorum on three brokers: each votes; when the controller stops, the next leads at a new epoch', { skip: skip || emulatorOnly('multi-broker cluster').skip }, async (t) => {
   const kafka = await startBroker({ brokers: 3 })
   defer(t, () => kafka.stop())
-  const [before] = await javaAdmin(t, bootstrapOf(kafka), 'describeQuorum')
+  const admin = javaAdmin(t, kafka.brokers[1])
+  const [before] = await admin.run('describeQuorum')
   assert.deepEqual(before.voters.map((v) => v.replicaId), [0, 1, 2])
   assert.equal(before.leaderId, 0)
   await kafka.stopBroker(0)
-  const [after] = await javaAdmin(t, kafka.brokers[1], 'describeQuorum')
+  const [after] = await admin.run('describeQuorum')
   assert.equal(after.leaderId, 1)
   assert.equal(after.leaderEpoch, before.leaderEpoch + 1)
   const stopped = after.voters.find((v) => v.replicaId === 0)
@@ -83,7 +110,7 @@ test('ListConfigResources lists the brokers, their loggers and the topics, or th
   defer(t, () => admin.disconnect())
   await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
   const { brokers } = await admin.describeCluster()
-  const [all, topics, clientMetrics] = await javaAdmin(t, bootstrapOf(kafka), 'listConfigResources', 'listConfigResources:TOPIC', 'listConfigResources:clientMetrics')
+  const [all, topics, clientMetrics] = await javaAdmin(t, bootstrapOf(kafka)).run('listConfigResources', 'listConfigResources:TOPIC', 'listConfigResources:clientMetrics')
   assert.equal(all.ok, true, all.message)
   const has = (list, type, name) => list.resources.some((r) => r.type === type && r.name === name)
   for (const { nodeId } of brokers) {
@@ -100,7 +127,7 @@ test('ListConfigResources lists the brokers, their loggers and the topics, or th
 test('UnregisterBroker of an id no broker has is BROKER_ID_NOT_REGISTERED', { skip }, async (t) => {
   const kafka = await startBroker()
   defer(t, () => kafka.stop())
-  const [result] = await javaAdmin(t, bootstrapOf(kafka), 'unregisterBroker:4242')
+  const [result] = await javaAdmin(t, bootstrapOf(kafka)).run('unregisterBroker:4242')
   assert.deepEqual(result, {
     ok: false,
     type: 'BrokerIdNotRegisteredException',
@@ -112,7 +139,7 @@ test('UnregisterBroker forgets a stopped or a live broker until it starts again'
   const kafka = await startBroker({ brokers: 3 })
   defer(t, () => kafka.stop())
   await kafka.stopBroker(2)
-  const results = await javaAdmin(t, kafka.brokers[0], 'unregisterBroker:2', 'unregisterBroker:2', 'unregisterBroker:1')
+  const results = await javaAdmin(t, kafka.brokers[0]).run('unregisterBroker:2', 'unregisterBroker:2', 'unregisterBroker:1')
   assert.deepEqual(results.map((r) => r.ok), [true, false, true])
   assert.equal(results[1].type, 'BrokerIdNotRegisteredException')
   const ids = async () => (await describeCluster(t, kafka)).brokers.map((b) => b.nodeId).sort()
@@ -135,13 +162,12 @@ test('AlterReplicaLogDirs: to the dir the replica is in, to an unknown dir, of a
   await partitionsServed(admin, topic)
   const metadata = await admin.fetchTopicMetadata({ topics: [topic] })
   const broker = metadata.topics[0].partitions[0].leader
-  const [logDirs] = await javaAdmin(t, bootstrapOf(kafka), `logDirs:${broker}`)
+  const java = javaAdmin(t, bootstrapOf(kafka))
+  const [logDirs] = await java.run(`logDirs:${broker}`)
   assert.equal(logDirs.ok, true, logDirs.message)
   const { dirs } = logDirs
   assert.equal(dirs.length, 1)
-  const results = await javaAdmin(
-    t,
-    bootstrapOf(kafka),
+  const results = await java.run(
     `alterReplicaLogDirs:${topic}:0:${broker}:${dirs[0]}`,
     `alterReplicaLogDirs:${topic}:0:${broker}:/no/such/dir`,
     `alterReplicaLogDirs:${topic}:7:${broker}:${dirs[0]}`,
@@ -152,7 +178,7 @@ test('AlterReplicaLogDirs: to the dir the replica is in, to an unknown dir, of a
 test('AddRaftVoter and RemoveRaftVoter: a static quorum cannot change its voters', { skip }, async (t) => {
   const kafka = await startBroker()
   defer(t, () => kafka.stop())
-  const results = await javaAdmin(t, bootstrapOf(kafka), 'addRaftVoter:3000', 'removeRaftVoter:0')
+  const results = await javaAdmin(t, bootstrapOf(kafka)).run('addRaftVoter:3000', 'removeRaftVoter:0')
   assert.deepEqual(results, [
     { ok: false, type: 'UnsupportedVersionException', message: "Cluster doesn't support adding voter because the kraft.version feature is 0" },
     { ok: false, type: 'UnsupportedVersionException', message: "Cluster doesn't support removing voter because the kraft.version feature is 0" },
@@ -162,7 +188,7 @@ test('AddRaftVoter and RemoveRaftVoter: a static quorum cannot change its voters
 test('Delegation tokens are refused on a connection that did not authenticate', { skip }, async (t) => {
   const kafka = await startBroker()
   defer(t, () => kafka.stop())
-  const results = await javaAdmin(t, bootstrapOf(kafka), 'createToken', 'describeTokens', 'renewToken:1000', 'expireToken:-1')
+  const results = await javaAdmin(t, bootstrapOf(kafka)).run('createToken', 'describeTokens', 'renewToken:1000', 'expireToken:-1')
   for (const result of results) {
     assert.deepEqual(result, {
       ok: false,
@@ -189,8 +215,8 @@ test('Delegation tokens: created by a SASL user, renewed up to their max lifetim
   })
   defer(t, () => kafka.stop())
   const bootstrap = kafka.brokers[0]
-  const [created, described, renewed, beyondMax, byOwner] = await javaAdminWith(
-    t, bootstrap, scram('alice', 'alice-secret'),
+  const java = javaAdmin(t, bootstrap, scram('alice', 'alice-secret'))
+  const [created, described, renewed, beyondMax, byOwner] = await java.run(
     'createToken:60000:bob', 'describeTokens', 'renewToken:30000', 'renewToken:999999999', 'describeTokens:bob',
   )
   assert.equal(created.ok, true, created.message)
@@ -208,21 +234,26 @@ test('Delegation tokens: created by a SASL user, renewed up to their max lifetim
   assert.deepEqual(byOwner.tokens.map((tk) => tk.tokenId), [created.tokenId])
 
   // The token logs in as alice, and may not ask for tokens itself.
-  const [asToken, tokenCreates] = await javaAdminWith(t, bootstrap, scram(created.tokenId, created.hmac, true), 'listConfigResources:BROKER', 'createToken')
+  await java.login(scram(created.tokenId, created.hmac, true))
+  const [asToken, tokenCreates] = await java.run('listConfigResources:BROKER', 'createToken')
   assert.equal(asToken.ok, true, asToken.message)
   assert.equal(tokenCreates.type, 'UnsupportedByAuthenticationException')
 
   // carol neither owns nor renews it; bob renews it.
-  const [carolRenews] = await javaAdminWith(t, bootstrap, scram('carol', 'carol-secret'), `renewToken:1000:${created.hmac}`)
+  await java.login(scram('carol', 'carol-secret'))
+  const [carolRenews] = await java.run(`renewToken:1000:${created.hmac}`)
   assert.equal(carolRenews.type, 'DelegationTokenOwnerMismatchException')
-  const [bobRenews] = await javaAdminWith(t, bootstrap, scram('bob', 'bob-secret'), `renewToken:30000:${created.hmac}`)
+  await java.login(scram('bob', 'bob-secret'))
+  const [bobRenews] = await java.run(`renewToken:30000:${created.hmac}`)
   assert.equal(bobRenews.ok, true, bobRenews.message)
   assert.ok(bobRenews.expiryTimestamp <= created.maxTimestamp)
 
   // Expired now, the token is gone and logs in no more.
-  const [expired, afterwards] = await javaAdminWith(t, bootstrap, scram('alice', 'alice-secret'), `expireToken:-1:${created.hmac}`, 'describeTokens')
+  await java.login(scram('alice', 'alice-secret'))
+  const [expired, afterwards] = await java.run(`expireToken:-1:${created.hmac}`, 'describeTokens')
   assert.equal(expired.ok, true, expired.message)
   assert.deepEqual(afterwards.tokens, [])
-  const [refused] = await javaAdminWith(t, bootstrap, scram(created.tokenId, created.hmac, true), 'listConfigResources:BROKER')
+  await java.login(scram(created.tokenId, created.hmac, true))
+  const [refused] = await java.run('listConfigResources:BROKER')
   assert.equal(refused.type, 'SaslAuthenticationException')
 })

@@ -78,8 +78,8 @@ function clientPropertiesFile(t, properties) {
   return file
 }
 
-/** Runs `driver` (prepared) with `args` until it exits, killed if test `t` ends first. */
-async function runJavaDriver(t, driver, args, { logLevel = 'off' } = {}) {
+/** Starts `driver` (prepared) with `args`; it is killed when test `t` ends. */
+function spawnJavaDriver(t, driver, args, { logLevel = 'off', stdin = 'ignore' } = {}) {
   const child = spawn(
     'java',
     [
@@ -89,16 +89,22 @@ async function runJavaDriver(t, driver, args, { logLevel = 'off' } = {}) {
       `dev.kafkaemulator.conformance.${driver}`,
       ...args,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: [stdin, 'pipe', 'pipe'] },
   )
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d) => (stdout += d))
-  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-5000)))
-  const exited = new Promise((resolve) => child.on('exit', resolve))
+  child.stderrTail = ''
+  child.stderr.on('data', (d) => (child.stderrTail = (child.stderrTail + d).slice(-5000)))
   defer(t, () => child.kill())
-  await withDeadline(exited, 60_000, `the Java client (${driver})`)
-  return { stdout, stderr }
+  return child
 }
 
-module.exports = { prepareJavaDriver, javaClasspath, clientPropertiesFile, runJavaDriver }
+/** Runs `driver` (prepared) with `args` until it exits, killed if test `t` ends first. */
+async function runJavaDriver(t, driver, args, options) {
+  const child = spawnJavaDriver(t, driver, args, options)
+  let stdout = ''
+  child.stdout.on('data', (d) => (stdout += d))
+  const exited = new Promise((resolve) => child.on('exit', resolve))
+  await withDeadline(exited, 60_000, `the Java client (${driver})`)
+  return { stdout, stderr: child.stderrTail }
+}
+
+module.exports = { prepareJavaDriver, javaClasspath, clientPropertiesFile, spawnJavaDriver, runJavaDriver }

@@ -1,6 +1,10 @@
 package dev.kafkaemulator.conformance;
 
+import java.io.BufferedReader;
 import java.io.FileReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.EnumSet;
@@ -30,10 +34,12 @@ import org.apache.kafka.common.security.token.delegation.TokenInformation;
  * Runs Admin calls that kafkajs has no API for (DescribeQuorum, ListConfigResources,
  * UnregisterBroker, AlterReplicaLogDirs, Add/RemoveRaftVoter, the delegation token APIs) and
  * prints one JSON line per command: {"ok":true,...} or {"ok":false,"type":"...","message":"..."}
- * with the client's exception.
+ * with the client's exception. Without commands on the command line, reads them from stdin, one
+ * a line, until it closes.
  *
  * <pre>
- * AdminDriver BOOTSTRAP PROPERTIES_FILE|- COMMAND...
+ * AdminDriver BOOTSTRAP PROPERTIES_FILE|- [COMMAND...]
+ *   login:PROPERTIES_FILE|-                (a new Admin client, with these properties)
  *   describeQuorum
  *   listConfigResources[:TYPE,TYPE...]     (no types: every type; "clientMetrics": the v0 call)
  *   unregisterBroker:ID
@@ -50,31 +56,48 @@ public final class AdminDriver {
     private static byte[] lastHmac = new byte[0];
 
     public static void main(String[] args) throws Exception {
+        String bootstrap = args[0];
+        Admin admin = connect(bootstrap, args[1]);
+        Iterable<String> commands = args.length > 2
+                ? Arrays.asList(args).subList(2, args.length)
+                : new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)).lines()::iterator;
+        for (String command : commands) {
+            if (command.isBlank()) continue;
+            try {
+                if (command.startsWith("login:")) {
+                    admin.close();
+                    admin = connect(bootstrap, command.substring("login:".length()));
+                    System.out.println("{\"ok\":true}");
+                } else {
+                    System.out.println("{\"ok\":true," + run(admin, command.split(":", -1)) + "}");
+                }
+            } catch (Exception e) {
+                Throwable cause = e;
+                while (cause instanceof ExecutionException && cause.getCause() != null) {
+                    cause = cause.getCause();
+                }
+                if (System.getenv("DRIVER_TRACE") != null) e.printStackTrace();
+                System.out.println("{\"ok\":false,\"type\":" + str(cause.getClass().getSimpleName())
+                        + ",\"message\":" + str(String.valueOf(cause.getMessage())) + "}");
+            }
+            System.out.flush();
+        }
+        admin.close();
+        System.exit(0);
+    }
+
+    /** An Admin client for `bootstrap` with the properties in `file` ("-": none). */
+    private static Admin connect(String bootstrap, String file) throws Exception {
         Properties p = new Properties();
-        if (!args[1].equals("-")) {
-            try (FileReader reader = new FileReader(args[1])) {
+        if (!file.equals("-")) {
+            try (FileReader reader = new FileReader(file)) {
                 p.load(reader);
             }
         }
-        p.put("bootstrap.servers", args[0]);
+        p.put("bootstrap.servers", bootstrap);
         p.put("request.timeout.ms", "10000");
         p.put("default.api.timeout.ms", "15000");
-        try (Admin admin = Admin.create(p)) {
-            for (int i = 2; i < args.length; i++) {
-                try {
-                    System.out.println("{\"ok\":true," + run(admin, args[i].split(":", -1)) + "}");
-                } catch (Exception e) {
-                    Throwable cause = e;
-                    while (cause instanceof ExecutionException && cause.getCause() != null) {
-                        cause = cause.getCause();
-                    }
-                    if (System.getenv("DRIVER_TRACE") != null) e.printStackTrace();
-                    System.out.println("{\"ok\":false,\"type\":" + str(cause.getClass().getSimpleName())
-                            + ",\"message\":" + str(String.valueOf(cause.getMessage())) + "}");
-                }
-            }
-        }
-        System.exit(0);
+        return Admin.create(p);
     }
 
     private static String run(Admin admin, String[] cmd) throws Exception {
