@@ -245,6 +245,33 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_partition_this_broker_holds_no_replica_of_is_not_available() {
+        use kafka_protocol::messages::alter_replica_log_dirs_request::{
+            AlterReplicaLogDir, AlterReplicaLogDirTopic,
+        };
+        // test_cluster(2): partition 1 of `t` lives on broker 1 only.
+        let cluster = test_cluster(2);
+        let req =
+            AlterReplicaLogDirsRequest::default().with_dirs(vec![AlterReplicaLogDir::default()
+                .with_path(StrBytes::from_string(log_dir(0)))
+                .with_topics(vec![AlterReplicaLogDirTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str("t")))
+                    .with_partitions(vec![1])])]);
+        match call(
+            &cluster,
+            ApiKey::AlterReplicaLogDirs,
+            2,
+            RequestKind::AlterReplicaLogDirs(req),
+        ) {
+            ResponseKind::AlterReplicaLogDirs(r) => assert_eq!(
+                r.results[0].partitions[0].error_code,
+                ResponseError::ReplicaNotAvailable.code()
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
     fn unregister(cluster: &std::sync::Arc<crate::state::Cluster>, id: i32) -> i16 {
         let req = UnregisterBrokerRequest::default().with_broker_id(BrokerId(id));
         match call(
