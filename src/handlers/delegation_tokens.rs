@@ -295,3 +295,120 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod authorization_tests {
+    use std::sync::Arc;
+
+    use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+
+    use super::*;
+    use crate::handlers::tests::call_as;
+    use crate::state::security::acls::{pattern, permission, AclBinding, AuthorizerConfig};
+    use crate::state::security::delegation_tokens::TokenSettings;
+    use crate::state::{BrokerConfig, BrokerNode, Cluster};
+
+    /// Tokens on, ACLs enforced, nothing allowed yet.
+    fn cluster() -> Arc<Cluster> {
+        let config = BrokerConfig {
+            authorizer: AuthorizerConfig {
+                enabled: true,
+                super_users: vec![],
+                allow_everyone_if_no_acl_found: false,
+            },
+            delegation_tokens: Some(TokenSettings {
+                secret_key: "key".into(),
+                max_lifetime_ms: 60_000,
+                expiry_time_ms: 60_000,
+            }),
+            ..Default::default()
+        };
+        let cluster = Arc::new(Cluster::new("test".into(), config));
+        cluster.add_broker(BrokerNode {
+            node_id: 0,
+            host: "127.0.0.1".into(),
+            port: 9092,
+        });
+        cluster
+    }
+
+    fn allow(cluster: &Cluster, principal: &str, resource_type: i8, name: &str, op: i8) {
+        cluster.acls.add(AclBinding {
+            resource_type,
+            resource_name: name.into(),
+            pattern_type: pattern::LITERAL,
+            principal: principal.into(),
+            host: "*".into(),
+            operation: op,
+            permission: permission::ALLOW,
+        });
+    }
+
+    fn create_for(
+        cluster: &Arc<Cluster>,
+        requester: &str,
+        owner: &str,
+    ) -> CreateDelegationTokenResponse {
+        let req = CreateDelegationTokenRequest::default()
+            .with_owner_principal_type(Some(text("User")))
+            .with_owner_principal_name(Some(text(owner)));
+        match call_as(
+            cluster,
+            requester,
+            ApiKey::CreateDelegationToken,
+            3,
+            RequestKind::CreateDelegationToken(req),
+        ) {
+            ResponseKind::CreateDelegationToken(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn described_by(cluster: &Arc<Cluster>, principal: &str) -> usize {
+        // Null owners: every owner's (an empty list would be nobody's).
+        let req = RequestKind::DescribeDelegationToken(
+            DescribeDelegationTokenRequest::default().with_owners(None),
+        );
+        match call_as(cluster, principal, ApiKey::DescribeDelegationToken, 3, req) {
+            ResponseKind::DescribeDelegationToken(r) => r.tokens.len(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_token_for_another_owner_needs_create_tokens_on_that_user() {
+        let cluster = cluster();
+        assert_eq!(
+            create_for(&cluster, "User:alice", "bob").error_code,
+            ResponseError::DelegationTokenAuthorizationFailed.code()
+        );
+        allow(
+            &cluster,
+            "User:alice",
+            resource::USER,
+            "User:bob",
+            operation::CREATE_TOKENS,
+        );
+        let created = create_for(&cluster, "User:alice", "bob");
+        assert_eq!(created.error_code, 0);
+        assert_eq!(created.principal_name.as_str(), "bob");
+        assert_eq!(created.token_requester_principal_name.as_str(), "alice");
+        assert_eq!(created.hmac.len(), 64);
+    }
+
+    #[test]
+    fn another_users_token_is_described_with_describe_tokens_on_its_owner() {
+        let cluster = cluster();
+        assert_eq!(create_for(&cluster, "User:alice", "alice").error_code, 0);
+        assert_eq!(described_by(&cluster, "User:alice"), 1);
+        assert_eq!(described_by(&cluster, "User:carol"), 0);
+        allow(
+            &cluster,
+            "User:carol",
+            resource::USER,
+            "User:alice",
+            operation::DESCRIBE_TOKENS,
+        );
+        assert_eq!(described_by(&cluster, "User:carol"), 1);
+    }
+}
