@@ -100,7 +100,7 @@ mod tests {
     use crate::handlers::{handle, supported_versions, SUPPORTED_APIS};
     use crate::protocol::{decode_request, encode_response};
     use crate::state::security::acls::AuthorizerConfig;
-    use crate::state::{BrokerConfig, BrokerNode, Cluster};
+    use crate::state::{BrokerConfig, Cluster};
 
     use super::*;
 
@@ -113,15 +113,7 @@ mod tests {
             },
             ..Default::default()
         };
-        let cluster = Arc::new(Cluster::new("test".into(), config));
-        cluster.add_broker(BrokerNode {
-            node_id: 0,
-            host: "127.0.0.1".into(),
-            port: 9092,
-        });
-        let spec = cluster.topic_spec("t", 2, 1, Default::default()).unwrap();
-        cluster.topics.create(spec).unwrap();
-        cluster
+        crate::handlers::tests::test_cluster_with(config, 1)
     }
 
     /// Every API at every version, from a principal no ACL allows anything: the refusals

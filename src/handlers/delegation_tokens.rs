@@ -306,7 +306,7 @@ mod authorization_tests {
     use crate::handlers::tests::call_as;
     use crate::state::security::acls::{pattern, permission, AclBinding, AuthorizerConfig};
     use crate::state::security::delegation_tokens::TokenSettings;
-    use crate::state::{BrokerConfig, BrokerNode, Cluster};
+    use crate::state::{BrokerConfig, Cluster};
 
     /// Tokens on, ACLs enforced, nothing allowed yet.
     fn cluster() -> Arc<Cluster> {
@@ -323,13 +323,7 @@ mod authorization_tests {
             }),
             ..Default::default()
         };
-        let cluster = Arc::new(Cluster::new("test".into(), config));
-        cluster.add_broker(BrokerNode {
-            node_id: 0,
-            host: "127.0.0.1".into(),
-            port: 9092,
-        });
-        cluster
+        crate::handlers::tests::test_cluster_with(config, 1)
     }
 
     fn allow(cluster: &Cluster, principal: &str, resource_type: i8, name: &str, op: i8) {

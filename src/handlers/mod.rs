@@ -293,7 +293,12 @@ pub(crate) mod tests {
 
     /// A cluster of brokers `0..brokers` on 127.0.0.1 with a topic `t` of two partitions.
     pub(crate) fn test_cluster(brokers: i32) -> Arc<Cluster> {
-        let cluster = Arc::new(Cluster::new("test".into(), BrokerConfig::default()));
+        test_cluster_with(BrokerConfig::default(), brokers)
+    }
+
+    /// As `test_cluster`, with these broker settings.
+    pub(crate) fn test_cluster_with(config: BrokerConfig, brokers: i32) -> Arc<Cluster> {
+        let cluster = Arc::new(Cluster::new("test".into(), config));
         for node_id in 0..brokers {
             cluster.add_broker(BrokerNode {
                 node_id,
