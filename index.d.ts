@@ -197,6 +197,19 @@ export interface DelayOptions {
   ms: number
 }
 
+/** Options of `startKafka({ delegationTokens })`. */
+export interface DelegationTokenOptions {
+  /** `delegation.token.secret.key`: the key tokens are signed with. */
+  secretKey: string
+  /** `delegation.token.max.lifetime.ms`: how long a token may be renewed for (default 7 days). */
+  maxLifetimeMs?: number
+  /**
+   * `delegation.token.expiry.time.ms`: how long a token lives unless renewed (default 24
+   * hours).
+   */
+  expiryTimeMs?: number
+}
+
 /** Which live connections `disconnect` drops (all when empty). */
 export interface DisconnectOptions {
   broker?: number
@@ -501,6 +514,11 @@ export interface StartOptions {
    * stored and described but everyone may do everything.
    */
   authorization?: AuthorizationOptions
+  /**
+   * Enable delegation tokens (KIP-48), off by default as in Kafka: clients authenticated by
+   * SASL or a TLS certificate create them, and log in with them over SCRAM.
+   */
+  delegationTokens?: DelegationTokenOptions
   /** `log.retention.ms`: retention of topics that do not set `retention.ms` (default 7 days). */
   logRetentionMs?: number
   /**

@@ -5,9 +5,11 @@
 // compiled on its own, into its own directory, so test files running side by side never write
 // the same classes. Not a test itself.
 
-const { spawnSync } = require('node:child_process')
+const { spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
+const { defer, uniqueName, withDeadline } = require('./helpers')
 
 const JAVA_DIR = path.join(__dirname, '..', 'conformance', 'java')
 const LIB = path.join(JAVA_DIR, 'target', 'lib')
@@ -58,4 +60,51 @@ function prepareJavaDriver(driver) {
   return null
 }
 
-module.exports = { prepareJavaDriver, javaClasspath }
+/**
+ * Writes client properties (security.protocol, sasl.*, ssl.*) to a file that goes when test `t`
+ * ends; returns its path.
+ */
+function clientPropertiesFile(t, properties) {
+  const file = path.join(os.tmpdir(), `${uniqueName('java-client')}.properties`)
+  // Properties files read "\n" as a newline: PEM blocks fit on one line.
+  const escape = (v) => String(v).replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
+  fs.writeFileSync(
+    file,
+    Object.entries(properties)
+      .map(([k, v]) => `${k}=${escape(v)}`)
+      .join('\n'),
+  )
+  defer(t, () => fs.rmSync(file, { force: true }))
+  return file
+}
+
+/** Starts `driver` (prepared) with `args`; it is killed when test `t` ends. */
+function spawnJavaDriver(t, driver, args, { logLevel = 'off', stdin = 'ignore' } = {}) {
+  const child = spawn(
+    'java',
+    [
+      `-Dorg.slf4j.simpleLogger.defaultLogLevel=${logLevel}`,
+      '-cp',
+      javaClasspath(driver),
+      `dev.kafkaemulator.conformance.${driver}`,
+      ...args,
+    ],
+    { stdio: [stdin, 'pipe', 'pipe'] },
+  )
+  child.stderrTail = ''
+  child.stderr.on('data', (d) => (child.stderrTail = (child.stderrTail + d).slice(-5000)))
+  defer(t, () => child.kill())
+  return child
+}
+
+/** Runs `driver` (prepared) with `args` until it exits, killed if test `t` ends first. */
+async function runJavaDriver(t, driver, args, options) {
+  const child = spawnJavaDriver(t, driver, args, options)
+  let stdout = ''
+  child.stdout.on('data', (d) => (stdout += d))
+  const exited = new Promise((resolve) => child.on('exit', resolve))
+  await withDeadline(exited, 60_000, `the Java client (${driver})`)
+  return { stdout, stderr: child.stderrTail }
+}
+
+module.exports = { prepareJavaDriver, javaClasspath, clientPropertiesFile, spawnJavaDriver, runJavaDriver }

@@ -216,11 +216,7 @@ test('an SSL listener without tls settings is refused at start', () => {
 // It checks what kafkajs does not: SaslAuthenticate v2, the SCRAM server signature, and its own
 // TLS stack with PEM trust and key stores.
 
-const { spawn } = require('node:child_process')
-const fs = require('node:fs')
-const os = require('node:os')
-const path = require('node:path')
-const { prepareJavaDriver, javaClasspath } = require('./java')
+const { prepareJavaDriver, clientPropertiesFile, runJavaDriver } = require('./java')
 
 const javaMissing = prepareJavaDriver('SecurityDriver')
 // Without a JVM these skip locally; CI must have one.
@@ -229,36 +225,8 @@ const skipJava = javaMissing && !process.env.CI ? `Java client unavailable (${ja
 /** Runs SecurityDriver against `bootstrap` with these client properties; its JSON verdict. */
 async function javaRoundTrip(t, bootstrap, properties) {
   if (javaMissing) assert.fail(`the Java client is needed (CI=true): ${javaMissing}`)
-  const file = path.join(os.tmpdir(), `${uniqueName('java-client')}.properties`)
-  // Properties files read "\n" as a newline: PEM blocks fit on one line.
-  const escape = (v) => String(v).replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
-  fs.writeFileSync(
-    file,
-    Object.entries(properties)
-      .map(([k, v]) => `${k}=${escape(v)}`)
-      .join('\n'),
-  )
-  defer(t, () => fs.rmSync(file, { force: true }))
-  const child = spawn(
-    'java',
-    [
-      '-Dorg.slf4j.simpleLogger.defaultLogLevel=off',
-      '-cp',
-      javaClasspath('SecurityDriver'),
-      'dev.kafkaemulator.conformance.SecurityDriver',
-      bootstrap,
-      uniqueName('java'),
-      file,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d) => (stdout += d))
-  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-5000)))
-  const exited = new Promise((resolve) => child.on('exit', resolve))
-  defer(t, () => child.kill())
-  await withDeadline(exited, 60_000, 'the Java client')
+  const file = clientPropertiesFile(t, properties)
+  const { stdout, stderr } = await runJavaDriver(t, 'SecurityDriver', [bootstrap, uniqueName('java'), file])
   const line = stdout.trim().split('\n').pop()
   try {
     return JSON.parse(line)

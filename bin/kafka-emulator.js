@@ -44,6 +44,10 @@ Authorization (enforce ACLs, as Kafka's StandardAuthorizer does):
   --allow-everyone-if-no-acl-found
                             allow.everyone.if.no.acl.found=true
 
+Delegation tokens (KIP-48, for SASL clients):
+  --delegation-token-secret-key <key>
+                            delegation.token.secret.key: enables delegation tokens
+
 Prints "kafka-emulator listening on <host>:<port>" once clients can connect.`
 
 function fail(message) {
@@ -81,6 +85,7 @@ const FLAGS = {
   'tls-request-cert': { type: 'boolean' },
   'authorization-super-user': { type: 'string', multiple: true },
   'allow-everyone-if-no-acl-found': { type: 'boolean' },
+  'delegation-token-secret-key': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 }
 
@@ -131,6 +136,8 @@ function parseOptions(argv) {
   if (tls !== undefined) options.tls = tls
   const authorization = authorizationOptions(values)
   if (authorization) options.authorization = authorization
+  const secretKey = values['delegation-token-secret-key']
+  if (secretKey !== undefined) options.delegationTokens = { secretKey }
   return { options, tlsCaOut: values['tls-ca-out'] }
 }
 

@@ -86,6 +86,8 @@ const TlsOptions = object({ cert: string, key: string, ca: string, requestCert: 
 
 const AuthorizationOptions = object({ superUsers: arrayOf(string), allowEveryoneIfNoAclFound: boolean })
 
+const DelegationTokenOptions = object({ secretKey: required(string), maxLifetimeMs: integer(1), expiryTimeMs: integer(1) })
+
 const StartOptions = object(
   {
     port,
@@ -106,6 +108,7 @@ const StartOptions = object(
     groupConsumerSessionTimeoutMs: integer(1, undefined, { limit: U32 }),
     groupConsumerMaxSize: integer(1, undefined, { limit: U32 }),
     authorization: AuthorizationOptions,
+    delegationTokens: DelegationTokenOptions,
     // -1: no time limit, as in Kafka.
     logRetentionMs: integer(-1),
     // The periodic check cannot run every 0 ms.

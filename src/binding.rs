@@ -74,6 +74,9 @@ pub struct StartOptions {
     /// Enforce ACLs, as a broker with Kafka's StandardAuthorizer does. Without it, ACLs are
     /// stored and described but everyone may do everything.
     pub authorization: Option<AuthorizationOptions>,
+    /// Enable delegation tokens (KIP-48), off by default as in Kafka: clients authenticated by
+    /// SASL or a TLS certificate create them, and log in with them over SCRAM.
+    pub delegation_tokens: Option<DelegationTokenOptions>,
     /// `log.retention.ms`: retention of topics that do not set `retention.ms` (default 7 days).
     pub log_retention_ms: Option<i64>,
     /// `log.retention.check.interval.ms`: how often retention and compaction run on their own
@@ -397,6 +400,48 @@ pub struct AuthorizationOptions {
     pub allow_everyone_if_no_acl_found: Option<bool>,
 }
 
+/// Options of `startKafka({ delegationTokens })`.
+#[napi(object)]
+pub struct DelegationTokenOptions {
+    /// `delegation.token.secret.key`: the key tokens are signed with.
+    pub secret_key: String,
+    /// `delegation.token.max.lifetime.ms`: how long a token may be renewed for (default 7 days).
+    pub max_lifetime_ms: Option<i64>,
+    /// `delegation.token.expiry.time.ms`: how long a token lives unless renewed (default 24
+    /// hours).
+    pub expiry_time_ms: Option<i64>,
+}
+
+fn delegation_token_settings(
+    options: Option<&DelegationTokenOptions>,
+) -> std::result::Result<Option<state::security::delegation_tokens::TokenSettings>, String> {
+    use state::security::delegation_tokens::{DEFAULT_EXPIRY_TIME_MS, DEFAULT_MAX_LIFETIME_MS};
+    let Some(options) = options else {
+        return Ok(None);
+    };
+    if options.secret_key.is_empty() {
+        return Err("delegationTokens.secretKey must not be empty".into());
+    }
+    let positive = |name: &str, value: Option<i64>, default: i64| match value {
+        None => Ok(default),
+        Some(ms) if ms >= 1 => Ok(ms),
+        Some(ms) => Err(format!("delegationTokens.{name} {ms} must be at least 1")),
+    };
+    Ok(Some(state::security::delegation_tokens::TokenSettings {
+        secret_key: options.secret_key.clone(),
+        max_lifetime_ms: positive(
+            "maxLifetimeMs",
+            options.max_lifetime_ms,
+            DEFAULT_MAX_LIFETIME_MS,
+        )?,
+        expiry_time_ms: positive(
+            "expiryTimeMs",
+            options.expiry_time_ms,
+            DEFAULT_EXPIRY_TIME_MS,
+        )?,
+    }))
+}
+
 fn authorizer_config(
     options: Option<&AuthorizationOptions>,
 ) -> std::result::Result<state::security::acls::AuthorizerConfig, String> {
@@ -718,6 +763,8 @@ pub fn start_kafka(
         authorizer: authorizer_config(options.authorization.as_ref())
             .map_err(|message| invalid_argument(&env, &message))?,
         features: feature_levels(options.features.as_ref())
+            .map_err(|message| invalid_argument(&env, &message))?,
+        delegation_tokens: delegation_token_settings(options.delegation_tokens.as_ref())
             .map_err(|message| invalid_argument(&env, &message))?,
     };
     let mut listeners =

@@ -61,9 +61,9 @@ fn unknown_topic(topic: &str) -> ControlError {
     )
 }
 
-/// Deletes every topic, group, transaction, ACL, client quota and fetch session, disarms every
-/// fault and delay, and empties the request log. Clients stay connected; they find an empty
-/// cluster. Configured users (SASL credentials) stay.
+/// Deletes every topic, group, transaction, ACL, client quota, delegation token and fetch
+/// session, disarms every fault and delay, and empties the request log. Clients stay
+/// connected; they find an empty cluster. Configured users (SASL credentials) stay.
 pub fn reset(cluster: &Cluster) {
     for topic in cluster.topics.all() {
         cluster.topics.delete(&topic.name);
@@ -72,6 +72,7 @@ pub fn reset(cluster: &Cluster) {
     cluster.txns.clear();
     cluster.acls.clear();
     cluster.quotas.clear();
+    cluster.credentials.delegation_tokens.clear();
     cluster.fetch_sessions.clear();
     cluster.faults.clear();
     cluster.faults.clear_requests();

@@ -57,6 +57,7 @@ pub fn session(data: &[u8]) {
             header: request.header,
             client_host: "/127.0.0.1".into(),
             principal: ANONYMOUS.into(),
+            token_authenticated: false,
             listener: "PLAINTEXT".into(),
             connection_id: 0,
             shutdown: shutdown.clone(),

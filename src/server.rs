@@ -22,7 +22,7 @@ use crate::handlers::{self, intercept, RequestContext};
 use crate::logging::{events, Logger};
 use crate::protocol::{self, DecodeError};
 use crate::state::brokers::{Broker, Endpoint, LeaderChange, SecurityProtocol};
-use crate::state::security::sasl::{Admit, Credentials, Mechanism, Session, UserSpec};
+use crate::state::security::sasl::{Admit, Mechanism, Session, UserSpec};
 use crate::state::{BrokerConfig, Cluster};
 use crate::tls::TlsSettings;
 use kafka_protocol::error::ResponseError;
@@ -265,7 +265,7 @@ impl Server {
             .build()?;
         let mut cluster = Cluster::new(options.cluster_id.clone(), options.config.clone());
         if let Some(sasl) = &options.sasl {
-            cluster.credentials = Credentials::new(sasl.mechanisms.clone());
+            cluster.credentials.mechanisms = sasl.mechanisms.clone();
             for user in &sasl.users {
                 cluster.credentials.add(user);
             }
@@ -364,7 +364,7 @@ impl Server {
             limits: options.limits,
         };
         for (mut broker, sockets) in brokers.into_iter().zip(bound) {
-            server.register(&broker);
+            server.register(&broker, true);
             broker.running = server.spawn_broker(&broker, sockets);
             server.brokers.lock().push(broker);
         }
@@ -409,7 +409,8 @@ impl Server {
         self.cluster.all_brokers()
     }
 
-    fn register(&self, broker: &BrokerHandle) {
+    /// Registers a broker with the controller (again, after an UnregisterBroker), live or not.
+    fn register(&self, broker: &BrokerHandle, alive: bool) {
         self.cluster.register_broker(Broker {
             node_id: broker.id,
             rack: None,
@@ -418,7 +419,7 @@ impl Server {
                 .iter()
                 .map(|l| l.endpoint(l.port))
                 .collect(),
-            alive: true,
+            alive,
         });
     }
 
@@ -467,7 +468,12 @@ impl Server {
     /// listing it, then its listeners close and its connections are reset. Returns once they
     /// are. Stopping a stopped broker does nothing.
     pub fn stop_broker(&self, id: i32) -> Result<Vec<LeaderChange>, (ResponseError, String)> {
-        let changes = self.cluster.stop_broker(id)?;
+        let changes = match self.cluster.stop_broker(id) {
+            Ok(changes) => changes,
+            // Unregistered, it has no partitions left to hand over; its listeners still close.
+            Err(_) if self.brokers.lock().iter().any(|b| b.id == id) => Vec::new(),
+            Err(e) => return Err(e),
+        };
         let running = {
             let mut brokers = self.brokers.lock();
             brokers
@@ -498,7 +504,14 @@ impl Server {
                 format!("there is no broker {id} in this cluster"),
             ));
         };
+        // Unregistered (UnregisterBroker), a broker registers again when it starts, as Kafka's
+        // does; one that kept running registers again at a reset.
+        let registered = self.cluster.is_registered(id);
         if broker.running.is_some() {
+            if !registered {
+                self.register(broker, false);
+                return self.cluster.start_broker(id);
+            }
             return Ok(Vec::new());
         }
         let reserved = std::mem::take(&mut broker.reserved);
@@ -525,6 +538,9 @@ impl Server {
                     format!("broker {id} cannot listen again: {e}"),
                 )
             })?;
+        if !registered {
+            self.register(broker, false);
+        }
         let changes = self.cluster.start_broker(id)?;
         broker.running = self.spawn_broker(broker, sockets);
         if broker.running.is_none() {
@@ -539,7 +555,8 @@ impl Server {
     /// Brings the cluster back to how it started, in place: stopped brokers start again, and
     /// every topic, group, fault and logged request is gone (`control::reset`).
     pub fn reset(&self) -> Result<(), (ResponseError, String)> {
-        for id in self.stopped_brokers() {
+        let ids: Vec<i32> = self.brokers.lock().iter().map(|b| b.id).collect();
+        for id in ids {
             self.start_broker(id)?;
         }
         crate::control::reset(&self.cluster);
@@ -883,6 +900,9 @@ async fn serve_requests(
                         header: request.header,
                         client_host: client_host.clone(),
                         principal: principal.clone(),
+                        token_authenticated: session
+                            .as_ref()
+                            .is_some_and(|s| s.token_authenticated()),
                         listener: listening.listener.clone(),
                         connection_id: entry.id,
                         shutdown: shutdown.clone(),

@@ -100,7 +100,7 @@ mod tests {
     use crate::handlers::{handle, supported_versions, SUPPORTED_APIS};
     use crate::protocol::{decode_request, encode_response};
     use crate::state::security::acls::AuthorizerConfig;
-    use crate::state::{BrokerConfig, BrokerNode, Cluster};
+    use crate::state::{BrokerConfig, Cluster};
 
     use super::*;
 
@@ -113,15 +113,7 @@ mod tests {
             },
             ..Default::default()
         };
-        let cluster = Arc::new(Cluster::new("test".into(), config));
-        cluster.add_broker(BrokerNode {
-            node_id: 0,
-            host: "127.0.0.1".into(),
-            port: 9092,
-        });
-        let spec = cluster.topic_spec("t", 2, 1, Default::default()).unwrap();
-        cluster.topics.create(spec).unwrap();
-        cluster
+        crate::handlers::tests::test_cluster_with(config, 1)
     }
 
     /// Every API at every version, from a principal no ACL allows anything: the refusals
@@ -156,6 +148,7 @@ mod tests {
                     header: request.header,
                     client_host: "/127.0.0.1".into(),
                     principal: "User:mallory".into(),
+                    token_authenticated: false,
                     listener: "PLAINTEXT".into(),
                     connection_id: 0,
                     shutdown: shutdown.clone(),
@@ -264,6 +257,27 @@ mod tests {
             ResponseKind::ConsumerGroupDescribe(r) => (group, Some(r.groups[0].error_code)),
             ResponseKind::ApiVersions(r) => (None, (r.error_code != 0).then_some(r.error_code)),
             ResponseKind::UpdateFeatures(r) => (cluster, Some(r.error_code)),
+            ResponseKind::AlterReplicaLogDirs(r) => {
+                (cluster, Some(r.results[0].partitions[0].error_code))
+            }
+            ResponseKind::UnregisterBroker(r) => (cluster, Some(r.error_code)),
+            // No ACL decides these: token authentication is off.
+            ResponseKind::CreateDelegationToken(r) => {
+                (Some(DelegationTokenAuthDisabled), Some(r.error_code))
+            }
+            ResponseKind::RenewDelegationToken(r) => {
+                (Some(DelegationTokenAuthDisabled), Some(r.error_code))
+            }
+            ResponseKind::ExpireDelegationToken(r) => {
+                (Some(DelegationTokenAuthDisabled), Some(r.error_code))
+            }
+            ResponseKind::DescribeDelegationToken(r) => {
+                (Some(DelegationTokenAuthDisabled), Some(r.error_code))
+            }
+            ResponseKind::DescribeQuorum(r) => (cluster, Some(r.error_code)),
+            ResponseKind::ListConfigResources(r) => (cluster, Some(r.error_code)),
+            ResponseKind::AddRaftVoter(r) => (cluster, Some(r.error_code)),
+            ResponseKind::RemoveRaftVoter(r) => (cluster, Some(r.error_code)),
             other => panic!("no expectation for {other:?}"),
         }
     }
@@ -287,6 +301,7 @@ mod tests {
             header: RequestHeader::default(),
             client_host: client_host.into(),
             principal: crate::handlers::ANONYMOUS.into(),
+            token_authenticated: false,
             listener: "PLAINTEXT".into(),
             connection_id: 0,
             shutdown: shutdown.clone(),
@@ -334,6 +349,7 @@ mod tests {
                 .with_request_api_version(version),
             client_host: "/127.0.0.1".into(),
             principal: principal.into(),
+            token_authenticated: false,
             listener: "PLAINTEXT".into(),
             connection_id: 0,
             shutdown,

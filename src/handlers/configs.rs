@@ -1,4 +1,5 @@
-//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics and brokers.
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics and brokers, and
+//! ListConfigResources (KIP-1142): which resources have configs.
 
 use std::collections::BTreeMap;
 
@@ -8,9 +9,11 @@ use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResourceResponse;
+use kafka_protocol::messages::list_config_resources_response::ConfigResource;
 use kafka_protocol::messages::{
     AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, ListConfigResourcesRequest,
+    ListConfigResourcesResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -27,6 +30,8 @@ use crate::state::topics::Topic;
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 const BROKER_LOGGER: i8 = 8;
+const CLIENT_METRICS: i8 = 16;
+const GROUP: i8 = 32;
 
 /// IncrementalAlterConfigs operations.
 const SET: i8 = 0;
@@ -49,6 +54,56 @@ fn authorize(ctx: &RequestContext, resource_type: i8, name: &str, op: i8) -> Res
         _ => Ok(()),
     };
     checked.map_err(|error| (error, authz::message(error).to_string()))
+}
+
+/// ListConfigResources: v0 (ListClientMetricsResources, KIP-714) lists the client metrics
+/// subscriptions; v1 the resources of the types asked for, or of every type, in Kafka's order:
+/// each broker's loggers, each broker, the topics. A type Kafka cannot list is UNSUPPORTED_VERSION.
+/// The emulator keeps no client metrics subscriptions nor group configs: none are listed.
+pub fn list_resources(
+    ctx: &RequestContext,
+    req: ListConfigResourcesRequest,
+) -> ListConfigResourcesResponse {
+    if let Err(error) = authz::cluster(ctx, operation::DESCRIBE_CONFIGS) {
+        return ListConfigResourcesResponse::default().with_error_code(error.code());
+    }
+    if ctx.version() == 0 {
+        return ListConfigResourcesResponse::default();
+    }
+    let listable = [CLIENT_METRICS, BROKER_LOGGER, BROKER, TOPIC, GROUP];
+    if req.resource_types.iter().any(|t| !listable.contains(t)) {
+        return ListConfigResourcesResponse::default()
+            .with_error_code(ResponseError::UnsupportedVersion.code());
+    }
+    let wanted = |t: i8| req.resource_types.is_empty() || req.resource_types.contains(&t);
+    let resource = |resource_type: i8, name: String| {
+        ConfigResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(StrBytes::from_string(name))
+    };
+    let brokers = ctx.cluster.brokers_on(&ctx.listener);
+    let mut resources = Vec::new();
+    for broker_type in [BROKER_LOGGER, BROKER] {
+        if wanted(broker_type) {
+            resources.extend(
+                brokers
+                    .iter()
+                    .map(|b| resource(broker_type, b.node_id.to_string())),
+            );
+        }
+    }
+    if wanted(TOPIC) {
+        let mut names: Vec<String> = ctx
+            .cluster
+            .topics
+            .all()
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
+        names.sort();
+        resources.extend(names.into_iter().map(|name| resource(TOPIC, name)));
+    }
+    ListConfigResourcesResponse::default().with_config_resources(resources)
 }
 
 pub fn describe(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
@@ -517,4 +572,60 @@ fn edited_list(current: &str, given: &str, append: bool) -> String {
         items.retain(|i| !given.contains(i));
     }
     items.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+
+    use super::*;
+    use crate::handlers::tests::{call, test_cluster};
+
+    fn listed(version: i16, types: Vec<i8>) -> (i16, Vec<(i8, String)>) {
+        let cluster = test_cluster(2);
+        let req = ListConfigResourcesRequest::default().with_resource_types(types);
+        match call(
+            &cluster,
+            ApiKey::ListConfigResources,
+            version,
+            RequestKind::ListConfigResources(req),
+        ) {
+            ResponseKind::ListConfigResources(r) => (
+                r.error_code,
+                r.config_resources
+                    .iter()
+                    .map(|c| (c.resource_type, c.resource_name.to_string()))
+                    .collect(),
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_type_is_listed_in_kafkas_order_or_only_those_asked_for() {
+        let all = |t: i8, name: &str| (t, name.to_string());
+        assert_eq!(
+            listed(1, vec![]),
+            (
+                0,
+                vec![
+                    all(BROKER_LOGGER, "0"),
+                    all(BROKER_LOGGER, "1"),
+                    all(BROKER, "0"),
+                    all(BROKER, "1"),
+                    all(TOPIC, "t"),
+                ]
+            )
+        );
+        assert_eq!(listed(1, vec![TOPIC, GROUP]), (0, vec![all(TOPIC, "t")]));
+        // v0 lists client metrics subscriptions only: none here.
+        assert_eq!(listed(0, vec![]), (0, vec![]));
+    }
+
+    #[test]
+    fn a_type_without_configs_is_unsupported() {
+        let (error, resources) = listed(1, vec![TOPIC, 99]);
+        assert_eq!(error, ResponseError::UnsupportedVersion.code());
+        assert!(resources.is_empty());
+    }
 }

@@ -65,6 +65,16 @@ pub const FAILABLE_APIS: &[ApiKey] = &[
     ApiKey::UpdateFeatures,
     ApiKey::SaslHandshake,
     ApiKey::SaslAuthenticate,
+    ApiKey::CreateDelegationToken,
+    ApiKey::RenewDelegationToken,
+    ApiKey::ExpireDelegationToken,
+    ApiKey::DescribeDelegationToken,
+    ApiKey::AlterReplicaLogDirs,
+    ApiKey::UnregisterBroker,
+    ApiKey::DescribeQuorum,
+    ApiKey::ListConfigResources,
+    ApiKey::AddRaftVoter,
+    ApiKey::RemoveRaftVoter,
 ];
 
 fn injected_message(error: ResponseError) -> StrBytes {
@@ -859,6 +869,80 @@ pub fn build_with_message(
                 .with_error_code(code)
                 .with_error_message(message(error)),
         ),
+        RequestKind::AlterReplicaLogDirs(req) => {
+            use alter_replica_log_dirs_response::{
+                AlterReplicaLogDirPartitionResult, AlterReplicaLogDirTopicResult,
+            };
+            ResponseKind::AlterReplicaLogDirs(
+                AlterReplicaLogDirsResponse::default().with_results(
+                    req.dirs
+                        .iter()
+                        .flat_map(|d| d.topics.iter())
+                        .map(|t| {
+                            AlterReplicaLogDirTopicResult::default()
+                                .with_topic_name(t.name.clone())
+                                .with_partitions(
+                                    t.partitions
+                                        .iter()
+                                        .map(|&p| {
+                                            AlterReplicaLogDirPartitionResult::default()
+                                                .with_partition_index(p)
+                                                .with_error_code(code)
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect(),
+                ),
+            )
+        }
+        RequestKind::CreateDelegationToken(_) => ResponseKind::CreateDelegationToken(
+            CreateDelegationTokenResponse::default()
+                .with_error_code(code)
+                .with_issue_timestamp_ms(-1)
+                .with_expiry_timestamp_ms(-1)
+                .with_max_timestamp_ms(-1),
+        ),
+        RequestKind::RenewDelegationToken(_) => ResponseKind::RenewDelegationToken(
+            RenewDelegationTokenResponse::default()
+                .with_error_code(code)
+                .with_expiry_timestamp_ms(-1),
+        ),
+        RequestKind::ExpireDelegationToken(_) => ResponseKind::ExpireDelegationToken(
+            ExpireDelegationTokenResponse::default()
+                .with_error_code(code)
+                .with_expiry_timestamp_ms(-1),
+        ),
+        RequestKind::DescribeDelegationToken(_) => ResponseKind::DescribeDelegationToken(
+            DescribeDelegationTokenResponse::default().with_error_code(code),
+        ),
+        RequestKind::UnregisterBroker(_) => ResponseKind::UnregisterBroker(
+            UnregisterBrokerResponse::default()
+                .with_error_code(code)
+                .with_error_message(message(error)),
+        ),
+        RequestKind::DescribeQuorum(_) => {
+            let response = DescribeQuorumResponse::default().with_error_code(code);
+            // The message came with v2.
+            ResponseKind::DescribeQuorum(if version >= 2 {
+                response.with_error_message(message(error))
+            } else {
+                response
+            })
+        }
+        RequestKind::ListConfigResources(_) => ResponseKind::ListConfigResources(
+            ListConfigResourcesResponse::default().with_error_code(code),
+        ),
+        RequestKind::AddRaftVoter(_) => ResponseKind::AddRaftVoter(
+            AddRaftVoterResponse::default()
+                .with_error_code(code)
+                .with_error_message(message(error)),
+        ),
+        RequestKind::RemoveRaftVoter(_) => ResponseKind::RemoveRaftVoter(
+            RemoveRaftVoterResponse::default()
+                .with_error_code(code)
+                .with_error_message(message(error)),
+        ),
         _ => return None,
     };
     Some(response)
@@ -1050,6 +1134,26 @@ pub fn error_code(response: &ResponseKind) -> i16 {
                 .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
         ),
         ResponseKind::DescribeCluster(r) => r.error_code,
+        ResponseKind::AlterReplicaLogDirs(r) => first(
+            r.results
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+        ),
+        ResponseKind::UnregisterBroker(r) => r.error_code,
+        ResponseKind::CreateDelegationToken(r) => r.error_code,
+        ResponseKind::RenewDelegationToken(r) => r.error_code,
+        ResponseKind::ExpireDelegationToken(r) => r.error_code,
+        ResponseKind::DescribeDelegationToken(r) => r.error_code,
+        ResponseKind::DescribeQuorum(r) => first(
+            std::iter::once(r.error_code).chain(
+                r.topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+            ),
+        ),
+        ResponseKind::ListConfigResources(r) => r.error_code,
+        ResponseKind::AddRaftVoter(r) => r.error_code,
+        ResponseKind::RemoveRaftVoter(r) => r.error_code,
         ResponseKind::DescribeLogDirs(r) => {
             first(std::iter::once(r.error_code).chain(r.results.iter().map(|d| d.error_code)))
         }
@@ -1132,6 +1236,7 @@ mod tests {
                 .with_request_api_version(version),
             client_host: "/127.0.0.1".into(),
             principal: crate::handlers::ANONYMOUS.into(),
+            token_authenticated: false,
             listener: "PLAINTEXT".into(),
             connection_id: 0,
             shutdown: watch::channel(false).1,

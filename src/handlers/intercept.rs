@@ -101,6 +101,7 @@ mod tests {
                 .with_client_id(Some(StrBytes::from_static_str("svc"))),
             client_host: "/127.0.0.1".into(),
             principal: crate::handlers::ANONYMOUS.into(),
+            token_authenticated: false,
             listener: "PLAINTEXT".into(),
             connection_id: 0,
             shutdown: watch::channel(false).1,

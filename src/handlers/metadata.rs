@@ -336,6 +336,7 @@ mod tests {
                 .with_request_api_version(12),
             client_host: "/127.0.0.1".into(),
             principal: crate::handlers::ANONYMOUS.into(),
+            token_authenticated: false,
             listener: "PLAINTEXT".into(),
             connection_id: 0,
             shutdown,

@@ -7,6 +7,7 @@ mod authz;
 mod cluster;
 mod configs;
 mod consumer_group;
+mod delegation_tokens;
 pub mod error_response;
 mod features;
 mod fetch;
@@ -18,6 +19,7 @@ mod metadata;
 mod offsets;
 mod partitions;
 mod produce;
+mod quorum;
 mod quotas;
 mod records;
 pub mod sasl;
@@ -62,11 +64,16 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::AlterReplicaLogDirs, 1, 2),
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::AlterPartitionReassignments, 0, 1),
     (ApiKey::ListPartitionReassignments, 0, 0),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::CreateDelegationToken, 1, 3),
+    (ApiKey::RenewDelegationToken, 1, 2),
+    (ApiKey::ExpireDelegationToken, 1, 2),
+    (ApiKey::DescribeDelegationToken, 1, 3),
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::AlterClientQuotas, 0, 1),
     (ApiKey::InitProducerId, 0, 5),
@@ -86,6 +93,11 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
     (ApiKey::UpdateFeatures, 0, 2),
+    (ApiKey::DescribeQuorum, 0, 2),
+    (ApiKey::UnregisterBroker, 0, 0),
+    (ApiKey::ListConfigResources, 0, 1),
+    (ApiKey::AddRaftVoter, 0, 0),
+    (ApiKey::RemoveRaftVoter, 0, 0),
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<(i16, i16)> {
@@ -109,6 +121,8 @@ pub struct RequestContext {
     /// Who sends the request, as Kafka's authorizer names it (`User:alice`): the SASL user, the
     /// TLS client certificate's subject, or `User:ANONYMOUS` on an unauthenticated listener.
     pub principal: Arc<str>,
+    /// Whether the client logged in with a delegation token (it may not ask for tokens then).
+    pub token_authenticated: bool,
     /// The name of the listener the request came through: brokers are advertised at their
     /// address on it.
     pub listener: Arc<str>,
@@ -172,6 +186,36 @@ pub async fn handle(ctx: &RequestContext, body: RequestKind) -> Option<ResponseK
         }
         RequestKind::DescribeLogDirs(req) => {
             ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(ctx, req))
+        }
+        RequestKind::CreateDelegationToken(req) => {
+            ResponseKind::CreateDelegationToken(delegation_tokens::create(ctx, req))
+        }
+        RequestKind::RenewDelegationToken(req) => {
+            ResponseKind::RenewDelegationToken(delegation_tokens::renew(ctx, req))
+        }
+        RequestKind::ExpireDelegationToken(req) => {
+            ResponseKind::ExpireDelegationToken(delegation_tokens::expire(ctx, req))
+        }
+        RequestKind::DescribeDelegationToken(req) => {
+            ResponseKind::DescribeDelegationToken(delegation_tokens::describe(ctx, req))
+        }
+        RequestKind::AlterReplicaLogDirs(req) => {
+            ResponseKind::AlterReplicaLogDirs(cluster::alter_replica_log_dirs(ctx, req))
+        }
+        RequestKind::UnregisterBroker(req) => {
+            ResponseKind::UnregisterBroker(cluster::unregister_broker(ctx, req))
+        }
+        RequestKind::DescribeQuorum(req) => {
+            ResponseKind::DescribeQuorum(quorum::describe_quorum(ctx, req))
+        }
+        RequestKind::AddRaftVoter(req) => {
+            ResponseKind::AddRaftVoter(quorum::add_raft_voter(ctx, req))
+        }
+        RequestKind::RemoveRaftVoter(req) => {
+            ResponseKind::RemoveRaftVoter(quorum::remove_raft_voter(ctx, req))
+        }
+        RequestKind::ListConfigResources(req) => {
+            ResponseKind::ListConfigResources(configs::list_resources(ctx, req))
         }
         RequestKind::ElectLeaders(req) => {
             ResponseKind::ElectLeaders(partitions::elect_leaders(ctx, req))
@@ -254,7 +298,12 @@ pub(crate) mod tests {
 
     /// A cluster of brokers `0..brokers` on 127.0.0.1 with a topic `t` of two partitions.
     pub(crate) fn test_cluster(brokers: i32) -> Arc<Cluster> {
-        let cluster = Arc::new(Cluster::new("test".into(), BrokerConfig::default()));
+        test_cluster_with(BrokerConfig::default(), brokers)
+    }
+
+    /// As `test_cluster`, with these broker settings.
+    pub(crate) fn test_cluster_with(config: BrokerConfig, brokers: i32) -> Arc<Cluster> {
+        let cluster = Arc::new(Cluster::new("test".into(), config));
         for node_id in 0..brokers {
             cluster.add_broker(BrokerNode {
                 node_id,
@@ -274,6 +323,17 @@ pub(crate) mod tests {
         version: i16,
         body: RequestKind,
     ) -> ResponseKind {
+        call_as(cluster, crate::handlers::ANONYMOUS, api_key, version, body)
+    }
+
+    /// As `call`, from a client that authenticated as `principal`.
+    pub(crate) fn call_as(
+        cluster: &Arc<Cluster>,
+        principal: &str,
+        api_key: ApiKey,
+        version: i16,
+        body: RequestKind,
+    ) -> ResponseKind {
         let (_stop, shutdown) = watch::channel(false);
         let ctx = RequestContext {
             cluster: cluster.clone(),
@@ -283,7 +343,8 @@ pub(crate) mod tests {
                 .with_request_api_version(version)
                 .with_client_id(Some(StrBytes::from_static_str("test"))),
             client_host: "/127.0.0.1".into(),
-            principal: crate::handlers::ANONYMOUS.into(),
+            principal: principal.into(),
+            token_authenticated: false,
             listener: "PLAINTEXT".into(),
             connection_id: 0,
             shutdown,
@@ -656,6 +717,80 @@ pub(crate) mod tests {
                 SaslAuthenticateRequest::default()
                     .with_auth_bytes(bytes::Bytes::from_static(b"\0alice\0secret")),
             ),
+            ApiKey::CreateDelegationToken => RequestKind::CreateDelegationToken(
+                CreateDelegationTokenRequest::default()
+                    .with_max_lifetime_ms(60_000)
+                    .with_renewers(vec![
+                        create_delegation_token_request::CreatableRenewers::default()
+                            .with_principal_type(StrBytes::from_static_str("User"))
+                            .with_principal_name(StrBytes::from_static_str("bob")),
+                    ]),
+            ),
+            ApiKey::RenewDelegationToken => RequestKind::RenewDelegationToken(
+                RenewDelegationTokenRequest::default()
+                    .with_hmac(bytes::Bytes::from_static(b"not a token"))
+                    .with_renew_period_ms(60_000),
+            ),
+            ApiKey::ExpireDelegationToken => RequestKind::ExpireDelegationToken(
+                ExpireDelegationTokenRequest::default()
+                    .with_hmac(bytes::Bytes::from_static(b"not a token"))
+                    .with_expiry_time_period_ms(-1),
+            ),
+            ApiKey::DescribeDelegationToken => {
+                RequestKind::DescribeDelegationToken(DescribeDelegationTokenRequest::default())
+            }
+            // Partition 0 here; an unknown dir; a partition that does not exist.
+            ApiKey::AlterReplicaLogDirs => {
+                use alter_replica_log_dirs_request::{AlterReplicaLogDir, AlterReplicaLogDirTopic};
+                let dir = |path: &'static str, partitions: Vec<i32>| {
+                    AlterReplicaLogDir::default()
+                        .with_path(StrBytes::from_static_str(path))
+                        .with_topics(vec![AlterReplicaLogDirTopic::default()
+                            .with_name(topic.clone())
+                            .with_partitions(partitions)])
+                };
+                RequestKind::AlterReplicaLogDirs(AlterReplicaLogDirsRequest::default().with_dirs(
+                    vec![
+                        dir("/kafka-emulator/broker-0", vec![0, 9]),
+                        dir("/elsewhere", vec![1]),
+                    ],
+                ))
+            }
+            // A broker that is not there: the cluster under test keeps its own.
+            ApiKey::UnregisterBroker => RequestKind::UnregisterBroker(
+                UnregisterBrokerRequest::default().with_broker_id(BrokerId(7)),
+            ),
+            ApiKey::DescribeQuorum => {
+                use describe_quorum_request::{PartitionData, TopicData};
+                RequestKind::DescribeQuorum(DescribeQuorumRequest::default().with_topics(vec![
+                    TopicData::default()
+                        .with_topic_name(TopicName(StrBytes::from_static_str(
+                            "__cluster_metadata",
+                        )))
+                        .with_partitions(vec![PartitionData::default()]),
+                ]))
+            }
+            ApiKey::ListConfigResources => RequestKind::ListConfigResources(
+                ListConfigResourcesRequest::default().with_resource_types(if version >= 1 {
+                    vec![2, 4]
+                } else {
+                    vec![]
+                }),
+            ),
+            ApiKey::AddRaftVoter => RequestKind::AddRaftVoter(
+                AddRaftVoterRequest::default()
+                    .with_cluster_id(None)
+                    .with_voter_id(3)
+                    .with_listeners(vec![add_raft_voter_request::Listener::default()
+                        .with_name(StrBytes::from_static_str("CONTROLLER"))
+                        .with_host(StrBytes::from_static_str("127.0.0.1"))
+                        .with_port(9093)]),
+            ),
+            ApiKey::RemoveRaftVoter => RequestKind::RemoveRaftVoter(
+                RemoveRaftVoterRequest::default()
+                    .with_cluster_id(None)
+                    .with_voter_id(0),
+            ),
             other => panic!("no sample request for {other:?}: add one when advertising it"),
         }
     }
@@ -698,6 +833,7 @@ pub(crate) mod tests {
                     header: request.header,
                     client_host: "/127.0.0.1".into(),
                     principal: crate::handlers::ANONYMOUS.into(),
+                    token_authenticated: false,
                     listener: "PLAINTEXT".into(),
                     connection_id: 0,
                     shutdown: shutdown.clone(),

@@ -755,6 +755,7 @@ mod tests {
                     .with_request_api_version(version),
                 client_host: "/127.0.0.1".into(),
                 principal: crate::handlers::ANONYMOUS.into(),
+                token_authenticated: false,
                 listener: "PLAINTEXT".into(),
                 connection_id: 0,
                 shutdown: self.shutdown.clone(),

@@ -157,6 +157,21 @@ impl Cluster {
         }))
     }
 
+    /// UnregisterBroker: the controller forgets the broker, live or fenced, as it does a
+    /// decommissioned one. Its partitions elect new leaders, and it is in no Metadata or
+    /// DescribeCluster answer until it registers again (`Server::start_broker`).
+    pub fn unregister_broker(&self, node_id: i32) -> Result<Vec<LeaderChange>, ResponseError> {
+        let changes = self
+            .stop_broker(node_id)
+            .map_err(|_| ResponseError::BrokerIdNotRegistered)?;
+        self.brokers.write().retain(|b| b.node_id != node_id);
+        Ok(changes)
+    }
+
+    pub fn is_registered(&self, node_id: i32) -> bool {
+        self.brokers.read().iter().any(|b| b.node_id == node_id)
+    }
+
     /// Brings a broker back. It leads again only the partitions left without a leader that it
     /// holds a replica of; moving leaders back to it is a separate choice (`move_leader`), as a
     /// preferred replica election is in Kafka.
@@ -383,6 +398,24 @@ mod tests {
         assert_eq!(c.endpoint(1, "EXTERNAL").unwrap().port, 9101);
         assert_eq!(c.endpoint(1, "nope").unwrap().port, 9001);
         assert_eq!(c.brokers().len(), 3);
+    }
+
+    #[test]
+    fn an_unregistered_broker_is_forgotten_until_it_registers_again() {
+        let c = cluster(2);
+        create(&c, "t", 2, 2);
+        assert_eq!(c.unregister_broker(1).unwrap().len(), 1);
+        assert_eq!(leadership(&c, "t", 1).leader, 0);
+        assert!(!c.is_registered(1));
+        assert_eq!(c.all_brokers().len(), 1);
+        assert_eq!(
+            c.unregister_broker(1).unwrap_err(),
+            ResponseError::BrokerIdNotRegistered
+        );
+        assert_eq!(
+            c.unregister_broker(7).unwrap_err(),
+            ResponseError::BrokerIdNotRegistered
+        );
     }
 
     #[test]

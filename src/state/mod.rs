@@ -7,6 +7,7 @@ pub mod features;
 pub mod fetch_sessions;
 pub mod groups;
 pub mod log;
+pub mod quorum;
 pub mod quotas;
 pub mod security;
 pub mod topics;
@@ -52,6 +53,8 @@ pub struct BrokerConfig {
     pub authorizer: acls::AuthorizerConfig,
     /// Finalized feature levels other than the defaults (`kafka-storage format --feature`).
     pub features: Vec<(String, i16)>,
+    /// `delegation.token.*`: delegation tokens are enabled with a secret key.
+    pub delegation_tokens: Option<security::delegation_tokens::TokenSettings>,
 }
 
 impl Default for BrokerConfig {
@@ -67,6 +70,7 @@ impl Default for BrokerConfig {
             set_by_user: Default::default(),
             authorizer: Default::default(),
             features: Vec::new(),
+            delegation_tokens: None,
         }
     }
 }
@@ -95,7 +99,7 @@ pub struct Cluster {
     pub faults: crate::faults::Faults,
     pub fetch_sessions: fetch_sessions::FetchSessions,
     pub acls: acls::Acls,
-    /// SASL users and SCRAM credentials.
+    /// SASL users, SCRAM credentials and delegation tokens.
     pub credentials: sasl::Credentials,
     /// Broker configs set at runtime with AlterConfigs (KIP-226).
     pub dynamic_configs: RwLock<configs::DynamicBrokerConfigs>,
@@ -103,6 +107,8 @@ pub struct Cluster {
     pub logger: crate::logging::Logger,
     /// Finalized feature levels (KIP-584): ApiVersions reports them, UpdateFeatures changes them.
     pub features: features::Features,
+    /// The KRaft metadata quorum DescribeQuorum describes.
+    pub quorum: quorum::Quorum,
 }
 
 /// A new cluster id as Kafka makes them (`kafka-storage random-uuid`): 16 random bytes in
@@ -127,15 +133,20 @@ impl Cluster {
             txns: txn::TxnCoordinator::new(config.transactions.clone()),
             acls: acls::Acls::new(config.authorizer.clone()),
             features: Cluster::start_features(&config),
+            credentials: sasl::Credentials::default().with_delegation_tokens(
+                security::delegation_tokens::DelegationTokens::new(
+                    config.delegation_tokens.clone(),
+                ),
+            ),
             config,
             brokers: RwLock::new(Vec::new()),
             topics: Topics::default(),
             quotas: Default::default(),
             faults: Default::default(),
             fetch_sessions: Default::default(),
-            credentials: Default::default(),
             dynamic_configs: Default::default(),
             logger: Default::default(),
+            quorum: quorum::Quorum::new(now_ms()),
         }
     }
 

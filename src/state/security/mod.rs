@@ -1,4 +1,5 @@
-//! Who may connect and what they may do: SASL credentials and ACLs.
+//! Who may connect and what they may do: SASL credentials, delegation tokens and ACLs.
 
 pub mod acls;
+pub mod delegation_tokens;
 pub mod sasl;

@@ -1,5 +1,5 @@
 //! SASL authentication: the PLAIN and SCRAM-SHA-256/512 mechanisms (RFC 4616, RFC 5802/7677)
-//! against the users the broker was started with, OAUTHBEARER (RFC 7628) with unsecured JWTs as
+//! against the users the broker was started with or delegation tokens (KIP-48), OAUTHBEARER (RFC 7628) with unsecured JWTs as
 //! Kafka's default validator accepts them, and SCRAM credentials as Kafka stores them
 //! (salt, stored key, server key, iterations) for DescribeUserScramCredentials and
 //! AlterUserScramCredentials.
@@ -12,6 +12,8 @@ use hmac::{Hmac, Mac};
 use kafka_protocol::messages::ApiKey;
 use parking_lot::RwLock;
 use sha2::{Digest, Sha256, Sha512};
+
+use super::delegation_tokens::DelegationTokens;
 
 /// Iterations Kafka uses when it creates SCRAM credentials itself (and its minimum).
 pub const DEFAULT_ITERATIONS: u32 = 4096;
@@ -159,18 +161,27 @@ struct User {
     scram: HashMap<Mechanism, ScramCredential>,
 }
 
-/// The users the broker knows, and which mechanisms it enables.
+/// The users the broker knows, which mechanisms it enables, and the delegation tokens clients
+/// may log in with (over SCRAM, as Kafka's token credential cache serves them).
 #[derive(Debug, Default)]
 pub struct Credentials {
     pub mechanisms: Vec<Mechanism>,
     users: RwLock<HashMap<String, User>>,
+    pub delegation_tokens: DelegationTokens,
 }
 
 impl Credentials {
     pub fn new(mechanisms: Vec<Mechanism>) -> Self {
         Credentials {
             mechanisms,
-            users: RwLock::new(HashMap::new()),
+            ..Default::default()
+        }
+    }
+
+    pub fn with_delegation_tokens(self, delegation_tokens: DelegationTokens) -> Self {
+        Credentials {
+            delegation_tokens,
+            ..self
         }
     }
 
@@ -280,10 +291,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub enum Step {
     /// Send this challenge and wait for the client's next message.
     Challenge(Vec<u8>),
-    /// Authenticated as this user; send the final server message.
+    /// Authenticated as this user (a token's owner, if `token_authenticated`); send the final
+    /// server message.
     Done {
         user: String,
         response: Vec<u8>,
+        token_authenticated: bool,
     },
     Failed(String),
 }
@@ -308,6 +321,8 @@ pub struct Authenticator {
 #[derive(Debug)]
 struct ScramExchange {
     user: String,
+    /// Logging in with a delegation token (`tokenauth=true`): `user` is then the token's owner.
+    token_authenticated: bool,
     credential: ScramCredential,
     client_first_bare: String,
     server_first: String,
@@ -367,6 +382,7 @@ impl Authenticator {
                     Step::Done {
                         user: user.to_string(),
                         response: Vec::new(),
+                        token_authenticated: false,
                     }
                 } else {
                     // Kafka's PLAIN server names the cause itself.
@@ -399,6 +415,7 @@ impl Authenticator {
                         Step::Done {
                             user,
                             response: Vec::new(),
+                            token_authenticated: false,
                         }
                     }
                 }
@@ -421,15 +438,30 @@ impl Authenticator {
         let (_authzid, bare) = rest.split_once(',')?;
         let mut user = None;
         let mut client_nonce = None;
+        let mut token_auth = false;
         for attribute in bare.split(',') {
             if let Some(v) = attribute.strip_prefix("n=") {
                 user = Some(v.replace("=2C", ",").replace("=3D", "="));
             } else if let Some(v) = attribute.strip_prefix("r=") {
                 client_nonce = Some(v.to_string());
+            } else if let Some(v) = attribute.strip_prefix("tokenauth=") {
+                // A SCRAM extension (KIP-84): the username is a delegation token's id.
+                token_auth = v.eq_ignore_ascii_case("true");
             }
         }
         let (user, client_nonce) = (user?, client_nonce?);
-        let credential = credentials.scram(&user, self.mechanism)?;
+        let (credential, user) = if token_auth {
+            let (credential, owner, expires_at_ms) = credentials
+                .delegation_tokens
+                .scram_credential(&user, self.mechanism, crate::state::now_ms())?;
+            // The connection's principal is the token's owner; its session ends with the
+            // token (KIP-368), as an OAUTHBEARER one does.
+            self.credential_expires_at_ms = Some(expires_at_ms);
+            let owner = owner.strip_prefix("User:").unwrap_or(&owner).to_string();
+            (credential, owner)
+        } else {
+            (credentials.scram(&user, self.mechanism)?, user)
+        };
         let nonce = format!("{client_nonce}{}", BASE64.encode(random_bytes(18)));
         let server_first = format!(
             "r={nonce},s={},i={}",
@@ -438,6 +470,7 @@ impl Authenticator {
         );
         self.scram = Some(ScramExchange {
             user,
+            token_authenticated: token_auth,
             credential,
             client_first_bare: bare.to_string(),
             server_first: server_first.clone(),
@@ -556,6 +589,7 @@ fn scram_final(mechanism: Mechanism, exchange: ScramExchange, message: &[u8]) ->
     Some(Step::Done {
         user: exchange.user,
         response: format!("v={}", BASE64.encode(server_signature)).into_bytes(),
+        token_authenticated: exchange.token_authenticated,
     })
 }
 
@@ -583,6 +617,8 @@ enum Phase {
         user: String,
         mechanism: Mechanism,
         expires_at_ms: Option<i64>,
+        /// With a delegation token: such a connection may not ask for tokens.
+        token_authenticated: bool,
     },
 }
 
@@ -647,6 +683,17 @@ impl Session {
             } => Some(&reauth.user),
             _ => None,
         }
+    }
+
+    /// Whether the client logged in with a delegation token.
+    pub fn token_authenticated(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Authenticated {
+                token_authenticated: true,
+                ..
+            }
+        )
     }
 
     /// Whether the next frame is a raw SASL token rather than a Kafka request (after a v0
@@ -759,7 +806,11 @@ impl Session {
             } else {
                 message
             }),
-            Step::Done { user, response } => {
+            Step::Done {
+                user,
+                response,
+                token_authenticated,
+            } => {
                 if let Some(previous) = reauth.as_ref() {
                     if previous.user != user {
                         return Authenticate::Failed(format!(
@@ -783,6 +834,7 @@ impl Session {
                     user,
                     mechanism,
                     expires_at_ms,
+                    token_authenticated,
                 };
                 Authenticate::Done {
                     response,
@@ -828,7 +880,8 @@ mod tests {
             auth.step(&c, b"\0alice\0alice-secret"),
             Step::Done {
                 user: "alice".into(),
-                response: vec![]
+                response: vec![],
+                token_authenticated: false,
             }
         );
         let mut auth = Authenticator::new(Mechanism::Plain);
@@ -876,6 +929,41 @@ mod tests {
             );
         }
         step
+    }
+
+    #[test]
+    fn a_delegation_token_logs_in_as_its_owner() {
+        use super::super::delegation_tokens::TokenSettings;
+        let c = credentials().with_delegation_tokens(DelegationTokens::new(Some(TokenSettings {
+            secret_key: "key".into(),
+            max_lifetime_ms: 60_000,
+            expiry_time_ms: 60_000,
+        })));
+        let token = c
+            .delegation_tokens
+            .create(
+                "User:alice",
+                "User:alice",
+                vec![],
+                -1,
+                crate::state::now_ms(),
+            )
+            .unwrap();
+        let password = BASE64.encode(&token.hmac);
+        let as_token = format!("{},tokenauth=true", token.token_id);
+        assert!(matches!(
+            scram_client(Mechanism::ScramSha512, &c, &as_token, &password),
+            Step::Done { ref user, token_authenticated: true, .. } if user == "alice"
+        ));
+        // Without the extension the token id is an unknown user.
+        assert!(matches!(
+            scram_client(Mechanism::ScramSha512, &c, &token.token_id, &password),
+            Step::Failed(_)
+        ));
+        assert!(matches!(
+            scram_client(Mechanism::ScramSha256, &c, &as_token, "wrong"),
+            Step::Failed(_)
+        ));
     }
 
     #[test]
