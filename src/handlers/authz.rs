@@ -262,6 +262,13 @@ mod tests {
             ResponseKind::DescribeTopicPartitions(r) => (topic, Some(r.topics[0].error_code)),
             ResponseKind::ConsumerGroupHeartbeat(r) => (group, Some(r.error_code)),
             ResponseKind::ConsumerGroupDescribe(r) => (group, Some(r.groups[0].error_code)),
+            ResponseKind::ShareGroupHeartbeat(r) => (group, Some(r.error_code)),
+            ResponseKind::ShareGroupDescribe(r) => (group, Some(r.groups[0].error_code)),
+            ResponseKind::ShareFetch(r) => (group, Some(r.error_code)),
+            ResponseKind::ShareAcknowledge(r) => (group, Some(r.error_code)),
+            ResponseKind::DescribeShareGroupOffsets(r) => (group, Some(r.groups[0].error_code)),
+            ResponseKind::AlterShareGroupOffsets(r) => (group, Some(r.error_code)),
+            ResponseKind::DeleteShareGroupOffsets(r) => (group, Some(r.error_code)),
             ResponseKind::ApiVersions(r) => (None, (r.error_code != 0).then_some(r.error_code)),
             other => panic!("no expectation for {other:?}"),
         }

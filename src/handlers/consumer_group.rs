@@ -31,7 +31,7 @@ fn text(s: impl Into<String>) -> StrBytes {
 }
 
 /// Every topic by name, with its id and partition count: what subscriptions resolve against.
-fn topics_image(ctx: &RequestContext) -> TopicsImage {
+pub(super) fn topics_image(ctx: &RequestContext) -> TopicsImage {
     ctx.cluster
         .topics
         .all()

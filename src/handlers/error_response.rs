@@ -62,6 +62,13 @@ pub const FAILABLE_APIS: &[ApiKey] = &[
     ApiKey::DescribeTopicPartitions,
     ApiKey::ConsumerGroupHeartbeat,
     ApiKey::ConsumerGroupDescribe,
+    ApiKey::ShareGroupHeartbeat,
+    ApiKey::ShareGroupDescribe,
+    ApiKey::ShareFetch,
+    ApiKey::ShareAcknowledge,
+    ApiKey::DescribeShareGroupOffsets,
+    ApiKey::AlterShareGroupOffsets,
+    ApiKey::DeleteShareGroupOffsets,
     ApiKey::SaslHandshake,
     ApiKey::SaslAuthenticate,
 ];
@@ -853,6 +860,64 @@ pub fn build_with_message(
                 ),
             )
         }
+        RequestKind::ShareGroupHeartbeat(_) => ResponseKind::ShareGroupHeartbeat(
+            ShareGroupHeartbeatResponse::default()
+                .with_error_code(code)
+                .with_error_message(message(error)),
+        ),
+        RequestKind::ShareGroupDescribe(req) => {
+            use share_group_describe_response::DescribedGroup;
+            ResponseKind::ShareGroupDescribe(
+                ShareGroupDescribeResponse::default().with_groups(
+                    req.group_ids
+                        .iter()
+                        .map(|g| {
+                            DescribedGroup::default()
+                                .with_group_id(g.clone())
+                                .with_error_code(code)
+                                .with_error_message(message(error))
+                        })
+                        .collect(),
+                ),
+            )
+        }
+        // Share requests fail as a whole, at the top level, as Kafka fails them.
+        RequestKind::ShareFetch(_) => ResponseKind::ShareFetch(
+            ShareFetchResponse::default()
+                .with_error_code(code)
+                .with_error_message(message(error)),
+        ),
+        RequestKind::ShareAcknowledge(_) => ResponseKind::ShareAcknowledge(
+            ShareAcknowledgeResponse::default()
+                .with_error_code(code)
+                .with_error_message(message(error)),
+        ),
+        RequestKind::DescribeShareGroupOffsets(req) => {
+            use describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseGroup;
+            ResponseKind::DescribeShareGroupOffsets(
+                DescribeShareGroupOffsetsResponse::default().with_groups(
+                    req.groups
+                        .iter()
+                        .map(|g| {
+                            DescribeShareGroupOffsetsResponseGroup::default()
+                                .with_group_id(g.group_id.clone())
+                                .with_error_code(code)
+                                .with_error_message(message(error))
+                        })
+                        .collect(),
+                ),
+            )
+        }
+        RequestKind::AlterShareGroupOffsets(_) => ResponseKind::AlterShareGroupOffsets(
+            AlterShareGroupOffsetsResponse::default()
+                .with_error_code(code)
+                .with_error_message(message(error)),
+        ),
+        RequestKind::DeleteShareGroupOffsets(_) => ResponseKind::DeleteShareGroupOffsets(
+            DeleteShareGroupOffsetsResponse::default()
+                .with_error_code(code)
+                .with_error_message(message(error)),
+        ),
         _ => return None,
     };
     Some(response)
@@ -1090,6 +1155,25 @@ pub fn error_code(response: &ResponseKind) -> i16 {
         })),
         ResponseKind::ConsumerGroupHeartbeat(r) => r.error_code,
         ResponseKind::ConsumerGroupDescribe(r) => first(r.groups.iter().map(|g| g.error_code)),
+        ResponseKind::ShareGroupHeartbeat(r) => r.error_code,
+        ResponseKind::ShareGroupDescribe(r) => first(r.groups.iter().map(|g| g.error_code)),
+        ResponseKind::ShareFetch(r) => first(
+            std::iter::once(r.error_code).chain(
+                r.responses
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+            ),
+        ),
+        ResponseKind::ShareAcknowledge(r) => first(
+            std::iter::once(r.error_code).chain(
+                r.responses
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+            ),
+        ),
+        ResponseKind::DescribeShareGroupOffsets(r) => first(r.groups.iter().map(|g| g.error_code)),
+        ResponseKind::AlterShareGroupOffsets(r) => r.error_code,
+        ResponseKind::DeleteShareGroupOffsets(r) => r.error_code,
         ResponseKind::SaslHandshake(r) => r.error_code,
         ResponseKind::SaslAuthenticate(r) => r.error_code,
         _ => 0,

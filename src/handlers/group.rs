@@ -295,7 +295,13 @@ pub fn list(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse 
         .list_consumer_groups()
         .into_iter()
         .map(|(id, state)| (id, "consumer".to_string(), state.name(), "consumer"));
-    let mut all: Vec<_> = classic.chain(consumer).collect();
+    let share = ctx
+        .cluster
+        .shares
+        .list(std::time::Instant::now())
+        .into_iter()
+        .map(|(id, state)| (id, "share".to_string(), state, "share"));
+    let mut all: Vec<_> = classic.chain(consumer).chain(share).collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
     // DESCRIBE on the cluster lists every group; otherwise only the groups it may describe.
     let sees_all = authz::allowed(
@@ -342,7 +348,10 @@ pub fn delete(ctx: &RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsRes
         .map(|group_id| {
             let result = authz::group(ctx, &group_id, operation::DELETE)
                 .and_then(|()| check_coordinator(ctx, &group_id))
-                .and_then(|()| ctx.cluster.groups.delete(&group_id));
+                .and_then(|()| match ctx.cluster.shares.delete(&group_id) {
+                    Some(deleted) => deleted,
+                    None => ctx.cluster.groups.delete(&group_id),
+                });
             DeletableGroupResult::default()
                 .with_group_id(group_id)
                 .with_error_code(result.err().map_or(0, |e| e.code()))

@@ -9,6 +9,7 @@ pub mod groups;
 pub mod log;
 pub mod quotas;
 pub mod security;
+pub mod share;
 pub mod topics;
 pub mod transactions;
 
@@ -103,6 +104,8 @@ pub struct Cluster {
     pub logger: crate::logging::Logger,
     /// Finalized feature levels (KIP-584): ApiVersions reports them, UpdateFeatures changes them.
     pub features: features::Features,
+    /// Share groups (KIP-932) and their share-partitions.
+    pub shares: share::ShareCoordinator,
 }
 
 /// A new cluster id as Kafka makes them (`kafka-storage random-uuid`): 16 random bytes in
@@ -136,6 +139,7 @@ impl Cluster {
             credentials: Default::default(),
             dynamic_configs: Default::default(),
             logger: Default::default(),
+            shares: Default::default(),
         }
     }
 
