@@ -673,22 +673,23 @@ pub fn start_kafka(
         "group.consumer.max.size",
         options.group_consumer_max_size.is_some(),
     );
-    given(
-        "group.share.heartbeat.interval.ms",
-        options.group_share_heartbeat_interval_ms.is_some(),
-    );
-    given(
-        "group.share.session.timeout.ms",
-        options.group_share_session_timeout_ms.is_some(),
-    );
-    given(
-        "group.share.record.lock.duration.ms",
-        options.group_share_record_lock_duration_ms.is_some(),
-    );
-    given(
-        "group.share.delivery.count.limit",
-        options.group_share_delivery_count_limit.is_some(),
-    );
+    for (name, value) in [
+        (
+            "heartbeat.interval.ms",
+            options.group_share_heartbeat_interval_ms,
+        ),
+        ("session.timeout.ms", options.group_share_session_timeout_ms),
+        (
+            "record.lock.duration.ms",
+            options.group_share_record_lock_duration_ms,
+        ),
+        (
+            "delivery.count.limit",
+            options.group_share_delivery_count_limit,
+        ),
+    ] {
+        given(&format!("group.share.{name}"), value.is_some());
+    }
     let delivery_count_limit = match options.group_share_delivery_count_limit {
         None => defaults.groups.share.delivery_count_limit,
         Some(n @ 2..=10) => n as i16,

@@ -461,6 +461,11 @@ pub struct GroupInfo {
     pub members: Vec<GroupMember>,
 }
 
+/// The broker coordinating a group now, -1 if none is up.
+fn coordinator_of(cluster: &Cluster, group_id: &str) -> i32 {
+    cluster.coordinator_for(group_id).map_or(-1, |b| b.node_id)
+}
+
 /// Every group, by id, with its members and their assignments.
 pub fn groups(cluster: &Cluster) -> Vec<GroupInfo> {
     cluster
@@ -471,9 +476,7 @@ pub fn groups(cluster: &Cluster) -> Vec<GroupInfo> {
         .map(|g| {
             let consumer = g.protocol_type == "consumer";
             GroupInfo {
-                coordinator: cluster
-                    .coordinator_for(&g.group_id)
-                    .map_or(-1, |b| b.node_id),
+                coordinator: coordinator_of(cluster, &g.group_id),
                 members: g
                     .members
                     .into_iter()
@@ -532,9 +535,7 @@ pub fn share_groups(cluster: &Cluster) -> Vec<ShareGroupInfo> {
         .map(|view| {
             let g = view.description;
             ShareGroupInfo {
-                coordinator: cluster
-                    .coordinator_for(&g.group_id)
-                    .map_or(-1, |b| b.node_id),
+                coordinator: coordinator_of(cluster, &g.group_id),
                 members: g
                     .members
                     .into_iter()

@@ -26,6 +26,16 @@ pub fn allowed_on_any(ctx: &RequestContext, resource_type: i8, op: i8) -> bool {
         .authorize_by_resource_type(&ctx.principal, host(ctx), resource_type, op)
 }
 
+/// A group's authorized operations as the group Describe APIs report them: only when asked
+/// (`include`), else Kafka's "left out" value.
+pub fn group_operations(ctx: &RequestContext, include: bool, group_id: &str) -> i32 {
+    if include {
+        authorized_operations(ctx, resource::GROUP, group_id)
+    } else {
+        i32::MIN
+    }
+}
+
 /// The authorized operations bitfield of a resource, as Metadata and the describe APIs report
 /// it.
 pub fn authorized_operations(ctx: &RequestContext, resource_type: i8, name: &str) -> i32 {

@@ -100,6 +100,28 @@ pub fn build_with_message(
     let message = |_: ResponseError| Some(error_message.clone());
     let code = error.code();
     let version = ctx.version();
+    // A response that fails as a whole: one top-level error code and message.
+    macro_rules! whole {
+        ($api:ident, $response:ident) => {
+            ResponseKind::$api(
+                $response::default()
+                    .with_error_code(code)
+                    .with_error_message(message(error)),
+            )
+        };
+    }
+    // A group Describe that fails for each group asked about.
+    macro_rules! by_group {
+        ($api:ident, $response:ident, $module:ident, $group_ids:expr) => {{
+            let groups = $group_ids.iter().map(|g| {
+                $module::DescribedGroup::default()
+                    .with_group_id(g.clone())
+                    .with_error_code(code)
+                    .with_error_message(message(error))
+            });
+            ResponseKind::$api($response::default().with_groups(groups.collect()))
+        }};
+    }
     let response = match body {
         RequestKind::Produce(req) => {
             if req.acks == 0 {
@@ -839,85 +861,45 @@ pub fn build_with_message(
                 ),
             )
         }
-        RequestKind::ConsumerGroupHeartbeat(_) => ResponseKind::ConsumerGroupHeartbeat(
-            ConsumerGroupHeartbeatResponse::default()
-                .with_error_code(code)
-                .with_error_message(message(error)),
-        ),
-        RequestKind::ConsumerGroupDescribe(req) => {
-            use consumer_group_describe_response::DescribedGroup;
-            ResponseKind::ConsumerGroupDescribe(
-                ConsumerGroupDescribeResponse::default().with_groups(
-                    req.group_ids
-                        .iter()
-                        .map(|g| {
-                            DescribedGroup::default()
-                                .with_group_id(g.clone())
-                                .with_error_code(code)
-                                .with_error_message(message(error))
-                        })
-                        .collect(),
-                ),
-            )
+        RequestKind::ConsumerGroupHeartbeat(_) => {
+            whole!(ConsumerGroupHeartbeat, ConsumerGroupHeartbeatResponse)
         }
-        RequestKind::ShareGroupHeartbeat(_) => ResponseKind::ShareGroupHeartbeat(
-            ShareGroupHeartbeatResponse::default()
-                .with_error_code(code)
-                .with_error_message(message(error)),
+        RequestKind::ConsumerGroupDescribe(req) => by_group!(
+            ConsumerGroupDescribe,
+            ConsumerGroupDescribeResponse,
+            consumer_group_describe_response,
+            req.group_ids
         ),
-        RequestKind::ShareGroupDescribe(req) => {
-            use share_group_describe_response::DescribedGroup;
-            ResponseKind::ShareGroupDescribe(
-                ShareGroupDescribeResponse::default().with_groups(
-                    req.group_ids
-                        .iter()
-                        .map(|g| {
-                            DescribedGroup::default()
-                                .with_group_id(g.clone())
-                                .with_error_code(code)
-                                .with_error_message(message(error))
-                        })
-                        .collect(),
-                ),
-            )
+        RequestKind::ShareGroupHeartbeat(_) => {
+            whole!(ShareGroupHeartbeat, ShareGroupHeartbeatResponse)
         }
+        RequestKind::ShareGroupDescribe(req) => by_group!(
+            ShareGroupDescribe,
+            ShareGroupDescribeResponse,
+            share_group_describe_response,
+            req.group_ids
+        ),
         // Share requests fail as a whole, at the top level, as Kafka fails them.
-        RequestKind::ShareFetch(_) => ResponseKind::ShareFetch(
-            ShareFetchResponse::default()
-                .with_error_code(code)
-                .with_error_message(message(error)),
-        ),
-        RequestKind::ShareAcknowledge(_) => ResponseKind::ShareAcknowledge(
-            ShareAcknowledgeResponse::default()
-                .with_error_code(code)
-                .with_error_message(message(error)),
-        ),
+        RequestKind::ShareFetch(_) => whole!(ShareFetch, ShareFetchResponse),
+        RequestKind::ShareAcknowledge(_) => whole!(ShareAcknowledge, ShareAcknowledgeResponse),
         RequestKind::DescribeShareGroupOffsets(req) => {
             use describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseGroup;
+            let groups = req.groups.iter().map(|g| {
+                DescribeShareGroupOffsetsResponseGroup::default()
+                    .with_group_id(g.group_id.clone())
+                    .with_error_code(code)
+                    .with_error_message(message(error))
+            });
             ResponseKind::DescribeShareGroupOffsets(
-                DescribeShareGroupOffsetsResponse::default().with_groups(
-                    req.groups
-                        .iter()
-                        .map(|g| {
-                            DescribeShareGroupOffsetsResponseGroup::default()
-                                .with_group_id(g.group_id.clone())
-                                .with_error_code(code)
-                                .with_error_message(message(error))
-                        })
-                        .collect(),
-                ),
+                DescribeShareGroupOffsetsResponse::default().with_groups(groups.collect()),
             )
         }
-        RequestKind::AlterShareGroupOffsets(_) => ResponseKind::AlterShareGroupOffsets(
-            AlterShareGroupOffsetsResponse::default()
-                .with_error_code(code)
-                .with_error_message(message(error)),
-        ),
-        RequestKind::DeleteShareGroupOffsets(_) => ResponseKind::DeleteShareGroupOffsets(
-            DeleteShareGroupOffsetsResponse::default()
-                .with_error_code(code)
-                .with_error_message(message(error)),
-        ),
+        RequestKind::AlterShareGroupOffsets(_) => {
+            whole!(AlterShareGroupOffsets, AlterShareGroupOffsetsResponse)
+        }
+        RequestKind::DeleteShareGroupOffsets(_) => {
+            whole!(DeleteShareGroupOffsets, DeleteShareGroupOffsetsResponse)
+        }
         _ => return None,
     };
     Some(response)

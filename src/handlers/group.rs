@@ -238,15 +238,8 @@ pub fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGro
                     .with_error_message(Some(StrBytes::from_string(message)));
             };
             // Kafka adds the group's authorized operations only to groups described without error.
-            let described = if include_operations {
-                described.with_authorized_operations(authz::authorized_operations(
-                    ctx,
-                    resource::GROUP,
-                    &group_id,
-                ))
-            } else {
-                described
-            };
+            let operations = authz::group_operations(ctx, include_operations, &group_id);
+            let described = described.with_authorized_operations(operations);
             // Member metadata and assignments are only meaningful once the group is Stable.
             let stable = group.state == GroupState::Stable;
             let members = group

@@ -18,8 +18,10 @@ use kafka_protocol::messages::share_fetch_response::{
     AcquiredRecords, PartitionData, ShareFetchableTopicResponse,
 };
 use kafka_protocol::messages::{
-    ShareAcknowledgeRequest, ShareAcknowledgeResponse, ShareFetchRequest, ShareFetchResponse,
+    GroupId, ShareAcknowledgeRequest, ShareAcknowledgeResponse, ShareFetchRequest,
+    ShareFetchResponse,
 };
+use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -40,11 +42,11 @@ type AckBatch = (i64, i64, Vec<i8>);
 /// The group and member a share request names; both are required.
 fn ids(
     ctx: &RequestContext,
-    group_id: Option<&str>,
-    member_id: Option<&str>,
+    group_id: &Option<GroupId>,
+    member_id: &Option<StrBytes>,
 ) -> Result<(String, String), ResponseError> {
     check_enabled(ctx)?;
-    let (Some(group_id), Some(member_id)) = (group_id, member_id) else {
+    let (Some(group_id), Some(member_id)) = (group_id.as_deref(), member_id.as_deref()) else {
         return Err(ResponseError::InvalidRequest);
     };
     if group_id.is_empty() || member_id.is_empty() {
@@ -83,13 +85,10 @@ fn code(error: &Option<ResponseError>) -> i16 {
 }
 
 pub async fn fetch(ctx: &RequestContext, req: ShareFetchRequest) -> ShareFetchResponse {
-    let (group_id, member_id) = match ids(
-        ctx,
-        req.group_id.as_deref().map(|g| g.as_str()),
-        req.member_id.as_deref(),
-    ) {
+    let ids = ids(ctx, &req.group_id, &req.member_id);
+    let (group_id, member_id) = match ids {
         Ok(ids) => ids,
-        Err(error) => return ShareFetchResponse::default().with_error_code(error.code()),
+        Err(e) => return ShareFetchResponse::default().with_error_code(e.code()),
     };
     let mut added = Vec::new();
     let mut acks: BTreeMap<SharePartitionKey, Vec<AckBatch>> = BTreeMap::new();
@@ -139,24 +138,18 @@ pub async fn fetch(ctx: &RequestContext, req: ShareFetchRequest) -> ShareFetchRe
     if epoch == FINAL_EPOCH {
         shares.close_session(&group_id, &member_id);
     } else {
-        let wanted: Vec<SharePartitionKey> = session.into_iter().collect();
-        let max_records = match req.max_records {
-            n if n > 0 => n as usize,
-            _ => DEFAULT_MAX_RECORDS,
+        let want = Want {
+            group_id: &group_id,
+            member_id: &member_id,
+            partitions: session.into_iter().collect(),
+            max_records: match req.max_records {
+                n if n > 0 => n as usize,
+                _ => DEFAULT_MAX_RECORDS,
+            },
+            max_bytes: req.max_bytes.max(0) as usize,
         };
         let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
-        let max_bytes = req.max_bytes.max(0) as usize;
-        long_poll(
-            ctx,
-            &group_id,
-            &member_id,
-            &wanted,
-            max_records,
-            max_bytes,
-            deadline,
-            &mut partitions,
-        )
-        .await;
+        long_poll(ctx, &want, deadline, &mut partitions).await;
     }
     let mut by_topic: BTreeMap<Uuid, Vec<PartitionData>> = BTreeMap::new();
     for ((topic_id, _), data) in partitions {
@@ -185,16 +178,20 @@ fn partition_data(
         .or_insert_with(|| PartitionData::default().with_partition_index(key.1))
 }
 
-/// Acquires until some record is, an error needs reporting, the deadline passes or the broker
-/// stops.
-#[allow(clippy::too_many_arguments)]
-async fn long_poll(
-    ctx: &RequestContext,
-    group_id: &str,
-    member_id: &str,
-    wanted: &[SharePartitionKey],
+/// What a ShareFetch asks to acquire: for whom, from which share-partitions, how much.
+struct Want<'a> {
+    group_id: &'a str,
+    member_id: &'a str,
+    partitions: Vec<SharePartitionKey>,
     max_records: usize,
     max_bytes: usize,
+}
+
+/// Acquires until some record is, an error needs reporting, the deadline passes or the broker
+/// stops.
+async fn long_poll(
+    ctx: &RequestContext,
+    want: &Want<'_>,
     deadline: Instant,
     partitions: &mut BTreeMap<SharePartitionKey, PartitionData>,
 ) {
@@ -205,21 +202,12 @@ async fn long_poll(
         let released = shares.changed.notified();
         tokio::pin!(released);
         released.as_mut().enable();
-        let found = acquire(
-            ctx,
-            group_id,
-            member_id,
-            wanted,
-            max_records,
-            max_bytes,
-            &waiter,
-            partitions,
-        );
+        let found = acquire(ctx, want, &waiter, partitions);
         if found || Instant::now() >= deadline || *shutdown.borrow() {
             return;
         }
         let lock_deadline = shares
-            .next_lock_deadline(group_id)
+            .next_lock_deadline(want.group_id)
             .map(Instant::from_std)
             .unwrap_or(deadline)
             .min(deadline);
@@ -234,23 +222,19 @@ async fn long_poll(
 
 /// One pass over the session's partitions; whether anything was acquired or failed. Each
 /// partition with nothing to acquire is parked on, under its log lock.
-#[allow(clippy::too_many_arguments)]
 fn acquire(
     ctx: &RequestContext,
-    group_id: &str,
-    member_id: &str,
-    wanted: &[SharePartitionKey],
-    max_records: usize,
-    max_bytes: usize,
+    want: &Want<'_>,
     waiter: &Arc<Notify>,
     partitions: &mut BTreeMap<SharePartitionKey, PartitionData>,
 ) -> bool {
+    let (group_id, member_id) = (want.group_id, want.member_id);
     let settings = &ctx.cluster.config.groups.share;
     let now = std::time::Instant::now();
     let mut found = false;
-    let mut records_left = max_records;
-    let mut bytes_left = max_bytes;
-    for &key in wanted {
+    let mut records_left = want.max_records;
+    let mut bytes_left = want.max_bytes;
+    for &key in &want.partitions {
         if records_left == 0 {
             break;
         }
@@ -371,13 +355,10 @@ pub fn acknowledge_only(
     ctx: &RequestContext,
     req: ShareAcknowledgeRequest,
 ) -> ShareAcknowledgeResponse {
-    let (group_id, member_id) = match ids(
-        ctx,
-        req.group_id.as_deref().map(|g| g.as_str()),
-        req.member_id.as_deref(),
-    ) {
+    let ids = ids(ctx, &req.group_id, &req.member_id);
+    let (group_id, member_id) = match ids {
         Ok(ids) => ids,
-        Err(error) => return ShareAcknowledgeResponse::default().with_error_code(error.code()),
+        Err(e) => return ShareAcknowledgeResponse::default().with_error_code(e.code()),
     };
     let shares = &ctx.cluster.shares;
     let epoch = req.share_session_epoch;

@@ -13,11 +13,10 @@ use kafka_protocol::messages::share_group_heartbeat_response::{self as heartbeat
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use super::authz::{self, operation, resource};
-use super::consumer_group::topics_image;
+use super::authz::{self, operation};
+use super::consumer_group::{assignment_codecs, topics_image};
 use super::group::check_coordinator;
 use super::RequestContext;
-use crate::state::groups::assignor::Assignment;
 use crate::state::groups::consumer_group::GroupError;
 use crate::state::share::ShareHeartbeat;
 
@@ -89,35 +88,11 @@ pub fn heartbeat(
             .with_member_id(Some(text(r.member_id)))
             .with_member_epoch(r.member_epoch)
             .with_heartbeat_interval_ms(r.heartbeat_interval_ms)
-            .with_assignment(r.assignment.map(|a| {
-                heartbeat_response::Assignment::default().with_topic_partitions(
-                    a.into_iter()
-                        .map(|(topic_id, partitions)| {
-                            heartbeat_response::TopicPartitions::default()
-                                .with_topic_id(topic_id)
-                                .with_partitions(partitions.into_iter().collect())
-                        })
-                        .collect(),
-                )
-            })),
+            .with_assignment(r.assignment.map(heartbeat_assignment)),
     }
 }
 
-fn described_assignment(ctx: &RequestContext, a: Assignment) -> describe_response::Assignment {
-    describe_response::Assignment::default().with_topic_partitions(
-        a.into_iter()
-            .filter_map(|(topic_id, partitions)| {
-                let topic = ctx.cluster.topics.get_by_id(&topic_id)?;
-                Some(
-                    describe_response::TopicPartitions::default()
-                        .with_topic_id(topic_id)
-                        .with_topic_name(TopicName(text(topic.name.clone())))
-                        .with_partitions(partitions.into_iter().collect()),
-                )
-            })
-            .collect(),
-    )
-}
+assignment_codecs!(heartbeat_response, describe_response);
 
 pub fn describe(
     ctx: &RequestContext,
@@ -133,15 +108,9 @@ pub fn describe(
             if let Err(error) = checked {
                 return described.with_error_code(error.code());
             }
-            let described = if req.include_authorized_operations {
-                described.with_authorized_operations(authz::authorized_operations(
-                    ctx,
-                    resource::GROUP,
-                    &group_id,
-                ))
-            } else {
-                described
-            };
+            let operations =
+                authz::group_operations(ctx, req.include_authorized_operations, &group_id);
+            let described = described.with_authorized_operations(operations);
             let group = match ctx.cluster.shares.describe(&group_id, Instant::now()) {
                 Err(e) => {
                     return described
