@@ -264,9 +264,7 @@ pub fn alter_offsets(
         );
     }
     match ctx.cluster.shares.alter_offsets(&req.group_id, &offsets) {
-        Err(error) => fail(error).with_error_message(Some(text(
-            "The group has active members. Offsets can only be altered for a group without members.",
-        ))),
+        Err(error) => fail(error),
         Ok(()) => AlterShareGroupOffsetsResponse::default().with_responses(responses),
     }
 }

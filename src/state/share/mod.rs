@@ -763,7 +763,8 @@ impl ShareCoordinator {
         )
     }
 
-    /// AlterShareGroupOffsets: the group must have no members (NON_EMPTY_GROUP).
+    /// AlterShareGroupOffsets: each share-partition starts again at its offset. Kafka 4.1.1 takes
+    /// it while the group has members too.
     pub fn alter_offsets(
         &self,
         group_id: &str,
@@ -771,9 +772,6 @@ impl ShareCoordinator {
     ) -> Result<(), ResponseError> {
         let mut groups = self.groups.lock();
         let group = groups.entry(group_id.to_string()).or_default();
-        if !group.members.is_empty() {
-            return Err(ResponseError::NonEmptyGroup);
-        }
         for &(key, offset) in offsets {
             group.partitions.insert(key, SharePartition::new(offset));
         }

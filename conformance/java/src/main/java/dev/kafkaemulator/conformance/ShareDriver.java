@@ -8,15 +8,23 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.ListShareGroupOffsetsSpec;
 import org.apache.kafka.clients.admin.ShareGroupDescription;
 import org.apache.kafka.clients.admin.ShareMemberDescription;
 import org.apache.kafka.clients.consumer.AcknowledgeType;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.StringDeserializer;
 
@@ -28,6 +36,13 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  * share NAME GROUP TOPIC [key=value ...]   start a share consumer on its own thread, polling
  * close NAME                               close() it -> "closed"
  * describe GROUP                           Admin.describeShareGroups -> "described"
+ * config GROUP NAME VALUE                  incrementalAlterConfigs on the GROUP resource, then
+ *                                          describeConfigs of NAME -> "config" (or "failed")
+ * offsets GROUP                            listShareGroupOffsets -> "offsets"
+ * alter GROUP TOPIC PARTITION OFFSET       alterShareGroupOffsets -> "altered" (or "failed")
+ * deleteoffsets GROUP TOPIC                deleteShareGroupOffsets -> "deletedOffsets"
+ * list                                     listGroups -> "listed"
+ * delete GROUP                             deleteShareGroups -> "deleted" (or "failed")
  * exit
  * </pre>
  *
@@ -53,6 +68,7 @@ public final class ShareDriver {
                     case "share" -> start(words);
                     case "close" -> WORKERS.get(words[1]).closing = true;
                     case "describe" -> describe(words[1]);
+                    case "config", "offsets", "alter", "deleteoffsets", "list", "delete" -> admin(words);
                     case "exit" -> {
                         WORKERS.values().forEach(w -> w.closing = true);
                         for (Worker w : WORKERS.values()) w.thread.join(30_000);
@@ -102,6 +118,55 @@ public final class ShareDriver {
                 "state", String.valueOf(d.groupState()),
                 "groupEpoch", d.groupEpoch(),
                 "members", new Raw("[" + String.join(",", members) + "]")));
+        }
+    }
+
+    /** The admin commands; a refusal is a "failed" event naming the exception. */
+    private static void admin(String[] w) throws Exception {
+        Properties props = new Properties();
+        props.put("bootstrap.servers", bootstrap);
+        try (Admin admin = Admin.create(props)) {
+            switch (w[0]) {
+                case "config" -> {
+                    ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, w[1]);
+                    AlterConfigOp set = new AlterConfigOp(new ConfigEntry(w[2], w[3]), AlterConfigOp.OpType.SET);
+                    admin.incrementalAlterConfigs(Map.of(group, List.of(set))).all().get(30, TimeUnit.SECONDS);
+                    ConfigEntry e = admin.describeConfigs(List.of(group)).all().get(30, TimeUnit.SECONDS).get(group).get(w[2]);
+                    emit("config", null, Map.of("name", e.name(), "value", e.value(), "source", String.valueOf(e.source())));
+                }
+                case "offsets" -> {
+                    Map<TopicPartition, OffsetAndMetadata> offsets = admin
+                        .listShareGroupOffsets(Map.of(w[1], new ListShareGroupOffsetsSpec()))
+                        .partitionsToOffsetAndMetadata(w[1]).get(30, TimeUnit.SECONDS);
+                    List<String> out = new ArrayList<>();
+                    offsets.forEach((tp, o) -> out.add("{\"partition\":" + tp.partition() + ",\"offset\":" + (o == null ? -1 : o.offset()) + "}"));
+                    emit("offsets", null, Map.of("offsets", new Raw("[" + String.join(",", out) + "]")));
+                }
+                case "alter" -> {
+                    TopicPartition tp = new TopicPartition(w[2], Integer.parseInt(w[3]));
+                    admin.alterShareGroupOffsets(w[1], Map.of(tp, Long.parseLong(w[4]))).all().get(30, TimeUnit.SECONDS);
+                    emit("altered", null, Map.of());
+                }
+                case "deleteoffsets" -> {
+                    admin.deleteShareGroupOffsets(w[1], Set.of(w[2])).all().get(30, TimeUnit.SECONDS);
+                    emit("deletedOffsets", null, Map.of());
+                }
+                case "list" -> {
+                    List<String> out = new ArrayList<>();
+                    for (GroupListing g : admin.listGroups().all().get(30, TimeUnit.SECONDS)) {
+                        out.add("{\"group\":" + quote(g.groupId()) + ",\"type\":" + quote(String.valueOf(g.type().orElse(null)))
+                            + ",\"state\":" + quote(String.valueOf(g.groupState().orElse(null))) + "}");
+                    }
+                    emit("listed", null, Map.of("groups", new Raw("[" + String.join(",", out) + "]")));
+                }
+                case "delete" -> {
+                    admin.deleteShareGroups(List.of(w[1])).all().get(30, TimeUnit.SECONDS);
+                    emit("deleted", null, Map.of());
+                }
+                default -> throw new IllegalArgumentException(w[0]);
+            }
+        } catch (ExecutionException e) {
+            emit("failed", null, Map.of("command", w[0], "type", e.getCause().getClass().getSimpleName(), "message", String.valueOf(e.getCause().getMessage())));
         }
     }
 
