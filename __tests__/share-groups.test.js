@@ -254,3 +254,35 @@ test('a share consumer rides out failed ShareFetches (failNext), and reset() del
   await broker.reset()
   assert.deepEqual(broker.groups().filter((g) => g.type === 'share'), [])
 })
+
+test('a share consumer carries on when its group coordinator stops', { skip: skip || emulatorOnly('a cluster of two brokers, stopBroker').skip, timeout: 90000 }, async () => {
+  requireJava()
+  const cluster = await startKafka({ brokers: 2, ...SHARE_OPTIONS })
+  const two = new JavaClients('ShareDriver', cluster.brokers.join(','))
+  const twoKafka = new Kafka({ brokers: cluster.brokers, clientId: 'share-two', logLevel: logLevel.NOTHING })
+  const twoProducer = twoKafka.producer()
+  try {
+    await twoProducer.connect()
+    const topic = uniqueName('share-failover')
+    const group = uniqueName('share-failover')
+    await cluster.createTopic(topic, { partitions: 2 })
+    two.send(`share c1 ${group} ${topic}`)
+    let i = 0
+    const send = () => twoProducer.send({ topic, messages: [{ value: `m${i++}` }] }).catch(() => {})
+    const warm = setInterval(send, 200)
+    try {
+      await two.event((e) => e.event === 'record' && e.consumer === 'c1', 'c1 to be delivered a record')
+      const coordinator = cluster.groups().find((g) => g.groupId === group).coordinator
+      await cluster.stopBroker(coordinator)
+      const from = two.events.length
+      await two.event((e) => e.event === 'record' && e.consumer === 'c1', 'a record after the coordinator stopped', from, 60000)
+      assert.notEqual(cluster.groups().find((g) => g.groupId === group).coordinator, coordinator)
+    } finally {
+      clearInterval(warm)
+    }
+  } finally {
+    await two.exit()
+    await twoProducer.disconnect()
+    await cluster.stop()
+  }
+})
