@@ -286,3 +286,22 @@ test('a share consumer carries on when its group coordinator stops', { skip: ski
     await cluster.stop()
   }
 })
+
+test('a share consumer is refused the id of a classic group', { skip, timeout: 60000 }, async () => {
+  requireJava()
+  const topic = await newTopic('share-classic')
+  const group = uniqueName('share-classic')
+  const classic = kafka.consumer({ groupId: group })
+  await classic.connect()
+  try {
+    await classic.subscribe({ topic })
+    const joined = new Promise((resolve) => classic.on(classic.events.GROUP_JOIN, resolve))
+    await classic.run({ eachMessage: async () => {} })
+    await joined
+    clients.send(`share x1 ${group} ${topic}`)
+    const failed = await clients.event((e) => e.event === 'error' && e.consumer === 'x1', 'the share consumer to fail')
+    assert.match(`${failed.type}: ${failed.message}`, /GroupIdNotFound.*is not a share group/)
+  } finally {
+    await classic.disconnect()
+  }
+})

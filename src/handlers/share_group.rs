@@ -62,6 +62,16 @@ pub fn heartbeat(
         })
         .map_err(GroupError::from)
         .and_then(|()| {
+            // One group id space: a classic or consumer group's id is not a share group's.
+            let groups = &ctx.cluster.groups;
+            let taken =
+                groups.is_consumer_group(&req.group_id) || groups.describe(&req.group_id).is_some();
+            if taken && !ctx.cluster.shares.is_share_group(&req.group_id) {
+                return Err(GroupError::new(
+                    ResponseError::GroupIdNotFound,
+                    format!("Group {} is not a share group.", &*req.group_id),
+                ));
+            }
             let request = ShareHeartbeat {
                 member_id: req.member_id.to_string(),
                 member_epoch: req.member_epoch,
