@@ -305,3 +305,22 @@ test('a share consumer is refused the id of a classic group', { skip, timeout: 6
     await classic.disconnect()
   }
 })
+
+test('a classic consumer is refused the id of a share group (INCONSISTENT_GROUP_PROTOCOL)', { skip, timeout: 60000 }, async () => {
+  requireJava()
+  const topic = await newTopic('share-taken')
+  const group = uniqueName('share-taken')
+  await startConsumers(group, topic, ['t1'])
+  const classic = kafka.consumer({ groupId: group, retry: { retries: 0 } })
+  const crashed = new Promise((resolve) => classic.on(classic.events.CRASH, (e) => resolve(e.payload.error)))
+  try {
+    await classic.connect()
+    await classic.subscribe({ topic })
+    await classic.run({ eachMessage: async () => {} })
+    const error = await crashed
+    assert.equal(error.type, 'INCONSISTENT_GROUP_PROTOCOL')
+  } finally {
+    await classic.disconnect().catch(() => {})
+    await closeAll(['t1'])
+  }
+})

@@ -59,6 +59,10 @@ pub async fn join(ctx: &RequestContext, req: JoinGroupRequest) -> JoinGroupRespo
         .and_then(|()| check_coordinator(ctx, &req.group_id));
     let result = match checked {
         Err(error) => Err(error),
+        // A share group's id is not a classic group's (Kafka's answer, probed).
+        Ok(()) if ctx.cluster.shares.is_share_group(&req.group_id) => {
+            Err(ResponseError::InconsistentGroupProtocol)
+        }
         Ok(()) => {
             let session_timeout = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
             let request = JoinRequest {
