@@ -921,6 +921,10 @@ fn named(name: &str, topic_id: &uuid::Uuid, cluster: &Cluster) -> Option<String>
 /// The topics a request names (by name; topic ids are looked up), for faults that filter by
 /// topic. Requests that name no topics (groups, coordinators) list none.
 pub fn topics(body: &RequestKind, cluster: &Cluster) -> Vec<String> {
+    let by_id = |ids: &mut dyn Iterator<Item = &uuid::Uuid>| -> Vec<String> {
+        ids.filter_map(|id| cluster.topics.get_by_id(id).map(|t| t.name.clone()))
+            .collect()
+    };
     let names: Vec<String> = match body {
         RequestKind::Produce(req) => req
             .topic_data
@@ -983,6 +987,9 @@ pub fn topics(body: &RequestKind, cluster: &Cluster) -> Vec<String> {
         RequestKind::TxnOffsetCommit(req) => {
             req.topics.iter().map(|t| t.name.to_string()).collect()
         }
+        // Share requests name topics by id only.
+        RequestKind::ShareFetch(req) => by_id(&mut req.topics.iter().map(|t| &t.topic_id)),
+        RequestKind::ShareAcknowledge(req) => by_id(&mut req.topics.iter().map(|t| &t.topic_id)),
         _ => Vec::new(),
     };
     names
@@ -1282,6 +1289,10 @@ mod tests {
                 .with_topics(vec![fetch_request::FetchTopic::default().with_topic_id(id)]),
         );
         assert_eq!(topics(&fetch, &ctx.cluster), vec!["t".to_string()]);
+        let share_fetch = RequestKind::ShareFetch(ShareFetchRequest::default().with_topics(vec![
+            share_fetch_request::FetchTopic::default().with_topic_id(id),
+        ]));
+        assert_eq!(topics(&share_fetch, &ctx.cluster), vec!["t".to_string()]);
     }
 
     #[test]
