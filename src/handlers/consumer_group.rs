@@ -55,6 +55,16 @@ pub fn heartbeat(
         Ok(()) if req.group_id.is_empty() => Ok(()),
         Ok(()) => check_coordinator(ctx, &req.group_id).map_err(GroupError::from),
     };
+    // A share group's id is not a consumer group's (Kafka's answer, probed).
+    let routed = routed.and_then(
+        |()| match ctx.cluster.shares.is_share_group(&req.group_id) {
+            true => Err(GroupError::new(
+                ResponseError::GroupIdNotFound,
+                format!("Group {} is not a consumer group.", &*req.group_id),
+            )),
+            false => Ok(()),
+        },
+    );
     let result = routed.and_then(|()| {
         let owned_partitions = req.topic_partitions.map(|topics| {
             let mut owned = Assignment::new();

@@ -315,3 +315,52 @@ pub fn delete_offsets(
         Ok(()) => DeleteShareGroupOffsetsResponse::default().with_responses(responses),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+
+    use super::*;
+    use crate::handlers::tests::{call, sample_request, test_cluster};
+
+    #[test]
+    fn a_share_group_id_is_refused_to_the_other_group_protocols() {
+        let cluster = test_cluster(1);
+        let joined = call(
+            &cluster,
+            ApiKey::ShareGroupHeartbeat,
+            1,
+            sample_request(ApiKey::ShareGroupHeartbeat, 1),
+        );
+        let ResponseKind::ShareGroupHeartbeat(joined) = joined else {
+            panic!("{joined:?}")
+        };
+        assert_eq!((joined.error_code, joined.member_epoch), (0, 1));
+        let consumer = sample_request(ApiKey::ConsumerGroupHeartbeat, 1);
+        match call(&cluster, ApiKey::ConsumerGroupHeartbeat, 1, consumer) {
+            ResponseKind::ConsumerGroupHeartbeat(r) => {
+                assert_eq!(r.error_code, ResponseError::GroupIdNotFound.code());
+                assert_eq!(
+                    r.error_message.as_deref(),
+                    Some("Group g is not a consumer group.")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let join = RequestKind::JoinGroup(
+            JoinGroupRequest::default()
+                .with_group_id(GroupId(text("g")))
+                .with_session_timeout_ms(10_000)
+                .with_protocol_type(text("consumer")),
+        );
+        match call(&cluster, ApiKey::JoinGroup, 9, join) {
+            ResponseKind::JoinGroup(r) => {
+                assert_eq!(
+                    r.error_code,
+                    ResponseError::InconsistentGroupProtocol.code()
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
