@@ -111,7 +111,10 @@ export declare class Kafka {
   waitForMessages(topic: string, count: number, options?: WaitOptions | undefined | null): Promise<Message[]>
   /** A group's committed offsets, by topic and partition. */
   offsets(groupId: string): Array<GroupOffset>
-  /** Every consumer group with its state, members and their assignments. */
+  /**
+   * Every consumer group with its state, members and their assignments, then every share
+   * group with its share-partitions.
+   */
   groups(): Array<GroupInfo>
   /**
    * The latest requests served (see `requestLogSize`), oldest first: for seeing what a
@@ -247,6 +250,8 @@ export interface FaultOptions {
 
 export interface GroupInfo {
   groupId: string
+  /** `classic`, or `share` for a share group (KIP-932). */
+  type: 'classic' | 'share'
   state: 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead'
   generationId: number
   protocolType: string
@@ -255,6 +260,8 @@ export interface GroupInfo {
   /** The broker coordinating the group now. */
   coordinator: number
   members: Array<GroupMemberInfo>
+  /** A share group's share-partitions, with their in-flight records. */
+  sharePartitions?: Array<SharePartitionInfo>
 }
 
 export interface GroupMemberInfo {
@@ -442,6 +449,18 @@ export interface ScramPassword {
   iterations?: number
 }
 
+/** A share-partition of a share group: where it starts and what is in flight. */
+export interface SharePartitionInfo {
+  topic: string
+  partition: number
+  /** Records below it are acknowledged or archived. */
+  startOffset: number
+  /** Records from the start offset not yet acknowledged or archived. */
+  inFlight: number
+  /** Records a member holds under an acquisition lock now. */
+  acquired: number
+}
+
 /**
  * Starts a cluster on its own runtime. Resolves once every listener accepts connections;
  * rejects with an Error whose `code` is e.g. `EADDRINUSE` if one cannot bind. Options that
@@ -509,6 +528,26 @@ export interface StartOptions {
   groupConsumerSessionTimeoutMs?: number
   /** `group.consumer.max.size`: members a consumer protocol group admits (default unlimited). */
   groupConsumerMaxSize?: number
+  /**
+   * `group.share.heartbeat.interval.ms`: how often share group members (KIP-932) heartbeat
+   * (default 5000).
+   */
+  groupShareHeartbeatIntervalMs?: number
+  /**
+   * `group.share.session.timeout.ms`: how long a silent share group member stays in its
+   * group (default 45000).
+   */
+  groupShareSessionTimeoutMs?: number
+  /**
+   * `group.share.record.lock.duration.ms`: how long a share consumer holds the records it
+   * fetched before they are released to others (default 30000).
+   */
+  groupShareRecordLockDurationMs?: number
+  /**
+   * `group.share.delivery.count.limit`: deliveries of a record before it is archived
+   * (default 5, from 2 to 10 as in Kafka).
+   */
+  groupShareDeliveryCountLimit?: number
   /**
    * Enforce ACLs, as a broker with Kafka's StandardAuthorizer does. Without it, ACLs are
    * stored and described but everyone may do everything.

@@ -6,6 +6,7 @@
 // the same classes. Not a test itself.
 
 const { spawn, spawnSync } = require('node:child_process')
+const readline = require('node:readline')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
@@ -107,4 +108,83 @@ async function runJavaDriver(t, driver, args, options) {
   return { stdout, stderr: child.stderrTail }
 }
 
-module.exports = { prepareJavaDriver, javaClasspath, clientPropertiesFile, spawnJavaDriver, runJavaDriver }
+/** A driver's process (`driver` as prepareJavaDriver got it): commands in, events out. Every event is kept; `until` waits for a
+ * condition to hold after some event. */
+class JavaClients {
+  constructor(driver, bootstrap) {
+    this.events = []
+    this.waiters = []
+    this.stderr = ''
+    this.child = spawn(
+      'java',
+      [
+        '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
+        '-cp',
+        javaClasspath(driver),
+        `dev.kafkaemulator.conformance.${driver}`,
+        bootstrap,
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    )
+    this.exited = new Promise((resolve) => this.child.on('exit', resolve))
+    this.child.stderr.on('data', (d) => {
+      this.stderr = (this.stderr + d).slice(-20000)
+    })
+    readline.createInterface({ input: this.child.stdout }).on('line', (line) => {
+      let event
+      try {
+        event = JSON.parse(line)
+      } catch {
+        return
+      }
+      this.events.push(event)
+      for (const listener of this.listeners ?? []) listener(event)
+      this.waiters = this.waiters.filter((w) => !w.check())
+    })
+  }
+
+  send(command) {
+    this.child.stdin.write(`${command}\n`)
+  }
+
+  onEvent(listener) {
+    ;(this.listeners ??= []).push(listener)
+  }
+
+  /** Resolves with `cond()`'s value once it is truthy, checked now and after each event. */
+  until(cond, what, timeoutMs = 30000) {
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        check: () => {
+          const value = cond()
+          if (!value) return false
+          clearTimeout(waiter.timer)
+          resolve(value)
+          return true
+        },
+      }
+      if (waiter.check()) return
+      waiter.timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter)
+        const recent = this.events.slice(-15).map((e) => JSON.stringify(e)).join('\n')
+        reject(new Error(`timed out waiting for ${what}\nlast events:\n${recent}\nstderr:\n${this.stderr.slice(-3000)}`))
+      }, timeoutMs)
+      this.waiters.push(waiter)
+    })
+  }
+
+  /** The first event (at or after index `from`) that `pred` accepts. */
+  event(pred, what, from = 0, timeoutMs) {
+    return this.until(() => this.events.slice(from).find(pred), what, timeoutMs)
+  }
+
+  async exit() {
+    if (this.child.exitCode !== null) return
+    this.send('exit')
+    const timer = setTimeout(() => this.child.kill(), 30000)
+    await this.exited
+    clearTimeout(timer)
+  }
+}
+
+module.exports = { prepareJavaDriver, javaClasspath, clientPropertiesFile, spawnJavaDriver, runJavaDriver, JavaClients }

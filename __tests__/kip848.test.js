@@ -5,95 +5,14 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn } = require('node:child_process')
-const readline = require('node:readline')
 const { Kafka, logLevel } = require('kafkajs')
 const { startBroker, uniqueName, knownDifference, partitionsServed } = require('./helpers')
-const { prepareJavaDriver, javaClasspath } = require('./java')
+const { prepareJavaDriver, JavaClients } = require('./java')
 
 
 const javaMissing = prepareJavaDriver('Kip848Driver')
 // Without a JVM the tests skip locally; CI must have one.
 const skip = javaMissing && !process.env.CI ? `Java client unavailable (${javaMissing}); CI fails here` : false
-
-/** The Java driver process: commands in, events out. Every event is kept; `until` waits for a
- * condition to hold after some event. */
-class JavaClients {
-  constructor(bootstrap) {
-    this.events = []
-    this.waiters = []
-    this.stderr = ''
-    this.child = spawn(
-      'java',
-      [
-        '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
-        '-cp',
-        javaClasspath('Kip848Driver'),
-        'dev.kafkaemulator.conformance.Kip848Driver',
-        bootstrap,
-      ],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    )
-    this.exited = new Promise((resolve) => this.child.on('exit', resolve))
-    this.child.stderr.on('data', (d) => {
-      this.stderr = (this.stderr + d).slice(-20000)
-    })
-    readline.createInterface({ input: this.child.stdout }).on('line', (line) => {
-      let event
-      try {
-        event = JSON.parse(line)
-      } catch {
-        return
-      }
-      this.events.push(event)
-      for (const listener of this.listeners ?? []) listener(event)
-      this.waiters = this.waiters.filter((w) => !w.check())
-    })
-  }
-
-  send(command) {
-    this.child.stdin.write(`${command}\n`)
-  }
-
-  onEvent(listener) {
-    ;(this.listeners ??= []).push(listener)
-  }
-
-  /** Resolves with `cond()`'s value once it is truthy, checked now and after each event. */
-  until(cond, what, timeoutMs = 30000) {
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        check: () => {
-          const value = cond()
-          if (!value) return false
-          clearTimeout(waiter.timer)
-          resolve(value)
-          return true
-        },
-      }
-      if (waiter.check()) return
-      waiter.timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter)
-        const recent = this.events.slice(-15).map((e) => JSON.stringify(e)).join('\n')
-        reject(new Error(`timed out waiting for ${what}\nlast events:\n${recent}\nstderr:\n${this.stderr.slice(-3000)}`))
-      }, timeoutMs)
-      this.waiters.push(waiter)
-    })
-  }
-
-  /** The first event (at or after index `from`) that `pred` accepts. */
-  event(pred, what, from = 0, timeoutMs) {
-    return this.until(() => this.events.slice(from).find(pred), what, timeoutMs)
-  }
-
-  async exit() {
-    if (this.child.exitCode !== null) return
-    this.send('exit')
-    const timer = setTimeout(() => this.child.kill(), 30000)
-    await this.exited
-    clearTimeout(timer)
-  }
-}
 
 /** Who owns which partition according to the rebalance callbacks; notes any partition that two
  * consumers own at once, or any record read by a consumer not owning its partition. */
@@ -134,7 +53,7 @@ before(async () => {
   await admin.connect()
   producer = kafka.producer()
   await producer.connect()
-  if (!javaMissing) clients = new JavaClients(broker.brokers[0])
+  if (!javaMissing) clients = new JavaClients('Kip848Driver', broker.brokers[0])
 })
 
 after(async () => {

@@ -107,6 +107,10 @@ const StartOptions = object(
     groupConsumerHeartbeatIntervalMs: integer(1, undefined, { limit: U32 }),
     groupConsumerSessionTimeoutMs: integer(1, undefined, { limit: U32 }),
     groupConsumerMaxSize: integer(1, undefined, { limit: U32 }),
+    groupShareHeartbeatIntervalMs: integer(1, undefined, { limit: U32 }),
+    groupShareSessionTimeoutMs: integer(1, undefined, { limit: U32 }),
+    groupShareRecordLockDurationMs: integer(1, undefined, { limit: U32 }),
+    groupShareDeliveryCountLimit: integer(2, 10),
     authorization: AuthorizationOptions,
     delegationTokens: DelegationTokenOptions,
     // -1: no time limit, as in Kafka.

@@ -11,7 +11,9 @@
 # $APACHE_KAFKA_DIR (default: $TMPDIR/apache-kafka-PORT). The controller listens on a free port
 # of its own (or $APACHE_KAFKA_CONTROLLER_PORT). $APACHE_KAFKA_PROPERTIES (lines of
 # server.properties) is appended to the config, to try a setting by hand. The Kafka version is
-# the pom's kafka.version.
+# the pom's kafka.version. It is formatted with share.version=1 (share groups on, as the emulator
+# has them); APACHE_KAFKA_FEATURES replaces those StorageTool --feature arguments ("" for Kafka's
+# defaults).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -108,6 +110,17 @@ group.consumer.min.heartbeat.interval.ms=200
 group.consumer.heartbeat.interval.ms=200
 group.consumer.min.session.timeout.ms=3000
 group.consumer.session.timeout.ms=3000
+# Share groups (KIP-932), as the emulator starts them in the tests: quick heartbeats and sessions,
+# acquisition locks that a test can outlast (groupShareRecordLockDurationMs 2000; Kafka's
+# minimum is group.share.min.record.lock.duration.ms, 15000 by default, lowered here).
+group.share.min.heartbeat.interval.ms=200
+group.share.heartbeat.interval.ms=200
+group.share.min.session.timeout.ms=3000
+group.share.session.timeout.ms=3000
+group.share.min.record.lock.duration.ms=1000
+group.share.record.lock.duration.ms=2000
+# groupShareDeliveryCountLimit 3 (Kafka's default is 5, its least 2).
+group.share.delivery.count.limit=3
 # ACL administration needs an authorizer in Kafka (SECURITY_DISABLED without one); the clients
 # here are all User:ANONYMOUS on PLAINTEXT, made a super user so nothing is ever denied.
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
@@ -119,9 +132,11 @@ EOF
     "-Dkafka.logs.dir=$WORK" "-Dlog4j2.configurationFile=$MODULE/log4j2.xml"
     -cp "$LIB/*")
 
+  local features
+  read -r -a features <<<"${APACHE_KAFKA_FEATURES---feature share.version=1}"
   # One argument, --cluster-id=ID: an id that starts with '-' would otherwise be read as an option.
   "${java[@]}" kafka.tools.StorageTool format --config "$WORK/server.properties" \
-    "--cluster-id=$(cluster_id)" --ignore-formatted >"$WORK/format.log" 2>&1 || {
+    "--cluster-id=$(cluster_id)" --ignore-formatted "${features[@]}" >"$WORK/format.log" 2>&1 || {
     cat "$WORK/format.log" >&2
     exit 1
   }

@@ -22,6 +22,7 @@ use server::{ConnectionFilter, ConnectionLimits, ListenerSpec, Server, ServerOpt
 use state::brokers::SecurityProtocol;
 use state::groups::consumer_group::ConsumerGroupSettings;
 use state::groups::group::GroupSettings;
+use state::share::ShareGroupSettings;
 use state::BrokerConfig;
 
 /// Options of `startKafka`. Broker settings mirror their server.properties names in camelCase
@@ -71,6 +72,18 @@ pub struct StartOptions {
     pub group_consumer_session_timeout_ms: Option<u32>,
     /// `group.consumer.max.size`: members a consumer protocol group admits (default unlimited).
     pub group_consumer_max_size: Option<u32>,
+    /// `group.share.heartbeat.interval.ms`: how often share group members (KIP-932) heartbeat
+    /// (default 5000).
+    pub group_share_heartbeat_interval_ms: Option<u32>,
+    /// `group.share.session.timeout.ms`: how long a silent share group member stays in its
+    /// group (default 45000).
+    pub group_share_session_timeout_ms: Option<u32>,
+    /// `group.share.record.lock.duration.ms`: how long a share consumer holds the records it
+    /// fetched before they are released to others (default 30000).
+    pub group_share_record_lock_duration_ms: Option<u32>,
+    /// `group.share.delivery.count.limit`: deliveries of a record before it is archived
+    /// (default 5, from 2 to 10 as in Kafka).
+    pub group_share_delivery_count_limit: Option<u32>,
     /// Enforce ACLs, as a broker with Kafka's StandardAuthorizer does. Without it, ACLs are
     /// stored and described but everyone may do everything.
     pub authorization: Option<AuthorizationOptions>,
@@ -705,6 +718,33 @@ pub fn start_kafka(
         "group.consumer.max.size",
         options.group_consumer_max_size.is_some(),
     );
+    for (name, value) in [
+        (
+            "heartbeat.interval.ms",
+            options.group_share_heartbeat_interval_ms,
+        ),
+        ("session.timeout.ms", options.group_share_session_timeout_ms),
+        (
+            "record.lock.duration.ms",
+            options.group_share_record_lock_duration_ms,
+        ),
+        (
+            "delivery.count.limit",
+            options.group_share_delivery_count_limit,
+        ),
+    ] {
+        given(&format!("group.share.{name}"), value.is_some());
+    }
+    let delivery_count_limit = match options.group_share_delivery_count_limit {
+        None => defaults.groups.share.delivery_count_limit,
+        Some(n @ 2..=10) => n as i16,
+        Some(n) => {
+            return Err(invalid_argument(
+                &env,
+                &format!("groupShareDeliveryCountLimit {n} must be between 2 and 10"),
+            ))
+        }
+    };
     let ms = |value: Option<u32>, default: Duration| {
         value.map_or(default, |v| Duration::from_millis(v as u64))
     };
@@ -734,6 +774,22 @@ pub fn start_kafka(
                 .group_consumer_max_size
                 .map_or(defaults.groups.consumer.max_size, |n| n as usize),
             ..defaults.groups.consumer.clone()
+        },
+        share: ShareGroupSettings {
+            heartbeat_interval: ms(
+                options.group_share_heartbeat_interval_ms,
+                defaults.groups.share.heartbeat_interval,
+            ),
+            session_timeout: ms(
+                options.group_share_session_timeout_ms,
+                defaults.groups.share.session_timeout,
+            ),
+            record_lock_duration: ms(
+                options.group_share_record_lock_duration_ms,
+                defaults.groups.share.record_lock_duration,
+            ),
+            delivery_count_limit,
+            ..defaults.groups.share.clone()
         },
     };
     let default_replication_factor = match options.default_replication_factor {
@@ -1075,9 +1131,25 @@ pub struct GroupMemberInfo {
     pub assignment: IndexMap<String, Vec<i32>>,
 }
 
+/// A share-partition of a share group: where it starts and what is in flight.
+#[napi(object)]
+pub struct SharePartitionInfo {
+    pub topic: String,
+    pub partition: i32,
+    /// Records below it are acknowledged or archived.
+    pub start_offset: i64,
+    /// Records from the start offset not yet acknowledged or archived.
+    pub in_flight: u32,
+    /// Records a member holds under an acquisition lock now.
+    pub acquired: u32,
+}
+
 #[napi(object)]
 pub struct GroupInfo {
     pub group_id: String,
+    /// `classic`, or `share` for a share group (KIP-932).
+    #[napi(js_name = "type", ts_type = "'classic' | 'share'")]
+    pub group_type: String,
     #[napi(ts_type = "'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead'")]
     pub state: String,
     pub generation_id: i32,
@@ -1087,6 +1159,8 @@ pub struct GroupInfo {
     /// The broker coordinating the group now.
     pub coordinator: i32,
     pub members: Vec<GroupMemberInfo>,
+    /// A share group's share-partitions, with their in-flight records.
+    pub share_partitions: Option<Vec<SharePartitionInfo>>,
 }
 
 /// A request as the request log keeps it.
@@ -1642,30 +1716,56 @@ impl Kafka {
             .collect()
     }
 
-    /// Every consumer group with its state, members and their assignments.
+    /// Every consumer group with its state, members and their assignments, then every share
+    /// group with its share-partitions.
     #[napi]
     pub fn groups(&self) -> Vec<GroupInfo> {
-        control::groups(self.server.cluster())
+        let member = |m: control::GroupMember| GroupMemberInfo {
+            member_id: m.member_id,
+            group_instance_id: string_or_null(m.group_instance_id),
+            client_id: m.client_id,
+            client_host: m.client_host,
+            assignment: m.assignment.into_iter().collect(),
+        };
+        let cluster = self.server.cluster();
+        let share = control::share_groups(cluster)
             .into_iter()
             .map(|g| GroupInfo {
+                group_id: g.group_id,
+                group_type: "share".into(),
+                state: g.state.to_string(),
+                generation_id: g.group_epoch,
+                protocol_type: "share".into(),
+                protocol: "simple".into(),
+                coordinator: g.coordinator,
+                members: g.members.into_iter().map(member).collect(),
+                share_partitions: Some(
+                    g.partitions
+                        .into_iter()
+                        .map(|p| SharePartitionInfo {
+                            topic: p.topic,
+                            partition: p.partition,
+                            start_offset: p.start_offset,
+                            in_flight: p.in_flight as u32,
+                            acquired: p.acquired as u32,
+                        })
+                        .collect(),
+                ),
+            });
+        control::groups(cluster)
+            .into_iter()
+            .map(|g| GroupInfo {
+                group_type: "classic".into(),
+                share_partitions: None,
                 group_id: g.group_id,
                 state: g.state.name().to_string(),
                 generation_id: g.generation_id,
                 protocol_type: g.protocol_type,
                 protocol: g.protocol,
                 coordinator: g.coordinator,
-                members: g
-                    .members
-                    .into_iter()
-                    .map(|m| GroupMemberInfo {
-                        member_id: m.member_id,
-                        group_instance_id: string_or_null(m.group_instance_id),
-                        client_id: m.client_id,
-                        client_host: m.client_host,
-                        assignment: m.assignment.into_iter().collect(),
-                    })
-                    .collect(),
+                members: g.members.into_iter().map(member).collect(),
             })
+            .chain(share)
             .collect()
     }
 

@@ -69,6 +69,7 @@ pub fn reset(cluster: &Cluster) {
         cluster.topics.delete(&topic.name);
     }
     cluster.groups.clear();
+    cluster.shares.clear();
     cluster.txns.clear();
     cluster.acls.clear();
     cluster.quotas.clear();
@@ -461,6 +462,11 @@ pub struct GroupInfo {
     pub members: Vec<GroupMember>,
 }
 
+/// The broker coordinating a group now, -1 if none is up.
+fn coordinator_of(cluster: &Cluster, group_id: &str) -> i32 {
+    cluster.coordinator_for(group_id).map_or(-1, |b| b.node_id)
+}
+
 /// Every group, by id, with its members and their assignments.
 pub fn groups(cluster: &Cluster) -> Vec<GroupInfo> {
     cluster
@@ -471,9 +477,7 @@ pub fn groups(cluster: &Cluster) -> Vec<GroupInfo> {
         .map(|g| {
             let consumer = g.protocol_type == "consumer";
             GroupInfo {
-                coordinator: cluster
-                    .coordinator_for(&g.group_id)
-                    .map_or(-1, |b| b.node_id),
+                coordinator: coordinator_of(cluster, &g.group_id),
                 members: g
                     .members
                     .into_iter()
@@ -494,6 +498,78 @@ pub fn groups(cluster: &Cluster) -> Vec<GroupInfo> {
                 generation_id: g.generation_id,
                 protocol_type: g.protocol_type,
                 protocol: g.protocol_name,
+            }
+        })
+        .collect()
+}
+
+/// A share-partition of a share group as `groups()` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharePartitionInfo {
+    pub topic: String,
+    pub partition: i32,
+    /// The share-partition start offset: records below it are done.
+    pub start_offset: i64,
+    /// Records from the start offset not yet acknowledged or archived.
+    pub in_flight: usize,
+    /// Records held by a member under an acquisition lock now.
+    pub acquired: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareGroupInfo {
+    pub group_id: String,
+    pub state: &'static str,
+    pub group_epoch: i32,
+    pub coordinator: i32,
+    pub members: Vec<GroupMember>,
+    pub partitions: Vec<SharePartitionInfo>,
+}
+
+/// Every share group (KIP-932), by id, with its members and share-partitions.
+pub fn share_groups(cluster: &Cluster) -> Vec<ShareGroupInfo> {
+    let topic_name = |id: &uuid::Uuid| cluster.topics.get_by_id(id).map(|t| t.name.clone());
+    cluster
+        .shares
+        .views()
+        .into_iter()
+        .map(|view| {
+            let g = view.description;
+            ShareGroupInfo {
+                coordinator: coordinator_of(cluster, &g.group_id),
+                members: g
+                    .members
+                    .into_iter()
+                    .map(|m| GroupMember {
+                        assignment: m
+                            .assignment
+                            .iter()
+                            .filter_map(|(id, ps)| {
+                                Some((topic_name(id)?, ps.iter().copied().collect()))
+                            })
+                            .collect(),
+                        member_id: m.member_id,
+                        group_instance_id: None,
+                        client_id: m.client_id,
+                        client_host: m.client_host,
+                    })
+                    .collect(),
+                partitions: view
+                    .partitions
+                    .into_iter()
+                    .filter_map(|(id, partition, start_offset, in_flight, acquired)| {
+                        Some(SharePartitionInfo {
+                            topic: topic_name(&id)?,
+                            partition,
+                            start_offset,
+                            in_flight,
+                            acquired,
+                        })
+                    })
+                    .collect(),
+                group_id: g.group_id,
+                state: g.state,
+                group_epoch: g.group_epoch,
             }
         })
         .collect()

@@ -26,6 +26,16 @@ pub fn allowed_on_any(ctx: &RequestContext, resource_type: i8, op: i8) -> bool {
         .authorize_by_resource_type(&ctx.principal, host(ctx), resource_type, op)
 }
 
+/// A group's authorized operations as the group Describe APIs report them: only when asked
+/// (`include`), else Kafka's "left out" value.
+pub fn group_operations(ctx: &RequestContext, include: bool, group_id: &str) -> i32 {
+    if include {
+        authorized_operations(ctx, resource::GROUP, group_id)
+    } else {
+        i32::MIN
+    }
+}
+
 /// The authorized operations bitfield of a resource, as Metadata and the describe APIs report
 /// it.
 pub fn authorized_operations(ctx: &RequestContext, resource_type: i8, name: &str) -> i32 {
@@ -255,6 +265,13 @@ mod tests {
             ResponseKind::DescribeTopicPartitions(r) => (topic, Some(r.topics[0].error_code)),
             ResponseKind::ConsumerGroupHeartbeat(r) => (group, Some(r.error_code)),
             ResponseKind::ConsumerGroupDescribe(r) => (group, Some(r.groups[0].error_code)),
+            ResponseKind::ShareGroupHeartbeat(r) => (group, Some(r.error_code)),
+            ResponseKind::ShareGroupDescribe(r) => (group, Some(r.groups[0].error_code)),
+            ResponseKind::ShareFetch(r) => (group, Some(r.error_code)),
+            ResponseKind::ShareAcknowledge(r) => (group, Some(r.error_code)),
+            ResponseKind::DescribeShareGroupOffsets(r) => (group, Some(r.groups[0].error_code)),
+            ResponseKind::AlterShareGroupOffsets(r) => (group, Some(r.error_code)),
+            ResponseKind::DeleteShareGroupOffsets(r) => (group, Some(r.error_code)),
             ResponseKind::ApiVersions(r) => (None, (r.error_code != 0).then_some(r.error_code)),
             ResponseKind::UpdateFeatures(r) => (cluster, Some(r.error_code)),
             ResponseKind::AlterReplicaLogDirs(r) => {

@@ -21,9 +21,10 @@ use super::authz::{self, operation};
 use super::RequestContext;
 use crate::state::configs::{
     broker_config_mode, describe_default_broker_configs, topic_config,
-    validate_dynamic_broker_configs, validate_topic_config, BrokerConfigMode, ConfigType,
-    DescribedConfig,
+    validate_dynamic_broker_configs, validate_topic_config, BrokerConfigMode, ConfigSource,
+    ConfigType, DescribedConfig,
 };
+use crate::state::share;
 use crate::state::topics::Topic;
 
 /// Config resource types.
@@ -31,6 +32,7 @@ const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 const BROKER_LOGGER: i8 = 8;
 const CLIENT_METRICS: i8 = 16;
+/// A group's configs (KIP-848, KIP-932).
 const GROUP: i8 = 32;
 
 /// IncrementalAlterConfigs operations.
@@ -51,6 +53,7 @@ fn authorize(ctx: &RequestContext, resource_type: i8, name: &str, op: i8) -> Res
     let checked = match resource_type {
         TOPIC => authz::topic(ctx, name, op),
         BROKER | BROKER_LOGGER => authz::cluster(ctx, op),
+        GROUP => authz::group(ctx, name, op),
         _ => Ok(()),
     };
     checked.map_err(|error| (error, authz::message(error).to_string()))
@@ -138,6 +141,7 @@ pub fn describe(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeCo
                 BROKER => broker_configs(ctx, &resource.resource_name),
                 // Log levels are not configurable here: the logger list is empty.
                 BROKER_LOGGER => Ok(Vec::new()),
+                GROUP => Ok(group_configs(ctx, &resource.resource_name)),
                 other => Err((
                     ResponseError::InvalidRequest,
                     format!("Unsupported resource type {other}."),
@@ -165,6 +169,29 @@ pub fn describe(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeCo
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
+}
+
+/// A group's configs: those set on it, Kafka's defaults for the others.
+fn group_configs(ctx: &RequestContext, group_id: &str) -> Vec<DescribedConfig> {
+    let set = ctx.cluster.shares.group_configs(group_id);
+    share::group_config_defaults(&ctx.cluster.config.groups)
+        .into_iter()
+        .map(|(name, default, kind)| {
+            let (value, source) = match set.get(name) {
+                Some(v) => (v.clone(), ConfigSource::DynamicGroupConfig),
+                None => (default, ConfigSource::DefaultConfig),
+            };
+            DescribedConfig {
+                name: name.to_string(),
+                value,
+                source,
+                kind,
+                read_only: false,
+                sensitive: false,
+                synonyms: Vec::new(),
+            }
+        })
+        .collect()
 }
 
 /// A broker's configs (its id: every config; "": the cluster-wide dynamic ones only), as the
@@ -297,7 +324,7 @@ fn alter_resource(
     change: Change,
 ) -> Result<(), Failure> {
     authorize(ctx, resource_type, name, operation::ALTER_CONFIGS)?;
-    if matches!(resource_type, TOPIC | BROKER) {
+    if matches!(resource_type, TOPIC | BROKER | GROUP) {
         let mut seen = std::collections::HashSet::new();
         if !keys.iter().all(|(key, _)| seen.insert(*key)) {
             return Err((
@@ -318,6 +345,23 @@ fn alter_resource(
         }
     }
     match resource_type {
+        GROUP => {
+            let current = ctx.cluster.shares.group_configs(name);
+            let configs = change(current.clone(), None)?;
+            for (key, value) in &configs {
+                share::validate_group_config(key, value)
+                    .map_err(|m| (ResponseError::InvalidConfig, m))?;
+            }
+            if !validate_only {
+                for key in current.keys().filter(|k| !configs.contains_key(*k)) {
+                    ctx.cluster.shares.set_group_config(name, key, None);
+                }
+                for (key, value) in configs {
+                    ctx.cluster.shares.set_group_config(name, &key, Some(value));
+                }
+            }
+            Ok(())
+        }
         TOPIC => {
             let topic = topic(ctx, name)?;
             let current = topic.configs.read().clone();

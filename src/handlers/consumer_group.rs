@@ -8,16 +8,14 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::consumer_group_describe_response::{
     self as describe_response, DescribedGroup,
 };
-use kafka_protocol::messages::consumer_group_heartbeat_response::{
-    self as heartbeat_response, Assignment as ResponseAssignment,
-};
+use kafka_protocol::messages::consumer_group_heartbeat_response as heartbeat_response;
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
     ConsumerGroupHeartbeatResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::authz::{self, operation, resource};
+use super::authz::{self, operation};
 use super::group::check_coordinator;
 use super::RequestContext;
 use crate::state::groups::assignor::Assignment;
@@ -31,7 +29,7 @@ fn text(s: impl Into<String>) -> StrBytes {
 }
 
 /// Every topic by name, with its id and partition count: what subscriptions resolve against.
-fn topics_image(ctx: &RequestContext) -> TopicsImage {
+pub(super) fn topics_image(ctx: &RequestContext) -> TopicsImage {
     ctx.cluster
         .topics
         .all()
@@ -57,6 +55,16 @@ pub fn heartbeat(
         Ok(()) if req.group_id.is_empty() => Ok(()),
         Ok(()) => check_coordinator(ctx, &req.group_id).map_err(GroupError::from),
     };
+    // A share group's id is not a consumer group's (Kafka's answer, probed).
+    let routed = routed.and_then(
+        |()| match ctx.cluster.shares.is_share_group(&req.group_id) {
+            true => Err(GroupError::new(
+                ResponseError::GroupIdNotFound,
+                format!("Group {} is not a consumer group.", &*req.group_id),
+            )),
+            false => Ok(()),
+        },
+    );
     let result = routed.and_then(|()| {
         let owned_partitions = req.topic_partitions.map(|topics| {
             let mut owned = Assignment::new();
@@ -98,37 +106,55 @@ pub fn heartbeat(
             .with_member_id(Some(text(r.member_id)))
             .with_member_epoch(r.member_epoch)
             .with_heartbeat_interval_ms(r.heartbeat_interval_ms)
-            .with_assignment(r.assignment.map(|a| {
-                ResponseAssignment::default().with_topic_partitions(
-                    a.into_iter()
-                        .map(|(topic_id, partitions)| {
-                            heartbeat_response::TopicPartitions::default()
-                                .with_topic_id(topic_id)
-                                .with_partitions(partitions.into_iter().collect())
-                        })
-                        .collect(),
-                )
-            })),
+            .with_assignment(r.assignment.map(heartbeat_assignment)),
     }
 }
 
-/// A member's assignment as ConsumerGroupDescribe reports it: topics by id and name (topics
-/// deleted since are left out, as Kafka does).
-fn described_assignment(ctx: &RequestContext, a: Assignment) -> describe_response::Assignment {
-    describe_response::Assignment::default().with_topic_partitions(
-        a.into_iter()
-            .filter_map(|(topic_id, partitions)| {
-                let topic = ctx.cluster.topics.get_by_id(&topic_id)?;
-                Some(
-                    describe_response::TopicPartitions::default()
-                        .with_topic_id(topic_id)
-                        .with_topic_name(TopicName(text(topic.name.clone())))
-                        .with_partitions(partitions.into_iter().collect()),
-                )
-            })
-            .collect(),
-    )
+/// The assignment codecs of a group protocol's Heartbeat and Describe responses, whose types are
+/// alike (ConsumerGroup*, ShareGroup*): `heartbeat_assignment` gives a member its partitions by
+/// topic id, `described_assignment` by id and name (topics deleted since are left out, as Kafka
+/// does).
+macro_rules! assignment_codecs {
+    ($heartbeat:ident, $describe:ident) => {
+        fn heartbeat_assignment(
+            a: $crate::state::groups::assignor::Assignment,
+        ) -> $heartbeat::Assignment {
+            $heartbeat::Assignment::default().with_topic_partitions(
+                a.into_iter()
+                    .map(|(topic_id, partitions)| {
+                        $heartbeat::TopicPartitions::default()
+                            .with_topic_id(topic_id)
+                            .with_partitions(partitions.into_iter().collect())
+                    })
+                    .collect(),
+            )
+        }
+
+        fn described_assignment(
+            ctx: &RequestContext,
+            a: $crate::state::groups::assignor::Assignment,
+        ) -> $describe::Assignment {
+            $describe::Assignment::default().with_topic_partitions(
+                a.into_iter()
+                    .filter_map(|(topic_id, partitions)| {
+                        let topic = ctx.cluster.topics.get_by_id(&topic_id)?;
+                        let name =
+                            kafka_protocol::protocol::StrBytes::from_string(topic.name.clone());
+                        Some(
+                            $describe::TopicPartitions::default()
+                                .with_topic_id(topic_id)
+                                .with_topic_name(kafka_protocol::messages::TopicName(name))
+                                .with_partitions(partitions.into_iter().collect()),
+                        )
+                    })
+                    .collect(),
+            )
+        }
+    };
 }
+pub(super) use assignment_codecs;
+
+assignment_codecs!(heartbeat_response, describe_response);
 
 pub fn describe(
     ctx: &RequestContext,
@@ -146,15 +172,8 @@ pub fn describe(
             if let Err(error) = checked {
                 return described.with_error_code(error.code());
             }
-            let described = if include_operations {
-                described.with_authorized_operations(authz::authorized_operations(
-                    ctx,
-                    resource::GROUP,
-                    &group_id,
-                ))
-            } else {
-                described
-            };
+            let operations = authz::group_operations(ctx, include_operations, &group_id);
+            let described = described.with_authorized_operations(operations);
             let group = match ctx.cluster.groups.consumer_describe(&group_id) {
                 Err(e) => {
                     return described

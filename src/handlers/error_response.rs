@@ -63,6 +63,13 @@ pub const FAILABLE_APIS: &[ApiKey] = &[
     ApiKey::ConsumerGroupHeartbeat,
     ApiKey::ConsumerGroupDescribe,
     ApiKey::UpdateFeatures,
+    ApiKey::ShareGroupHeartbeat,
+    ApiKey::ShareGroupDescribe,
+    ApiKey::ShareFetch,
+    ApiKey::ShareAcknowledge,
+    ApiKey::DescribeShareGroupOffsets,
+    ApiKey::AlterShareGroupOffsets,
+    ApiKey::DeleteShareGroupOffsets,
     ApiKey::SaslHandshake,
     ApiKey::SaslAuthenticate,
     ApiKey::CreateDelegationToken,
@@ -104,6 +111,28 @@ pub fn build_with_message(
     let message = |_: ResponseError| Some(error_message.clone());
     let code = error.code();
     let version = ctx.version();
+    // A response that fails as a whole: one top-level error code and message.
+    macro_rules! whole {
+        ($api:ident, $response:ident) => {
+            ResponseKind::$api(
+                $response::default()
+                    .with_error_code(code)
+                    .with_error_message(message(error)),
+            )
+        };
+    }
+    // A group Describe that fails for each group asked about.
+    macro_rules! by_group {
+        ($api:ident, $response:ident, $module:ident, $group_ids:expr) => {{
+            let groups = $group_ids.iter().map(|g| {
+                $module::DescribedGroup::default()
+                    .with_group_id(g.clone())
+                    .with_error_code(code)
+                    .with_error_message(message(error))
+            });
+            ResponseKind::$api($response::default().with_groups(groups.collect()))
+        }};
+    }
     let response = match body {
         RequestKind::Produce(req) => {
             if req.acks == 0 {
@@ -843,25 +872,37 @@ pub fn build_with_message(
                 ),
             )
         }
-        RequestKind::ConsumerGroupHeartbeat(_) => ResponseKind::ConsumerGroupHeartbeat(
-            ConsumerGroupHeartbeatResponse::default()
-                .with_error_code(code)
-                .with_error_message(message(error)),
+        RequestKind::ConsumerGroupHeartbeat(_) => {
+            whole!(ConsumerGroupHeartbeat, ConsumerGroupHeartbeatResponse)
+        }
+        RequestKind::ConsumerGroupDescribe(req) => by_group!(
+            ConsumerGroupDescribe,
+            ConsumerGroupDescribeResponse,
+            consumer_group_describe_response,
+            req.group_ids
         ),
-        RequestKind::ConsumerGroupDescribe(req) => {
-            use consumer_group_describe_response::DescribedGroup;
-            ResponseKind::ConsumerGroupDescribe(
-                ConsumerGroupDescribeResponse::default().with_groups(
-                    req.group_ids
-                        .iter()
-                        .map(|g| {
-                            DescribedGroup::default()
-                                .with_group_id(g.clone())
-                                .with_error_code(code)
-                                .with_error_message(message(error))
-                        })
-                        .collect(),
-                ),
+        RequestKind::ShareGroupHeartbeat(_) => {
+            whole!(ShareGroupHeartbeat, ShareGroupHeartbeatResponse)
+        }
+        RequestKind::ShareGroupDescribe(req) => by_group!(
+            ShareGroupDescribe,
+            ShareGroupDescribeResponse,
+            share_group_describe_response,
+            req.group_ids
+        ),
+        // Share requests fail as a whole, at the top level, as Kafka fails them.
+        RequestKind::ShareFetch(_) => whole!(ShareFetch, ShareFetchResponse),
+        RequestKind::ShareAcknowledge(_) => whole!(ShareAcknowledge, ShareAcknowledgeResponse),
+        RequestKind::DescribeShareGroupOffsets(req) => {
+            use describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseGroup;
+            let groups = req.groups.iter().map(|g| {
+                DescribeShareGroupOffsetsResponseGroup::default()
+                    .with_group_id(g.group_id.clone())
+                    .with_error_code(code)
+                    .with_error_message(message(error))
+            });
+            ResponseKind::DescribeShareGroupOffsets(
+                DescribeShareGroupOffsetsResponse::default().with_groups(groups.collect()),
             )
         }
         RequestKind::UpdateFeatures(_) => ResponseKind::UpdateFeatures(
@@ -943,6 +984,12 @@ pub fn build_with_message(
                 .with_error_code(code)
                 .with_error_message(message(error)),
         ),
+        RequestKind::AlterShareGroupOffsets(_) => {
+            whole!(AlterShareGroupOffsets, AlterShareGroupOffsetsResponse)
+        }
+        RequestKind::DeleteShareGroupOffsets(_) => {
+            whole!(DeleteShareGroupOffsets, DeleteShareGroupOffsetsResponse)
+        }
         _ => return None,
     };
     Some(response)
@@ -964,6 +1011,10 @@ fn named(name: &str, topic_id: &uuid::Uuid, cluster: &Cluster) -> Option<String>
 /// The topics a request names (by name; topic ids are looked up), for faults that filter by
 /// topic. Requests that name no topics (groups, coordinators) list none.
 pub fn topics(body: &RequestKind, cluster: &Cluster) -> Vec<String> {
+    let by_id = |ids: &mut dyn Iterator<Item = &uuid::Uuid>| -> Vec<String> {
+        ids.filter_map(|id| cluster.topics.get_by_id(id).map(|t| t.name.clone()))
+            .collect()
+    };
     let names: Vec<String> = match body {
         RequestKind::Produce(req) => req
             .topic_data
@@ -1026,6 +1077,9 @@ pub fn topics(body: &RequestKind, cluster: &Cluster) -> Vec<String> {
         RequestKind::TxnOffsetCommit(req) => {
             req.topics.iter().map(|t| t.name.to_string()).collect()
         }
+        // Share requests name topics by id only.
+        RequestKind::ShareFetch(req) => by_id(&mut req.topics.iter().map(|t| &t.topic_id)),
+        RequestKind::ShareAcknowledge(req) => by_id(&mut req.topics.iter().map(|t| &t.topic_id)),
         _ => Vec::new(),
     };
     names
@@ -1201,6 +1255,25 @@ pub fn error_code(response: &ResponseKind) -> i16 {
         ResponseKind::ConsumerGroupHeartbeat(r) => r.error_code,
         ResponseKind::ConsumerGroupDescribe(r) => first(r.groups.iter().map(|g| g.error_code)),
         ResponseKind::UpdateFeatures(r) => r.error_code,
+        ResponseKind::ShareGroupHeartbeat(r) => r.error_code,
+        ResponseKind::ShareGroupDescribe(r) => first(r.groups.iter().map(|g| g.error_code)),
+        ResponseKind::ShareFetch(r) => first(
+            std::iter::once(r.error_code).chain(
+                r.responses
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+            ),
+        ),
+        ResponseKind::ShareAcknowledge(r) => first(
+            std::iter::once(r.error_code).chain(
+                r.responses
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+            ),
+        ),
+        ResponseKind::DescribeShareGroupOffsets(r) => first(r.groups.iter().map(|g| g.error_code)),
+        ResponseKind::AlterShareGroupOffsets(r) => r.error_code,
+        ResponseKind::DeleteShareGroupOffsets(r) => r.error_code,
         ResponseKind::SaslHandshake(r) => r.error_code,
         ResponseKind::SaslAuthenticate(r) => r.error_code,
         _ => 0,
@@ -1328,6 +1401,10 @@ mod tests {
                 .with_topics(vec![fetch_request::FetchTopic::default().with_topic_id(id)]),
         );
         assert_eq!(topics(&fetch, &ctx.cluster), vec!["t".to_string()]);
+        let share_fetch = RequestKind::ShareFetch(ShareFetchRequest::default().with_topics(vec![
+            share_fetch_request::FetchTopic::default().with_topic_id(id),
+        ]));
+        assert_eq!(topics(&share_fetch, &ctx.cluster), vec!["t".to_string()]);
     }
 
     #[test]

@@ -62,14 +62,16 @@ fn find(
         GROUP => authz::group(ctx, key, operation::DESCRIBE)?,
         TRANSACTION => authz::transactional_id(ctx, key, operation::DESCRIBE)?,
         // Share keys exist from v6 on, asked by brokers (CLUSTER_ACTION) for their share
-        // partitions' state, with Kafka's checks. Share groups are not served here, so a valid key
-        // has no coordinator: the answer Kafka gives while `__share_group_state` does not exist.
+        // partitions' state, with Kafka's checks. The share coordinator is placed like a group
+        // coordinator; without share groups (`share.version` 0) there is none.
         SHARE if ctx.version() >= 6 => {
             authz::cluster(ctx, operation::CLUSTER_ACTION)?;
             if !is_share_partition_key(key) {
                 return Err(ResponseError::InvalidRequest);
             }
-            return Err(ResponseError::CoordinatorNotAvailable);
+            if !ctx.cluster.features.share_groups_enabled() {
+                return Err(ResponseError::CoordinatorNotAvailable);
+            }
         }
         _ => return Err(ResponseError::InvalidRequest),
     }
@@ -122,13 +124,10 @@ mod tests {
     }
 
     #[test]
-    fn share_keys_are_checked_and_have_no_coordinator() {
+    fn share_keys_are_checked_and_name_a_coordinator() {
         let valid = "g:AAAAAAAAAAAAAAAAAAAAAQ:0";
         assert_eq!(find_share(5, valid), ResponseError::InvalidRequest.code());
-        assert_eq!(
-            find_share(6, valid),
-            ResponseError::CoordinatorNotAvailable.code()
-        );
+        assert_eq!(find_share(6, valid), 0);
         for bad in [
             "g",
             "g:AAAAAAAAAAAAAAAAAAAAAQ",

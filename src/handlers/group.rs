@@ -59,6 +59,10 @@ pub async fn join(ctx: &RequestContext, req: JoinGroupRequest) -> JoinGroupRespo
         .and_then(|()| check_coordinator(ctx, &req.group_id));
     let result = match checked {
         Err(error) => Err(error),
+        // A share group's id is not a classic group's (Kafka's answer, probed).
+        Ok(()) if ctx.cluster.shares.is_share_group(&req.group_id) => {
+            Err(ResponseError::InconsistentGroupProtocol)
+        }
         Ok(()) => {
             let session_timeout = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
             let request = JoinRequest {
@@ -246,15 +250,8 @@ pub fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGro
                     .with_error_message(Some(StrBytes::from_string(message)));
             };
             // Kafka adds the group's authorized operations only to groups described without error.
-            let described = if include_operations {
-                described.with_authorized_operations(authz::authorized_operations(
-                    ctx,
-                    resource::GROUP,
-                    &group_id,
-                ))
-            } else {
-                described
-            };
+            let operations = authz::group_operations(ctx, include_operations, &group_id);
+            let described = described.with_authorized_operations(operations);
             // Member metadata and assignments are only meaningful once the group is Stable.
             let stable = group.state == GroupState::Stable;
             let members = group
@@ -303,7 +300,13 @@ pub fn list(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse 
         .list_consumer_groups()
         .into_iter()
         .map(|(id, state)| (id, "consumer".to_string(), state.name(), "consumer"));
-    let mut all: Vec<_> = classic.chain(consumer).collect();
+    let share = ctx
+        .cluster
+        .shares
+        .list(std::time::Instant::now())
+        .into_iter()
+        .map(|(id, state)| (id, "share".to_string(), state, "share"));
+    let mut all: Vec<_> = classic.chain(consumer).chain(share).collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
     // DESCRIBE on the cluster lists every group; otherwise only the groups it may describe.
     let sees_all = authz::allowed(
@@ -350,7 +353,10 @@ pub fn delete(ctx: &RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsRes
         .map(|group_id| {
             let result = authz::group(ctx, &group_id, operation::DELETE)
                 .and_then(|()| check_coordinator(ctx, &group_id))
-                .and_then(|()| ctx.cluster.groups.delete(&group_id));
+                .and_then(|()| match ctx.cluster.shares.delete(&group_id) {
+                    Some(deleted) => deleted,
+                    None => ctx.cluster.groups.delete(&group_id),
+                });
             DeletableGroupResult::default()
                 .with_group_id(group_id)
                 .with_error_code(result.err().map_or(0, |e| e.code()))

@@ -23,6 +23,8 @@ mod quorum;
 mod quotas;
 mod records;
 pub mod sasl;
+mod share_fetch;
+mod share_group;
 mod topics;
 mod txn;
 
@@ -98,6 +100,13 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListConfigResources, 0, 1),
     (ApiKey::AddRaftVoter, 0, 0),
     (ApiKey::RemoveRaftVoter, 0, 0),
+    (ApiKey::ShareGroupHeartbeat, 1, 1),
+    (ApiKey::ShareGroupDescribe, 1, 1),
+    (ApiKey::ShareFetch, 1, 1),
+    (ApiKey::ShareAcknowledge, 1, 1),
+    (ApiKey::DescribeShareGroupOffsets, 0, 0),
+    (ApiKey::AlterShareGroupOffsets, 0, 0),
+    (ApiKey::DeleteShareGroupOffsets, 0, 0),
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<(i16, i16)> {
@@ -274,6 +283,27 @@ pub async fn handle(ctx: &RequestContext, body: RequestKind) -> Option<ResponseK
         }
         RequestKind::UpdateFeatures(req) => {
             ResponseKind::UpdateFeatures(features::update(ctx, req))
+        }
+        RequestKind::ShareGroupHeartbeat(req) => {
+            ResponseKind::ShareGroupHeartbeat(share_group::heartbeat(ctx, req))
+        }
+        RequestKind::ShareGroupDescribe(req) => {
+            ResponseKind::ShareGroupDescribe(share_group::describe(ctx, req))
+        }
+        RequestKind::ShareFetch(req) => {
+            ResponseKind::ShareFetch(share_fetch::fetch(ctx, req).await)
+        }
+        RequestKind::ShareAcknowledge(req) => {
+            ResponseKind::ShareAcknowledge(share_fetch::acknowledge_only(ctx, req))
+        }
+        RequestKind::DescribeShareGroupOffsets(req) => {
+            ResponseKind::DescribeShareGroupOffsets(share_group::describe_offsets(ctx, req))
+        }
+        RequestKind::AlterShareGroupOffsets(req) => {
+            ResponseKind::AlterShareGroupOffsets(share_group::alter_offsets(ctx, req))
+        }
+        RequestKind::DeleteShareGroupOffsets(req) => {
+            ResponseKind::DeleteShareGroupOffsets(share_group::delete_offsets(ctx, req))
         }
         RequestKind::SaslHandshake(req) => {
             ResponseKind::SaslHandshake(sasl::handshake_refused(ctx, req))
@@ -709,6 +739,41 @@ pub(crate) mod tests {
                             .with_max_version_level(2)
                             .with_upgrade_type(1),
                     ]),
+            ),
+            ApiKey::ShareGroupHeartbeat => RequestKind::ShareGroupHeartbeat(
+                ShareGroupHeartbeatRequest::default()
+                    .with_group_id(group)
+                    .with_member_id(StrBytes::from_static_str("m"))
+                    .with_subscribed_topic_names(Some(vec![topic])),
+            ),
+            ApiKey::ShareGroupDescribe => RequestKind::ShareGroupDescribe(
+                ShareGroupDescribeRequest::default().with_group_ids(vec![group]),
+            ),
+            ApiKey::ShareFetch => RequestKind::ShareFetch(
+                ShareFetchRequest::default()
+                    .with_group_id(Some(group))
+                    .with_member_id(Some(StrBytes::from_static_str("m")))
+                    .with_topics(vec![share_fetch_request::FetchTopic::default()
+                        .with_topic_id(uuid::Uuid::from_u128(7))
+                        .with_partitions(vec![share_fetch_request::FetchPartition::default()])]),
+            ),
+            ApiKey::ShareAcknowledge => RequestKind::ShareAcknowledge(
+                ShareAcknowledgeRequest::default()
+                    .with_group_id(Some(group))
+                    .with_member_id(Some(StrBytes::from_static_str("m")))
+                    .with_share_session_epoch(-1),
+            ),
+            ApiKey::DescribeShareGroupOffsets => RequestKind::DescribeShareGroupOffsets(
+                DescribeShareGroupOffsetsRequest::default().with_groups(vec![
+                    describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup::default()
+                        .with_group_id(group),
+                ]),
+            ),
+            ApiKey::AlterShareGroupOffsets => RequestKind::AlterShareGroupOffsets(
+                AlterShareGroupOffsetsRequest::default().with_group_id(group),
+            ),
+            ApiKey::DeleteShareGroupOffsets => RequestKind::DeleteShareGroupOffsets(
+                DeleteShareGroupOffsetsRequest::default().with_group_id(group),
             ),
             ApiKey::SaslHandshake => RequestKind::SaslHandshake(
                 SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),

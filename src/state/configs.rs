@@ -30,6 +30,8 @@ pub enum ConfigSource {
     DynamicDefaultBrokerConfig = 3,
     StaticBrokerConfig = 4,
     DefaultConfig = 5,
+    /// Set with IncrementalAlterConfigs on a GROUP resource (`DYNAMIC_GROUP_CONFIG`).
+    DynamicGroupConfig = 8,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -10,6 +10,7 @@ pub mod log;
 pub mod quorum;
 pub mod quotas;
 pub mod security;
+pub mod share;
 pub mod topics;
 pub mod transactions;
 
@@ -109,6 +110,8 @@ pub struct Cluster {
     pub features: features::Features,
     /// The KRaft metadata quorum DescribeQuorum describes.
     pub quorum: quorum::Quorum,
+    /// Share groups (KIP-932) and their share-partitions.
+    pub shares: share::ShareCoordinator,
 }
 
 /// A new cluster id as Kafka makes them (`kafka-storage random-uuid`): 16 random bytes in
@@ -147,6 +150,7 @@ impl Cluster {
             dynamic_configs: Default::default(),
             logger: Default::default(),
             quorum: quorum::Quorum::new(now_ms()),
+            shares: Default::default(),
         }
     }
 

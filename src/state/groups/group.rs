@@ -47,6 +47,8 @@ pub struct GroupSettings {
     pub max_session_timeout: Duration,
     /// `group.consumer.*`: the consumer group protocol (KIP-848).
     pub consumer: super::consumer_group::ConsumerGroupSettings,
+    /// `group.share.*`: share groups (KIP-932).
+    pub share: crate::state::share::ShareGroupSettings,
 }
 
 impl Default for GroupSettings {
@@ -56,6 +58,7 @@ impl Default for GroupSettings {
             min_session_timeout: Duration::from_millis(6_000),
             max_session_timeout: Duration::from_millis(1_800_000),
             consumer: Default::default(),
+            share: Default::default(),
         }
     }
 }
