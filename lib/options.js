@@ -86,6 +86,8 @@ const TlsOptions = object({ cert: string, key: string, ca: string, requestCert: 
 
 const AuthorizationOptions = object({ superUsers: arrayOf(string), allowEveryoneIfNoAclFound: boolean })
 
+const ConsoleOptions = object({ port, host: string, principal: string })
+
 const StartOptions = object(
   {
     port,
@@ -117,6 +119,7 @@ const StartOptions = object(
     tls: either(boolean, TlsOptions),
     logLevel: oneOf(LOG_LEVELS),
     log: func,
+    console: either(boolean, ConsoleOptions),
   },
   'an object of options',
 )
@@ -499,6 +502,7 @@ const TYPES = {
   ScramPassword,
   TlsOptions,
   AuthorizationOptions,
+  ConsoleOptions,
   AclOptions,
   ProducerRecord,
   DropResponseOptions,

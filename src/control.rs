@@ -498,6 +498,145 @@ pub fn groups(cluster: &Cluster) -> Vec<GroupInfo> {
         .collect()
 }
 
+/// How far a group is behind on one partition: its committed offset (if any) against the
+/// partition's high watermark, as `kafka-consumer-groups --describe` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    pub topic: String,
+    pub partition: i32,
+    pub committed: Option<i64>,
+    pub high_watermark: i64,
+    /// High watermark minus committed offset; none without a commit.
+    pub lag: Option<i64>,
+    /// The member the partition is assigned to, if any.
+    pub member_id: Option<String>,
+}
+
+/// The lag of a group on every partition it has committed or is assigned, by topic and
+/// partition.
+pub fn group_lag(cluster: &Cluster, group: &GroupInfo) -> Vec<PartitionLag> {
+    let mut rows: BTreeMap<(String, i32), PartitionLag> = BTreeMap::new();
+    fn row<'a>(
+        rows: &'a mut BTreeMap<(String, i32), PartitionLag>,
+        cluster: &Cluster,
+        topic: &str,
+        partition: i32,
+    ) -> &'a mut PartitionLag {
+        rows.entry((topic.to_string(), partition))
+            .or_insert_with(|| PartitionLag {
+                topic: topic.to_string(),
+                partition,
+                committed: None,
+                high_watermark: cluster
+                    .topics
+                    .get(topic)
+                    .and_then(|t| t.partition(partition))
+                    .map_or(-1, |p| p.log.lock().high_watermark()),
+                lag: None,
+                member_id: None,
+            })
+    }
+    for offset in offsets(cluster, &group.group_id) {
+        let r = row(&mut rows, cluster, &offset.topic, offset.partition);
+        r.committed = Some(offset.offset);
+        r.lag = (r.high_watermark >= 0).then(|| (r.high_watermark - offset.offset).max(0));
+    }
+    for member in &group.members {
+        for (topic, partitions) in &member.assignment {
+            for &partition in partitions {
+                row(&mut rows, cluster, topic, partition).member_id =
+                    Some(member.member_id.clone());
+            }
+        }
+    }
+    rows.into_values().collect()
+}
+
+/// Where `reset_offsets` moves a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetTo {
+    Earliest,
+    Latest,
+    Offset(i64),
+}
+
+/// Commits new offsets for a group with no members, as `kafka-consumer-groups --reset-offsets`
+/// does: for every partition of `topic` (or of every topic the group has committed), to the log
+/// start offset, the high watermark or a given offset (clamped into the log). A group with
+/// members is refused with NON_EMPTY_GROUP, as that tool refuses an active group.
+pub fn reset_offsets(
+    cluster: &Cluster,
+    group_id: &str,
+    topic: Option<&str>,
+    to: ResetTo,
+) -> Result<Vec<GroupOffset>, ControlError> {
+    if let Some(group) = cluster.groups.describe(group_id) {
+        if !group.members.is_empty() {
+            return Err(ControlError::new(
+                "NON_EMPTY_GROUP",
+                format!(
+                    "group \"{group_id}\" has {} member(s): stop its consumers before resetting its offsets",
+                    group.members.len()
+                ),
+            ));
+        }
+    }
+    let topics: Vec<String> = match topic {
+        Some(t) => vec![t.to_string()],
+        None => {
+            let mut named: Vec<String> = offsets(cluster, group_id)
+                .into_iter()
+                .map(|o| o.topic)
+                .collect();
+            named.dedup();
+            named
+        }
+    };
+    if topics.is_empty() {
+        return Err(ControlError::new(
+            "ERR_KAFKA_NOTHING_TO_RESET",
+            format!("group \"{group_id}\" has no committed offsets: name the topic to reset"),
+        ));
+    }
+    let mut commits = Vec::new();
+    for name in &topics {
+        let topic = cluster
+            .topics
+            .get(name)
+            .ok_or_else(|| unknown_topic(name))?;
+        for partition in topic.partitions.read().iter() {
+            let log = partition.log.lock();
+            let (start, end) = (log.log_start_offset(), log.high_watermark());
+            let offset = match to {
+                ResetTo::Earliest => start,
+                ResetTo::Latest => end,
+                ResetTo::Offset(o) => o.clamp(start, end),
+            };
+            commits.push((
+                (name.clone(), partition.index),
+                crate::state::groups::group::CommittedOffset {
+                    offset,
+                    leader_epoch: -1,
+                    metadata: None,
+                },
+            ));
+        }
+    }
+    cluster
+        .groups
+        .commit_offsets(group_id, "", None, -1, commits, 9)
+        .map_err(|e| {
+            ControlError::new(
+                &error_name(e),
+                format!("group \"{group_id}\" refused the new offsets"),
+            )
+        })?;
+    Ok(offsets(cluster, group_id)
+        .into_iter()
+        .filter(|o| topics.contains(&o.topic))
+        .collect())
+}
+
 /// A consumer protocol assignment: a version, then the assignment at that version.
 fn decode_assignment(bytes: &Bytes) -> Vec<(String, Vec<i32>)> {
     if bytes.len() < 2 {
