@@ -19,6 +19,10 @@ Options:
   --no-auto-create-topics   refuse unknown topics instead of creating them
   --log-level <level>       off, error, warn, info, debug or trace (default: the
                             KAFKA_EMULATOR_LOG environment variable, else warn)
+  --console-port <port>     port of the web console (default: a free one)
+  --console-host <host>     address the console binds (default 127.0.0.1; another
+                            address lets whoever reaches it change the cluster)
+  --no-console              serve no web console
   -h, --help                show this help
 
 SASL (the listener becomes SASL_PLAINTEXT, or SASL_SSL with TLS):
@@ -44,7 +48,8 @@ Authorization (enforce ACLs, as Kafka's StandardAuthorizer does):
   --allow-everyone-if-no-acl-found
                             allow.everyone.if.no.acl.found=true
 
-Prints "kafka-emulator listening on <host>:<port>" once clients can connect.`
+Prints "kafka-emulator listening on <host>:<port>" once clients can connect, then
+"console: <url>" (the web console) unless --no-console.`
 
 function fail(message) {
   process.stderr.write(`kafka-emulator: ${message}\n\n${USAGE}\n`)
@@ -81,6 +86,9 @@ const FLAGS = {
   'tls-request-cert': { type: 'boolean' },
   'authorization-super-user': { type: 'string', multiple: true },
   'allow-everyone-if-no-acl-found': { type: 'boolean' },
+  'console-port': { type: 'string' },
+  'console-host': { type: 'string' },
+  'no-console': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 }
 
@@ -131,6 +139,8 @@ function parseOptions(argv) {
   if (tls !== undefined) options.tls = tls
   const authorization = authorizationOptions(values)
   if (authorization) options.authorization = authorization
+  const console = consoleOptions(values)
+  if (console) options.console = console
   return { options, tlsCaOut: values['tls-ca-out'] }
 }
 
@@ -194,6 +204,19 @@ function authorizationOptions(values) {
   return { superUsers, allowEveryoneIfNoAclFound: Boolean(allowEveryone) }
 }
 
+function consoleOptions(values) {
+  const given = values['console-port'] !== undefined || values['console-host'] !== undefined
+  if (values['no-console']) {
+    if (given) fail('--no-console serves no console; leave out --console-port and --console-host')
+    return null
+  }
+  const fields = StartOptions.fields.console.types[1].fields
+  const console = {}
+  if (values['console-port'] !== undefined) console.port = checked('console-port', values['console-port'], fields.port)
+  if (values['console-host'] !== undefined) console.host = values['console-host']
+  return console
+}
+
 async function main() {
   const { options, tlsCaOut } = parseOptions(process.argv.slice(2))
   const { startKafka } = require(path.join(__dirname, '..'))
@@ -203,7 +226,11 @@ async function main() {
   } catch (err) {
     // The flags were checked above; this is for options the CLI itself got wrong.
     if (err.code === CODE) fail(err.message)
-    if (err.code === 'EADDRINUSE') {
+    if (err.code === 'EADDRINUSE' && /console/.test(err.message)) {
+      process.stderr.write(
+        `kafka-emulator: the console's port ${options.console.port} is already in use; pass --console-port <another port> (0 picks a free one) or --no-console\n`,
+      )
+    } else if (err.code === 'EADDRINUSE') {
       process.stderr.write(
         `kafka-emulator: port ${options.port} is already in use; stop whatever listens there or pass --port <another port> (0 picks a free one)\n`,
       )
@@ -238,6 +265,7 @@ async function main() {
   process.on('SIGTERM', shutdown)
 
   process.stdout.write(`kafka-emulator listening on ${kafka.brokers[0]}\n`)
+  if (kafka.consoleUrl) process.stdout.write(`console: ${kafka.consoleUrl}\n`)
   if (options.tls === true && tlsCaOut === undefined) {
     process.stdout.write(`TLS: clients should trust this CA certificate:\n${kafka.tls.ca}`)
   }
