@@ -588,6 +588,7 @@ pub fn reset_offsets(
                 .into_iter()
                 .map(|o| o.topic)
                 .collect();
+            named.sort();
             named.dedup();
             named
         }
@@ -772,6 +773,56 @@ mod tests {
             value: Some(Bytes::copy_from_slice(value.as_bytes())),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_stopped_group_shows_its_lag_and_resets_to_either_end_or_an_offset() {
+        let c = cluster();
+        create_topic(&c, "t", Some(2), None, BTreeMap::new()).unwrap();
+        let at = |partition| NewRecord {
+            partition: Some(partition),
+            ..record("k", "v")
+        };
+        produce(&c, "t", vec![at(0), at(0), at(0), at(1)]).unwrap();
+        let commit = |offset| {
+            let committed = crate::state::groups::group::CommittedOffset {
+                offset,
+                leader_epoch: -1,
+                metadata: None,
+            };
+            c.groups
+                .commit_offsets("g", "", None, -1, vec![(("t".into(), 0), committed)], 9)
+                .unwrap();
+        };
+        commit(1);
+        let group = groups(&c).into_iter().find(|g| g.group_id == "g").unwrap();
+        let lag: Vec<_> = group_lag(&c, &group)
+            .into_iter()
+            .map(|l| (l.partition, l.committed, l.high_watermark, l.lag))
+            .collect();
+        assert_eq!(lag, vec![(0, Some(1), 3, Some(2))]);
+
+        let reset = reset_offsets(&c, "g", None, ResetTo::Latest).unwrap();
+        let offsets: Vec<_> = reset.iter().map(|o| (o.partition, o.offset)).collect();
+        assert_eq!(offsets, vec![(0, 3), (1, 1)]);
+        reset_offsets(&c, "g", Some("t"), ResetTo::Earliest).unwrap();
+        assert!(offsets_of(&c, "g").iter().all(|&(_, o)| o == 0));
+        // An offset past the end is clamped into the log.
+        reset_offsets(&c, "g", Some("t"), ResetTo::Offset(99)).unwrap();
+        assert_eq!(offsets_of(&c, "g"), vec![(0, 3), (1, 1)]);
+        assert_eq!(
+            reset_offsets(&c, "unknown", None, ResetTo::Latest)
+                .unwrap_err()
+                .code,
+            "ERR_KAFKA_NOTHING_TO_RESET"
+        );
+    }
+
+    fn offsets_of(c: &Cluster, group: &str) -> Vec<(i32, i64)> {
+        offsets(c, group)
+            .into_iter()
+            .map(|o| (o.partition, o.offset))
+            .collect()
     }
 
     #[test]
