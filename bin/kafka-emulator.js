@@ -22,6 +22,9 @@ Options:
   --console-port <port>     port of the web console (default: a free one)
   --console-host <host>     address the console binds (default 127.0.0.1; another
                             address lets whoever reaches it change the cluster)
+  --console-principal <principal>
+                            with --authorization-super-user, the principal the console
+                            acts as (default: it acts as a super user)
   --no-console              serve no web console
   -h, --help                show this help
 
@@ -88,6 +91,7 @@ const FLAGS = {
   'allow-everyone-if-no-acl-found': { type: 'boolean' },
   'console-port': { type: 'string' },
   'console-host': { type: 'string' },
+  'console-principal': { type: 'string' },
   'no-console': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 }
@@ -205,15 +209,16 @@ function authorizationOptions(values) {
 }
 
 function consoleOptions(values) {
-  const given = values['console-port'] !== undefined || values['console-host'] !== undefined
+  const given = ['console-port', 'console-host', 'console-principal'].some((flag) => values[flag] !== undefined)
   if (values['no-console']) {
-    if (given) fail('--no-console serves no console; leave out --console-port and --console-host')
+    if (given) fail('--no-console serves no console; leave out the other --console flags')
     return null
   }
   const fields = StartOptions.fields.console.types[1].fields
   const console = {}
   if (values['console-port'] !== undefined) console.port = checked('console-port', values['console-port'], fields.port)
   if (values['console-host'] !== undefined) console.host = values['console-host']
+  if (values['console-principal'] !== undefined) console.principal = values['console-principal']
   return console
 }
 

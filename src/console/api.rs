@@ -262,18 +262,15 @@ async fn create_topic(State(app): State<App>, Json(body): Json<Value>) -> Reply 
     ))
 }
 
-/// A key, value or header as the page shows it: JSON pretty-printed, other UTF-8 as text,
-/// anything else as hex.
+/// A key, value or header as the page shows it: JSON (which the page pretty-prints, keeping
+/// its key order), other UTF-8 as text, anything else as hex.
 fn shown(bytes: &Option<Bytes>) -> Value {
     let Some(bytes) = bytes else {
         return Value::Null;
     };
     let (encoding, text) = match std::str::from_utf8(bytes) {
         Ok(text) => match serde_json::from_str::<Value>(text) {
-            Ok(parsed @ (Value::Object(_) | Value::Array(_))) => (
-                "json",
-                serde_json::to_string_pretty(&parsed).unwrap_or_else(|_| text.to_string()),
-            ),
+            Ok(Value::Object(_) | Value::Array(_)) => ("json", text.to_string()),
             _ => ("text", text.to_string()),
         },
         Err(_) => (

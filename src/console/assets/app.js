@@ -53,11 +53,12 @@ function field(label, input) {
   return h('label', {}, label, input)
 }
 
-/** A record's key, value or header as the API shows it: JSON, text or hex. */
+/** A record's key, value or header as the API gives it: JSON pretty-printed, text, or hex. */
 function shown(v) {
   if (v === null) return h('span', { class: 'muted' }, 'null')
   const tag = v.encoding === 'text' ? null : h('span', { class: 'tag' }, v.encoding === 'binary' ? `hex, ${v.size} B` : 'JSON')
-  return h('div', {}, tag, h('pre', {}, v.text))
+  const text = v.encoding === 'json' ? JSON.stringify(JSON.parse(v.text), null, 2) : v.text
+  return h('div', {}, tag, h('pre', {}, text))
 }
 
 const time = (ms) => new Date(Number(ms)).toISOString().replace('T', ' ').replace('Z', '')
