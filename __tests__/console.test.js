@@ -139,10 +139,17 @@ test('a group shows its lag per partition, and a stopped group\'s offsets reset 
   kafka.createTopic(topic, { partitions: 2 })
   kafka.produce(topic, Array.from({ length: 5 }, (_, i) => ({ value: `v${i}`, partition: 0 })))
   kafka.produce(topic, [{ value: 'w', partition: 1 }])
-  const admin = client(kafka).admin()
-  await admin.connect()
-  defer(t, () => admin.disconnect())
-  await admin.setOffsets({ groupId, topic, partitions: [{ partition: 0, offset: '2' }, { partition: 1, offset: '1' }] })
+  // A member commits, then leaves: the group is Empty with offsets 2 and 1.
+  const consumer = client(kafka).consumer({ groupId, maxWaitTimeInMs: 100 })
+  await consumer.connect()
+  defer(t, () => consumer.disconnect())
+  await consumer.subscribe({ topic, fromBeginning: true })
+  let joined
+  const running = new Promise((resolve) => { joined = resolve })
+  await consumer.run({ autoCommit: false, eachMessage: async () => joined() })
+  await running
+  await consumer.commitOffsets([{ topic, partition: '0', offset: '2' }, { topic, partition: '1', offset: '1' }])
+  await consumer.disconnect()
 
   await open('/groups')
   const group = page.getByRole('region', { name: `Group ${groupId}` })
