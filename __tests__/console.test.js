@@ -6,6 +6,7 @@
 
 const { test, before, after, afterEach } = require('node:test')
 const assert = require('node:assert/strict')
+const http = require('node:http')
 
 const { emulatorOnlyFile, startKafka, uniqueName, client, defer, DEADLINE_MS } = require('./helpers.js')
 const { browserSupport } = require('./console-browser.js')
@@ -275,4 +276,24 @@ test('with ACLs enforced the console acts as its principal and says so', async (
   assert.equal(refused.body.code, 'TOPIC_AUTHORIZATION_FAILED')
   assert.equal(secured.messages('visible').length, 0)
   assert.equal((await call('api/topics/hidden/messages')).status, 403)
+})
+
+test('the console refuses requests for another host, and changes not sent as JSON', async (t) => {
+  const served = await startKafka({ port: 0, console: true })
+  defer(t, () => served.stop())
+  const { port } = new URL(served.consoleUrl)
+  const call = (method, path, headers) => new Promise((resolve, reject) => {
+    const request = http.request({ host: '127.0.0.1', port, method, path, headers }, (response) => {
+      response.resume()
+      response.once('end', () => resolve(response.statusCode))
+    })
+    request.once('error', reject)
+    request.end()
+  })
+  // A page of another site that resolves its name to 127.0.0.1 (DNS rebinding) names itself.
+  assert.equal(await call('GET', '/api/topics', { host: `rebound.example:${port}` }), 403)
+  assert.equal(await call('GET', '/api/topics', { host: `localhost:${port}` }), 200)
+  // A cross-site form or no-cors fetch cannot send JSON without a preflight.
+  assert.equal(await call('POST', '/api/brokers/0/stop', { 'content-type': 'text/plain' }), 415)
+  assert.equal(served.listeners[0].running, true)
 })

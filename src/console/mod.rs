@@ -10,10 +10,12 @@ mod events;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
 
 use crate::server::Server;
 
@@ -45,6 +47,9 @@ impl Default for ConsoleOptions {
 struct App {
     server: Weak<Server>,
     principal: Option<String>,
+    /// The host the console was bound to, which requests may name besides IP addresses and
+    /// localhost.
+    host: String,
 }
 
 /// Binds the console's port and serves it on the cluster's runtime until the cluster stops
@@ -56,6 +61,7 @@ pub fn serve(server: &Arc<Server>, options: &ConsoleOptions) -> std::io::Result<
     let app = App {
         server: Arc::downgrade(server),
         principal: options.principal.clone(),
+        host: options.host.clone(),
     };
     let router = routes(app);
     let mut shutdown = server.shutdown_signal();
@@ -91,7 +97,65 @@ fn routes(app: App) -> Router {
         .route("/app.css", get(stylesheet))
         .route("/api/events", get(events::stream))
         .merge(api::routes())
+        .layer(middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
+}
+
+/// Keeps other web sites out of a console on loopback: a page elsewhere that a browser lets
+/// reach 127.0.0.1 names its own host (DNS rebinding), and a cross-site request can only
+/// carry JSON after a CORS preflight, which the console never grants.
+async fn guard(State(app): State<App>, request: Request, next: Next) -> Response {
+    let refuse = |status: StatusCode, code: &str, message: String| {
+        let body = serde_json::json!({ "code": code, "message": message });
+        (status, Json(body)).into_response()
+    };
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if !allowed_host(host, &app.host) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "ERR_KAFKA_CONSOLE_HOST",
+            format!("the console answers requests for its own address, not for \"{host}\""),
+        );
+    }
+    if request.method() != Method::GET && !is_json(request.headers()) {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "ERR_KAFKA_CONSOLE_JSON",
+            "send changes as JSON (content-type: application/json)".into(),
+        );
+    }
+    next.run(request).await
+}
+
+/// Whether a Host header names an IP address, localhost or the bound host.
+fn allowed_host(host: &str, bound: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => {
+            return v6
+                .split(']')
+                .next()
+                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+        }
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.parse::<std::net::IpAddr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || name.eq_ignore_ascii_case(bound)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        })
 }
 
 async fn index() -> impl IntoResponse {
@@ -113,4 +177,30 @@ async fn stylesheet() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
         include_str!("assets/app.css"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_may_name_an_address_localhost_or_the_bound_host() {
+        for host in [
+            "127.0.0.1:8080",
+            "localhost:1",
+            "[::1]:80",
+            "10.0.0.5",
+            "dev-box:9",
+        ] {
+            assert!(allowed_host(host, "dev-box"), "{host}");
+        }
+        for host in [
+            "evil.example:8080",
+            "",
+            "[evil]:1",
+            "127.0.0.1.evil.example",
+        ] {
+            assert!(!allowed_host(host, "127.0.0.1"), "{host}");
+        }
+    }
 }

@@ -89,7 +89,7 @@ function overview() {
             onclick: async (e) => {
               e.target.disabled = true
               try {
-                await api(`/api/brokers/${b.id}/${b.running ? 'stop' : 'start'}`, { method: 'POST' })
+                await api(`/api/brokers/${b.id}/${b.running ? 'stop' : 'start'}`, { method: 'POST', body: {} })
                 notice(`Broker ${b.id} ${b.running ? 'stopped' : 'started'}`)
               } catch (err) { problem(err) }
               refresh()
@@ -264,7 +264,7 @@ function requests() {
       'aria-label': 'Request log',
       onsubmit: async (e) => {
         e.preventDefault()
-        try { await api('/api/requests', { method: 'DELETE' }); refresh() } catch (err) { problem(err) }
+        try { await api('/api/requests', { method: 'DELETE', body: {} }); refresh() } catch (err) { problem(err) }
       },
     }, h('button', { type: 'submit', class: 'secondary' }, 'Clear the request log')),
     list)
@@ -302,7 +302,7 @@ function faults() {
       'aria-label': 'Clear faults',
       onsubmit: async (e) => {
         e.preventDefault()
-        try { await api('/api/faults', { method: 'DELETE' }); notice('Cleared every fault'); refresh() } catch (err) { problem(err) }
+        try { await api('/api/faults', { method: 'DELETE', body: {} }); notice('Cleared every fault'); refresh() } catch (err) { problem(err) }
       },
     }, h('button', { type: 'submit', class: 'secondary' }, 'Clear faults')),
     list)
