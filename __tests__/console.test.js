@@ -131,6 +131,9 @@ test('the page updates live as records arrive, without a reload', { skip }, asyn
   }
   const log = page.getByRole('table', { name: 'Request log' })
   await log.getByRole('row').filter({ hasText: 'console-live-producer' }).filter({ hasText: 'Produce' }).first().waitFor()
+  await page.getByRole('form', { name: 'Request log' }).getByLabel('Filter').fill('console-live-producer')
+  const apis = await log.getByRole('row').locator('td:nth-child(4)').allTextContents()
+  assert.ok(apis.length > 0 && apis.every((clientId) => clientId === 'console-live-producer'), apis.join())
   assert.equal(await page.evaluate(() => window.notReloaded), true)
 })
 

@@ -204,7 +204,7 @@ function topic(topicName) {
     if (browse.limit.value) params.set('limit', browse.limit.value)
     const found = await api(`/api/topics/${encodeURIComponent(topicName)}/messages?${params}`)
     messages.replaceChildren(table(`${found.records.length} of ${found.matched} matching record(s), newest first`,
-      [{ label: 'Partition', num: true }, { label: 'Offset', num: true }, { label: 'Timestamp' }, { label: 'Key' }, { label: 'Value' }, { label: 'Headers' }],
+      [{ label: 'Partition', num: true }, { label: 'Offset', num: true }, { label: 'Timestamp (UTC)' }, { label: 'Key' }, { label: 'Value' }, { label: 'Headers' }],
       found.records.map((r) => [
         String(r.partition), String(r.offset), time(r.timestamp), shown(r.key), shown(r.value),
         h('div', {}, r.headers.map((x) => h('div', {}, h('span', { class: 'tag' }, x.key), shown(x.value)))),
@@ -258,6 +258,8 @@ function groups() {
 
 function requests() {
   const list = h('div')
+  const filter = h('input', { name: 'filter', type: 'search', placeholder: 'API, client id or error' })
+  let latest = []
   const root = h('div', {}, h('h2', {}, 'Requests'),
     h('p', { class: 'muted' }, 'The latest requests the brokers served (kafka.requests()), newest first.'),
     h('form', {
@@ -266,13 +268,19 @@ function requests() {
         e.preventDefault()
         try { await api('/api/requests', { method: 'DELETE', body: {} }); refresh() } catch (err) { problem(err) }
       },
-    }, h('button', { type: 'submit', class: 'secondary' }, 'Clear the request log')),
+    }, field('Filter', filter), h('button', { type: 'submit', class: 'secondary' }, 'Clear the request log')),
     list)
+  filter.addEventListener('input', () => show())
+  function show() {
+    const needle = filter.value.trim().toLowerCase()
+    const shownRows = latest.filter((r) => !needle || [r.api, r.clientId, r.error ?? ''].some((x) => x.toLowerCase().includes(needle))).slice(0, 500)
+    list.replaceChildren(table('Request log', [{ label: 'Time (UTC)' }, { label: 'API' }, { label: 'Version', num: true }, { label: 'Client id' }, { label: 'Broker', num: true }, { label: 'Connection', num: true }, { label: 'Correlation id', num: true }, { label: 'Error' }, { label: 'Duration (ms)', num: true }],
+      shownRows.map((r) => [time(r.timestamp), r.api, String(r.version), r.clientId, String(r.broker), String(r.connection), String(r.correlationId),
+        r.error ? h('span', { class: 'stopped' }, r.injected ? `${r.error} (injected)` : r.error) : '', r.durationMs.toFixed(2)]), 'No requests.'))
+  }
   async function refresh() {
-    const all = (await api('/api/requests')).slice(0, 500)
-    list.replaceChildren(table('Request log', [{ label: 'Time' }, { label: 'API' }, { label: 'Version', num: true }, { label: 'Client id' }, { label: 'Broker', num: true }, { label: 'Connection', num: true }, { label: 'Correlation id', num: true }, { label: 'Error' }, { label: 'Duration (ms)', num: true }],
-      all.map((r) => [time(r.timestamp), r.api, String(r.version), r.clientId, String(r.broker), String(r.connection), String(r.correlationId),
-        r.error ? h('span', { class: 'stopped' }, r.injected ? `${r.error} (injected)` : r.error) : '', r.durationMs.toFixed(2)]), 'No requests yet.'))
+    latest = await api('/api/requests')
+    show()
   }
   return { root, refresh, on: ['requests'] }
 }
