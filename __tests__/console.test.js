@@ -192,7 +192,7 @@ test('a live group lists its members and cannot be reset while they run', { skip
   const group = page.getByRole('region', { name: `Group ${groupId}` })
   await group.getByRole('table', { name: `Members of ${groupId}` }).getByRole('cell', { name: 'console-member', exact: true }).waitFor()
   assert.match(await group.textContent(), /StateStable/)
-  assert.match(await group.textContent(), /Typeconsumer/)
+  assert.match(await group.textContent(), /TypeclassicProtocol typeconsumer/)
   assert.equal(await group.getByRole('button', { name: 'Reset offsets' }).isDisabled(), true)
 })
 

@@ -498,6 +498,57 @@ pub fn groups(cluster: &Cluster) -> Vec<GroupInfo> {
         .collect()
 }
 
+/// A consumer-protocol (KIP-848) group, which `groups()` (classic groups) leaves out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerProtocolGroup {
+    pub group_id: String,
+    /// As ConsumerGroupDescribe names it: Empty, Assigning, Reconciling, Stable.
+    pub state: &'static str,
+    pub group_epoch: i32,
+    /// The server-side assignor (`uniform`, `range`).
+    pub assignor: String,
+    pub coordinator: i32,
+    /// Members with the partitions they own now, by topic name.
+    pub members: Vec<GroupMember>,
+}
+
+/// Every consumer-protocol group, by id, with its members and their assignments.
+pub fn consumer_protocol_groups(cluster: &Cluster) -> Vec<ConsumerProtocolGroup> {
+    cluster
+        .groups
+        .list_consumer_groups()
+        .into_iter()
+        .filter_map(|(group_id, _)| cluster.groups.consumer_describe(&group_id).ok())
+        .map(|g| ConsumerProtocolGroup {
+            coordinator: cluster
+                .coordinator_for(&g.group_id)
+                .map_or(-1, |b| b.node_id),
+            members: g
+                .members
+                .into_iter()
+                .map(|m| GroupMember {
+                    assignment: m
+                        .assignment
+                        .iter()
+                        .filter_map(|(id, partitions)| {
+                            let topic = cluster.topics.get_by_id(id)?;
+                            Some((topic.name.clone(), partitions.iter().copied().collect()))
+                        })
+                        .collect(),
+                    member_id: m.member_id,
+                    group_instance_id: m.instance_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                })
+                .collect(),
+            group_id: g.group_id,
+            state: g.state.name(),
+            group_epoch: g.group_epoch,
+            assignor: g.assignor_name,
+        })
+        .collect()
+}
+
 /// How far a group is behind on one partition: its committed offset (if any) against the
 /// partition's high watermark, as `kafka-consumer-groups --describe` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -514,7 +565,7 @@ pub struct PartitionLag {
 
 /// The lag of a group on every partition it has committed or is assigned, by topic and
 /// partition.
-pub fn group_lag(cluster: &Cluster, group: &GroupInfo) -> Vec<PartitionLag> {
+pub fn group_lag(cluster: &Cluster, group_id: &str, members: &[GroupMember]) -> Vec<PartitionLag> {
     let mut rows: BTreeMap<(String, i32), PartitionLag> = BTreeMap::new();
     fn row<'a>(
         rows: &'a mut BTreeMap<(String, i32), PartitionLag>,
@@ -536,12 +587,12 @@ pub fn group_lag(cluster: &Cluster, group: &GroupInfo) -> Vec<PartitionLag> {
                 member_id: None,
             })
     }
-    for offset in offsets(cluster, &group.group_id) {
+    for offset in offsets(cluster, group_id) {
         let r = row(&mut rows, cluster, &offset.topic, offset.partition);
         r.committed = Some(offset.offset);
         r.lag = (r.high_watermark >= 0).then(|| (r.high_watermark - offset.offset).max(0));
     }
-    for member in &group.members {
+    for member in members {
         for (topic, partitions) in &member.assignment {
             for &partition in partitions {
                 row(&mut rows, cluster, topic, partition).member_id =
@@ -570,16 +621,20 @@ pub fn reset_offsets(
     topic: Option<&str>,
     to: ResetTo,
 ) -> Result<Vec<GroupOffset>, ControlError> {
-    if let Some(group) = cluster.groups.describe(group_id) {
-        if !group.members.is_empty() {
-            return Err(ControlError::new(
-                "NON_EMPTY_GROUP",
-                format!(
-                    "group \"{group_id}\" has {} member(s): stop its consumers before resetting its offsets",
-                    group.members.len()
-                ),
-            ));
-        }
+    let members = match cluster.groups.describe(group_id) {
+        Some(group) => group.members.len(),
+        None => cluster
+            .groups
+            .consumer_describe(group_id)
+            .map_or(0, |g| g.members.len()),
+    };
+    if members > 0 {
+        return Err(ControlError::new(
+            "NON_EMPTY_GROUP",
+            format!(
+                "group \"{group_id}\" has {members} member(s): stop its consumers before resetting its offsets"
+            ),
+        ));
     }
     let topics: Vec<String> = match topic {
         Some(t) => vec![t.to_string()],
@@ -796,7 +851,7 @@ mod tests {
         };
         commit(1);
         let group = groups(&c).into_iter().find(|g| g.group_id == "g").unwrap();
-        let lag: Vec<_> = group_lag(&c, &group)
+        let lag: Vec<_> = group_lag(&c, &group.group_id, &group.members)
             .into_iter()
             .map(|l| (l.partition, l.committed, l.high_watermark, l.lag))
             .collect();
@@ -815,6 +870,43 @@ mod tests {
                 .unwrap_err()
                 .code,
             "ERR_KAFKA_NOTHING_TO_RESET"
+        );
+    }
+
+    #[test]
+    fn consumer_protocol_groups_list_members_by_topic_name_and_refuse_a_reset() {
+        use crate::state::groups::assignor::Assignment;
+        use crate::state::groups::consumer_group::{HeartbeatRequest, TopicsImage};
+        let c = cluster();
+        let topic = create_topic(&c, "t", Some(2), None, BTreeMap::new()).unwrap();
+        let image = TopicsImage::from([("t".to_string(), (topic.id, 2))]);
+        let join = HeartbeatRequest {
+            member_id: "m1".into(),
+            member_epoch: 0,
+            rebalance_timeout_ms: 30_000,
+            subscribed_topic_names: Some(vec!["t".into()]),
+            owned_partitions: Some(Assignment::new()),
+            client_id: "java".into(),
+            client_host: "/127.0.0.1".into(),
+            ..Default::default()
+        };
+        c.groups.consumer_heartbeat("cg", join, 1, &image).unwrap();
+        let listed = consumer_protocol_groups(&c);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].group_id, "cg");
+        assert_eq!(listed[0].members[0].client_id, "java");
+        assert_eq!(
+            listed[0].members[0].assignment,
+            vec![("t".to_string(), vec![0, 1])]
+        );
+        let lag = group_lag(&c, "cg", &listed[0].members);
+        assert_eq!(lag.len(), 2);
+        assert!(lag.iter().all(|l| l.member_id.as_deref() == Some("m1")));
+        assert_eq!(
+            reset_offsets(&c, "cg", Some("t"), ResetTo::Earliest)
+                .unwrap_err()
+                .code,
+            "NON_EMPTY_GROUP"
         );
     }
 

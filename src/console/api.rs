@@ -160,7 +160,7 @@ async fn cluster(State(app): State<App>) -> Reply {
         "brokers": brokers,
         "topicCount": topics.len(),
         "partitionCount": partitions,
-        "groupCount": control::groups(cluster).len(),
+        "groupCount": control::groups(cluster).len() + control::consumer_protocol_groups(cluster).len(),
         "principal": app.principal,
         "authorization": authorizer.enabled,
         "actingAs": acting_as,
@@ -397,47 +397,100 @@ async fn produce(
     ))
 }
 
-/// Every group with its state, members, assignments and lag per partition.
-async fn groups(State(app): State<App>) -> Reply {
-    let server = app.server()?;
-    let cluster = server.cluster();
-    let list: Vec<Value> = control::groups(cluster)
+/// One group as the page shows it, of either protocol.
+struct GroupRow<'a> {
+    group_id: &'a str,
+    /// `classic`, `consumer` (KIP-848) or `share` (KIP-932).
+    group_type: &'static str,
+    state: &'a str,
+    protocol_type: &'a str,
+    protocol: &'a str,
+    /// The generation of a classic group, the group epoch of a consumer group.
+    generation: i32,
+    coordinator: i32,
+    members: &'a [control::GroupMember],
+}
+
+fn group_json(cluster: &crate::state::Cluster, g: GroupRow) -> Value {
+    let lag: Vec<Value> = control::group_lag(cluster, g.group_id, g.members)
         .into_iter()
-        .filter(|g| app.may_describe(&server, resource::GROUP, &g.group_id))
-        .map(|g| {
-            let lag: Vec<Value> = control::group_lag(cluster, &g)
-                .into_iter()
-                .map(|l| {
-                    json!({
-                        "topic": l.topic,
-                        "partition": l.partition,
-                        "committedOffset": l.committed,
-                        "highWatermark": l.high_watermark,
-                        "lag": l.lag,
-                        "memberId": l.member_id,
-                    })
-                })
-                .collect();
+        .map(|l| {
             json!({
-                "groupId": g.group_id,
-                "state": g.state.name(),
-                "generationId": g.generation_id,
-                "protocolType": g.protocol_type,
-                "protocol": g.protocol,
-                "coordinator": g.coordinator,
-                "members": g.members.iter().map(|m| json!({
-                    "memberId": m.member_id,
-                    "groupInstanceId": m.group_instance_id,
-                    "clientId": m.client_id,
-                    "clientHost": m.client_host,
-                    "assignment": m.assignment.iter().cloned().collect::<BTreeMap<_, _>>(),
-                })).collect::<Vec<_>>(),
-                "totalLag": lag.iter().filter_map(|l| l["lag"].as_i64()).sum::<i64>(),
-                "partitions": lag,
+                "topic": l.topic,
+                "partition": l.partition,
+                "committedOffset": l.committed,
+                "highWatermark": l.high_watermark,
+                "lag": l.lag,
+                "memberId": l.member_id,
             })
         })
         .collect();
-    Ok(Json(Value::Array(list)))
+    json!({
+        "groupId": g.group_id,
+        "type": g.group_type,
+        "state": g.state,
+        "generationId": g.generation,
+        "protocolType": g.protocol_type,
+        "protocol": g.protocol,
+        "coordinator": g.coordinator,
+        "members": g.members.iter().map(|m| json!({
+            "memberId": m.member_id,
+            "groupInstanceId": m.group_instance_id,
+            "clientId": m.client_id,
+            "clientHost": m.client_host,
+            "assignment": m.assignment.iter().cloned().collect::<BTreeMap<_, _>>(),
+        })).collect::<Vec<_>>(),
+        "totalLag": lag.iter().filter_map(|l| l["lag"].as_i64()).sum::<i64>(),
+        "partitions": lag,
+    })
+}
+
+/// Every group, classic (`kafka.groups()`) and consumer protocol, by id, with its state,
+/// members, assignments and lag per partition.
+async fn groups(State(app): State<App>) -> Reply {
+    let server = app.server()?;
+    let cluster = server.cluster();
+    let classic = control::groups(cluster);
+    let consumer = control::consumer_protocol_groups(cluster);
+    let mut list: Vec<(&str, Value)> = classic
+        .iter()
+        .map(|g| {
+            let row = GroupRow {
+                group_id: &g.group_id,
+                // Share groups (KIP-932) name themselves by their protocol type.
+                group_type: if g.protocol_type == "share" {
+                    "share"
+                } else {
+                    "classic"
+                },
+                state: g.state.name(),
+                protocol_type: &g.protocol_type,
+                protocol: &g.protocol,
+                generation: g.generation_id,
+                coordinator: g.coordinator,
+                members: &g.members,
+            };
+            (g.group_id.as_str(), group_json(cluster, row))
+        })
+        .chain(consumer.iter().map(|g| {
+            let row = GroupRow {
+                group_id: &g.group_id,
+                group_type: "consumer",
+                state: g.state,
+                protocol_type: "consumer",
+                protocol: &g.assignor,
+                generation: g.group_epoch,
+                coordinator: g.coordinator,
+                members: &g.members,
+            };
+            (g.group_id.as_str(), group_json(cluster, row))
+        }))
+        .filter(|(id, _)| app.may_describe(&server, resource::GROUP, id))
+        .collect();
+    list.sort_by(|a, b| a.0.cmp(b.0));
+    Ok(Json(Value::Array(
+        list.into_iter().map(|(_, g)| g).collect(),
+    )))
 }
 
 /// `{ to: 'earliest' | 'latest' | offset, topic? }`, for a group with no members.

@@ -62,17 +62,21 @@ fn digest(server: &Server, waiter: &Arc<Notify>) -> Digest {
             (t.name.clone(), offsets)
         })
         .collect();
-    let groups = crate::control::groups(cluster);
-    let group_offsets: Vec<_> = groups
+    let classic = crate::control::groups(cluster);
+    let consumer = crate::control::consumer_protocol_groups(cluster);
+    let group_ids = classic
         .iter()
-        .map(|g| {
-            let offsets: Vec<_> = crate::control::offsets(cluster, &g.group_id)
+        .map(|g| &g.group_id)
+        .chain(consumer.iter().map(|g| &g.group_id));
+    let group_offsets: Vec<_> = group_ids
+        .map(|id| {
+            crate::control::offsets(cluster, id)
                 .into_iter()
                 .map(|o| (o.topic, o.partition, o.offset))
-                .collect();
-            (format!("{g:?}"), offsets)
+                .collect::<Vec<_>>()
         })
         .collect();
+    let groups = format!("{classic:?}{consumer:?}");
     let requests = cluster.faults.requests();
     let last = requests
         .last()
@@ -85,7 +89,7 @@ fn digest(server: &Server, waiter: &Arc<Notify>) -> Digest {
                 .collect::<Vec<_>>(),
         ),
         records,
-        groups: hash(group_offsets),
+        groups: hash((groups, group_offsets)),
         requests: hash((requests.len(), last)),
         faults: hash(format!("{:?}", cluster.faults.pending())),
         brokers: hash(
