@@ -470,9 +470,7 @@ pub fn groups(cluster: &Cluster) -> Vec<GroupInfo> {
         .map(|g| {
             let consumer = g.protocol_type == "consumer";
             GroupInfo {
-                coordinator: cluster
-                    .coordinator_for(&g.group_id)
-                    .map_or(-1, |b| b.node_id),
+                coordinator: coordinator_id(cluster, &g.group_id),
                 members: g
                     .members
                     .into_iter()
@@ -498,6 +496,11 @@ pub fn groups(cluster: &Cluster) -> Vec<GroupInfo> {
         .collect()
 }
 
+/// The broker coordinating a group, -1 if none is alive.
+fn coordinator_id(cluster: &Cluster, group_id: &str) -> i32 {
+    cluster.coordinator_for(group_id).map_or(-1, |b| b.node_id)
+}
+
 /// A consumer-protocol (KIP-848) group, which `groups()` (classic groups) leaves out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerProtocolGroup {
@@ -520,9 +523,7 @@ pub fn consumer_protocol_groups(cluster: &Cluster) -> Vec<ConsumerProtocolGroup>
         .into_iter()
         .filter_map(|(group_id, _)| cluster.groups.consumer_describe(&group_id).ok())
         .map(|g| ConsumerProtocolGroup {
-            coordinator: cluster
-                .coordinator_for(&g.group_id)
-                .map_or(-1, |b| b.node_id),
+            coordinator: coordinator_id(cluster, &g.group_id),
             members: g
                 .members
                 .into_iter()
