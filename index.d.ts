@@ -13,6 +13,11 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class Kafka {
   /** The port of the first broker's first listener. */
   get port(): number
+  /**
+   * The web console's address (`http://127.0.0.1:PORT/`), or null without the `console`
+   * option.
+   */
+  get consoleUrl(): string | null
   /** The host of the first broker's first listener. */
   get host(): string
   /**
@@ -182,6 +187,22 @@ export interface BrokerOptions {
 export interface CertificateAndKey {
   cert: string
   key: string
+}
+
+/** Where the web console listens, and whom it acts as. */
+export interface ConsoleOptions {
+  /** 0 (the default) picks a free port. */
+  port?: number
+  /**
+   * The address to bind: loopback unless given (another address exposes the console, which
+   * can change the cluster, to whoever reaches it).
+   */
+  host?: string
+  /**
+   * With `authorization` enabled, the console's actions are authorized as this principal
+   * (`User:admin`); without it the console acts as a super user.
+   */
+  principal?: string
 }
 
 export interface CreateTopicOptions {
@@ -592,6 +613,11 @@ export interface StartOptions {
    * alive; an exception it throws is ignored).
    */
   log?: (entry: LogEntry) => void
+  /**
+   * Serves the web console (see `kafka.consoleUrl`): `true` on loopback and a free port, or
+   * where to listen and whom to act as. Off unless given.
+   */
+  console?: boolean | ConsoleOptions
 }
 
 /** The broker's own certificate for `startKafka({ tls })`. */

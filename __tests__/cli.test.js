@@ -17,6 +17,7 @@ const {
   startConsumer,
   uniqueName,
   withDeadline,
+  waitUntil,
   PACKAGE_DIR,
   DEADLINE_MS,
 } = require('./helpers')
@@ -52,6 +53,7 @@ function spawnCli(args) {
     child,
     listening: () => withDeadline(listening, DEADLINE_MS, 'the "listening on" line'),
     exited: () => withDeadline(exited, DEADLINE_MS, 'the CLI to exit'),
+    output: () => stdout,
     kill: () => child.kill('SIGKILL'),
   }
 }
@@ -101,6 +103,36 @@ test('the CLI on --port 0 prints its address, serves kafkajs, and exits 0 on SIG
   assert.equal(signal, null)
   assert.equal(exitCode, 0, stderr)
   assert.ok(await refused(port), 'the port still accepts connections after the CLI exited')
+})
+
+test('the CLI serves the web console and prints its URL; --no-console serves none', emulatorOnly('the kafka-emulator CLI'), async (t) => {
+  const cli = spawnCli(['--port', '0', '--console-port', '0'])
+  defer(t, () => cli.kill())
+  const { port } = await cli.listening()
+  const url = await waitUntil(() => /^console: (\S+)\n/m.exec(cli.output())?.[1], 'the console line')
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/)
+  const overview = await (await fetch(`${url}api/cluster`)).json()
+  assert.equal(overview.brokers[0].listeners[0].port, port)
+  cli.child.kill('SIGINT')
+  assert.equal((await cli.exited()).exitCode, 0)
+
+  const quiet = spawnCli(['--port', '0', '--no-console'])
+  defer(t, () => quiet.kill())
+  await quiet.listening()
+  quiet.child.kill('SIGINT')
+  const { exitCode, stdout } = await quiet.exited()
+  assert.equal(exitCode, 0)
+  assert.doesNotMatch(stdout, /console/)
+
+  // A console port already taken stops the CLI, saying which port.
+  const taken = net.createServer()
+  await new Promise((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  defer(t, () => taken.close())
+  const busy = spawnCli(['--port', '0', '--console-port', String(taken.address().port)])
+  defer(t, () => busy.kill())
+  const failed = await busy.exited()
+  assert.equal(failed.exitCode, 1)
+  assert.match(failed.stderr, new RegExp(`the console's port ${taken.address().port} is already in use`))
 })
 
 test('the CLI exits 0 on SIGTERM, even with a client still connected', emulatorOnly('the kafka-emulator CLI'), async (t) => {
@@ -255,7 +287,7 @@ test('the CLI with --tls alone prints the CA after the listening line; bad secur
   cli.child.kill('SIGINT')
   const { exitCode, stdout } = await cli.exited()
   assert.equal(exitCode, 0)
-  assert.match(stdout, /^kafka-emulator listening on \S+\n[^\n]*\n-----BEGIN CERTIFICATE-----\n[\s\S]+-----END CERTIFICATE-----\n$/)
+  assert.match(stdout, /^kafka-emulator listening on \S+\nconsole: http:\/\/127\.0\.0\.1:\d+\/\n[^\n]*\n-----BEGIN CERTIFICATE-----\n[\s\S]+-----END CERTIFICATE-----\n$/)
 
   for (const [args, message] of [
     [['--sasl-user', 'nopassword'], /--sasl-user must be name:password/],

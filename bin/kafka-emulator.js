@@ -19,6 +19,13 @@ Options:
   --no-auto-create-topics   refuse unknown topics instead of creating them
   --log-level <level>       off, error, warn, info, debug or trace (default: the
                             KAFKA_EMULATOR_LOG environment variable, else warn)
+  --console-port <port>     port of the web console (default: a free one)
+  --console-host <host>     address the console binds (default 127.0.0.1; another
+                            address lets whoever reaches it change the cluster)
+  --console-principal <principal>
+                            with --authorization-super-user, the principal the console
+                            acts as (default: it acts as a super user)
+  --no-console              serve no web console
   -h, --help                show this help
 
 SASL (the listener becomes SASL_PLAINTEXT, or SASL_SSL with TLS):
@@ -48,7 +55,8 @@ Delegation tokens (KIP-48, for SASL clients):
   --delegation-token-secret-key <key>
                             delegation.token.secret.key: enables delegation tokens
 
-Prints "kafka-emulator listening on <host>:<port>" once clients can connect.`
+Prints "kafka-emulator listening on <host>:<port>" once clients can connect, then
+"console: <url>" (the web console) unless --no-console.`
 
 function fail(message) {
   process.stderr.write(`kafka-emulator: ${message}\n\n${USAGE}\n`)
@@ -86,6 +94,10 @@ const FLAGS = {
   'authorization-super-user': { type: 'string', multiple: true },
   'allow-everyone-if-no-acl-found': { type: 'boolean' },
   'delegation-token-secret-key': { type: 'string' },
+  'console-port': { type: 'string' },
+  'console-host': { type: 'string' },
+  'console-principal': { type: 'string' },
+  'no-console': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 }
 
@@ -138,6 +150,8 @@ function parseOptions(argv) {
   if (authorization) options.authorization = authorization
   const secretKey = values['delegation-token-secret-key']
   if (secretKey !== undefined) options.delegationTokens = { secretKey }
+  const console = consoleOptions(values)
+  if (console) options.console = console
   return { options, tlsCaOut: values['tls-ca-out'] }
 }
 
@@ -201,6 +215,20 @@ function authorizationOptions(values) {
   return { superUsers, allowEveryoneIfNoAclFound: Boolean(allowEveryone) }
 }
 
+function consoleOptions(values) {
+  const given = ['console-port', 'console-host', 'console-principal'].some((flag) => values[flag] !== undefined)
+  if (values['no-console']) {
+    if (given) fail('--no-console serves no console; leave out the other --console flags')
+    return null
+  }
+  const fields = StartOptions.fields.console.types[1].fields
+  const console = {}
+  if (values['console-port'] !== undefined) console.port = checked('console-port', values['console-port'], fields.port)
+  if (values['console-host'] !== undefined) console.host = values['console-host']
+  if (values['console-principal'] !== undefined) console.principal = values['console-principal']
+  return console
+}
+
 async function main() {
   const { options, tlsCaOut } = parseOptions(process.argv.slice(2))
   const { startKafka } = require(path.join(__dirname, '..'))
@@ -210,7 +238,11 @@ async function main() {
   } catch (err) {
     // The flags were checked above; this is for options the CLI itself got wrong.
     if (err.code === CODE) fail(err.message)
-    if (err.code === 'EADDRINUSE') {
+    if (err.code === 'EADDRINUSE' && /console/.test(err.message)) {
+      process.stderr.write(
+        `kafka-emulator: the console's port ${options.console.port} is already in use; pass --console-port <another port> (0 picks a free one) or --no-console\n`,
+      )
+    } else if (err.code === 'EADDRINUSE') {
       process.stderr.write(
         `kafka-emulator: port ${options.port} is already in use; stop whatever listens there or pass --port <another port> (0 picks a free one)\n`,
       )
@@ -245,6 +277,7 @@ async function main() {
   process.on('SIGTERM', shutdown)
 
   process.stdout.write(`kafka-emulator listening on ${kafka.brokers[0]}\n`)
+  if (kafka.consoleUrl) process.stdout.write(`console: ${kafka.consoleUrl}\n`)
   if (options.tls === true && tlsCaOut === undefined) {
     process.stdout.write(`TLS: clients should trust this CA certificate:\n${kafka.tls.ca}`)
   }

@@ -87,6 +87,7 @@ const TlsOptions = object({ cert: string, key: string, ca: string, requestCert: 
 const AuthorizationOptions = object({ superUsers: arrayOf(string), allowEveryoneIfNoAclFound: boolean })
 
 const DelegationTokenOptions = object({ secretKey: required(string), maxLifetimeMs: integer(1), expiryTimeMs: integer(1) })
+const ConsoleOptions = object({ port, host: string, principal: string })
 
 const StartOptions = object(
   {
@@ -124,6 +125,7 @@ const StartOptions = object(
     tls: either(boolean, TlsOptions),
     logLevel: oneOf(LOG_LEVELS),
     log: func,
+    console: either(boolean, ConsoleOptions),
   },
   'an object of options',
 )
@@ -506,6 +508,7 @@ const TYPES = {
   ScramPassword,
   TlsOptions,
   AuthorizationOptions,
+  ConsoleOptions,
   AclOptions,
   ProducerRecord,
   DropResponseOptions,

@@ -15,7 +15,7 @@ use napi::threadsafe_function::{
 use napi::JsDeferred;
 use napi_derive::napi;
 
-use crate::{control, faults, logging, server, state, tls};
+use crate::{console, control, faults, logging, server, state, tls};
 
 use control::{ControlError, ErrorSpec, FaultSpec, NewRecord, StoredRecord};
 use server::{ConnectionFilter, ConnectionLimits, ListenerSpec, Server, ServerOptions};
@@ -117,6 +117,23 @@ pub struct StartOptions {
     /// alive; an exception it throws is ignored).
     #[napi(ts_type = "(entry: LogEntry) => void")]
     pub log: Option<LogCallback>,
+    /// Serves the web console (see `kafka.consoleUrl`): `true` on loopback and a free port, or
+    /// where to listen and whom to act as. Off unless given.
+    #[napi(ts_type = "boolean | ConsoleOptions")]
+    pub console: Option<Either<bool, ConsoleOptions>>,
+}
+
+/// Where the web console listens, and whom it acts as.
+#[napi(object)]
+pub struct ConsoleOptions {
+    /// 0 (the default) picks a free port.
+    pub port: Option<u32>,
+    /// The address to bind: loopback unless given (another address exposes the console, which
+    /// can change the cluster, to whoever reaches it).
+    pub host: Option<String>,
+    /// With `authorization` enabled, the console's actions are authorized as this principal
+    /// (`User:admin`); without it the console acts as a super user.
+    pub principal: Option<String>,
 }
 
 /// The `log` option: called without blocking the broker (entries beyond `LOG_QUEUE` waiting
@@ -857,9 +874,40 @@ pub fn start_kafka(
     server_options
         .validate()
         .map_err(|message| invalid_argument(&env, &message))?;
+    let console = console_options(options.console.take())
+        .map_err(|message| invalid_argument(&env, &message))?;
     Ok(AsyncTask::new(Start {
         options: server_options,
+        console,
         failure: None,
+    }))
+}
+
+fn console_options(
+    option: Option<Either<bool, ConsoleOptions>>,
+) -> std::result::Result<Option<console::ConsoleOptions>, String> {
+    let given = match option {
+        None | Some(Either::A(false)) => return Ok(None),
+        Some(Either::A(true)) => return Ok(Some(console::ConsoleOptions::default())),
+        Some(Either::B(given)) => given,
+    };
+    let defaults = console::ConsoleOptions::default();
+    let port = match given.port {
+        None => defaults.port,
+        Some(port) => u16::try_from(port)
+            .map_err(|_| format!("console.port {port} is not a port (0 to 65535)"))?,
+    };
+    if let Some(principal) = &given.principal {
+        if !principal.contains(':') {
+            return Err(format!(
+                "console.principal must be a principal such as User:admin, not \"{principal}\""
+            ));
+        }
+    }
+    Ok(Some(console::ConsoleOptions {
+        host: given.host.unwrap_or(defaults.host),
+        port,
+        principal: given.principal,
     }))
 }
 
@@ -894,24 +942,47 @@ fn coded_error(env: &Env, code: &str, message: &str) -> Error {
 
 pub struct Start {
     options: ServerOptions,
+    console: Option<console::ConsoleOptions>,
     failure: Option<std::io::Error>,
 }
 
 impl Task for Start {
-    type Output = Server;
+    type Output = (Arc<Server>, Option<String>);
     type JsValue = Kafka;
 
-    fn compute(&mut self) -> Result<Server> {
-        Server::start(self.options.clone()).map_err(|e| {
+    fn compute(&mut self) -> Result<(Arc<Server>, Option<String>)> {
+        let started = Server::start(self.options.clone()).and_then(|server| {
+            let server = Arc::new(server);
+            let Some(options) = &self.console else {
+                return Ok((server, None));
+            };
+            match console::serve(&server, options) {
+                Ok(address) => Ok((server, Some(console::url(address)))),
+                Err(e) => {
+                    server.stop();
+                    let message = format!(
+                        "the console cannot listen on {}:{}: {e}",
+                        options.host, options.port
+                    );
+                    Err(std::io::Error::new(e.kind(), message))
+                }
+            }
+        });
+        started.map_err(|e| {
             let error = Error::new(Status::GenericFailure, e.to_string());
             self.failure = Some(e);
             error
         })
     }
 
-    fn resolve(&mut self, _env: Env, server: Server) -> Result<Kafka> {
+    fn resolve(
+        &mut self,
+        _env: Env,
+        (server, console_url): (Arc<Server>, Option<String>),
+    ) -> Result<Kafka> {
         Ok(Kafka {
-            server: Arc::new(server),
+            server,
+            console_url,
             keep_alive: parking_lot::Mutex::new(None),
         })
     }
@@ -1335,6 +1406,7 @@ impl KafkaTls {
 #[napi]
 pub struct Kafka {
     server: Arc<Server>,
+    console_url: Option<String>,
     /// Held while the caller asked (`ref()`) for the broker to keep the process alive.
     /// Behind a lock so every method takes `&self`: napi-rs holds a `&mut self` borrow until a
     /// returned promise settles, which would make the object unusable while `stop()` runs.
@@ -1351,6 +1423,13 @@ impl Kafka {
             .first()
             .and_then(|b| b.endpoints.first())
             .map_or(0, |e| e.port as u32)
+    }
+
+    /// The web console's address (`http://127.0.0.1:PORT/`), or null without the `console`
+    /// option.
+    #[napi(getter)]
+    pub fn console_url(&self) -> Option<String> {
+        self.console_url.clone()
     }
 
     /// The host of the first broker's first listener.

@@ -575,6 +575,199 @@ pub fn share_groups(cluster: &Cluster) -> Vec<ShareGroupInfo> {
         .collect()
 }
 
+/// A consumer-protocol (KIP-848) group, which `groups()` (classic groups) leaves out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerProtocolGroup {
+    pub group_id: String,
+    /// As ConsumerGroupDescribe names it: Empty, Assigning, Reconciling, Stable.
+    pub state: &'static str,
+    pub group_epoch: i32,
+    /// The server-side assignor (`uniform`, `range`).
+    pub assignor: String,
+    pub coordinator: i32,
+    /// Members with the partitions they own now, by topic name.
+    pub members: Vec<GroupMember>,
+}
+
+/// Every consumer-protocol group, by id, with its members and their assignments.
+pub fn consumer_protocol_groups(cluster: &Cluster) -> Vec<ConsumerProtocolGroup> {
+    cluster
+        .groups
+        .list_consumer_groups()
+        .into_iter()
+        .filter_map(|(group_id, _)| cluster.groups.consumer_describe(&group_id).ok())
+        .map(|g| ConsumerProtocolGroup {
+            coordinator: coordinator_of(cluster, &g.group_id),
+            members: g
+                .members
+                .into_iter()
+                .map(|m| GroupMember {
+                    assignment: m
+                        .assignment
+                        .iter()
+                        .filter_map(|(id, partitions)| {
+                            let topic = cluster.topics.get_by_id(id)?;
+                            Some((topic.name.clone(), partitions.iter().copied().collect()))
+                        })
+                        .collect(),
+                    member_id: m.member_id,
+                    group_instance_id: m.instance_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                })
+                .collect(),
+            group_id: g.group_id,
+            state: g.state.name(),
+            group_epoch: g.group_epoch,
+            assignor: g.assignor_name,
+        })
+        .collect()
+}
+
+/// How far a group is behind on one partition: its committed offset (if any) against the
+/// partition's high watermark, as `kafka-consumer-groups --describe` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    pub topic: String,
+    pub partition: i32,
+    pub committed: Option<i64>,
+    pub high_watermark: i64,
+    /// High watermark minus committed offset; none without a commit.
+    pub lag: Option<i64>,
+    /// The member the partition is assigned to, if any.
+    pub member_id: Option<String>,
+}
+
+/// The lag of a group on every partition it has committed or is assigned, by topic and
+/// partition.
+pub fn group_lag(cluster: &Cluster, group_id: &str, members: &[GroupMember]) -> Vec<PartitionLag> {
+    let mut rows: BTreeMap<(String, i32), PartitionLag> = BTreeMap::new();
+    fn row<'a>(
+        rows: &'a mut BTreeMap<(String, i32), PartitionLag>,
+        cluster: &Cluster,
+        topic: &str,
+        partition: i32,
+    ) -> &'a mut PartitionLag {
+        rows.entry((topic.to_string(), partition))
+            .or_insert_with(|| PartitionLag {
+                topic: topic.to_string(),
+                partition,
+                committed: None,
+                high_watermark: cluster
+                    .topics
+                    .get(topic)
+                    .and_then(|t| t.partition(partition))
+                    .map_or(-1, |p| p.log.lock().high_watermark()),
+                lag: None,
+                member_id: None,
+            })
+    }
+    for offset in offsets(cluster, group_id) {
+        let r = row(&mut rows, cluster, &offset.topic, offset.partition);
+        r.committed = Some(offset.offset);
+        r.lag = (r.high_watermark >= 0).then(|| (r.high_watermark - offset.offset).max(0));
+    }
+    for member in members {
+        for (topic, partitions) in &member.assignment {
+            for &partition in partitions {
+                row(&mut rows, cluster, topic, partition).member_id =
+                    Some(member.member_id.clone());
+            }
+        }
+    }
+    rows.into_values().collect()
+}
+
+/// Where `reset_offsets` moves a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetTo {
+    Earliest,
+    Latest,
+    Offset(i64),
+}
+
+/// Commits new offsets for a group with no members, as `kafka-consumer-groups --reset-offsets`
+/// does: for every partition of `topic` (or of every topic the group has committed), to the log
+/// start offset, the high watermark or a given offset (clamped into the log). A group with
+/// members is refused with NON_EMPTY_GROUP, as that tool refuses an active group.
+pub fn reset_offsets(
+    cluster: &Cluster,
+    group_id: &str,
+    topic: Option<&str>,
+    to: ResetTo,
+) -> Result<Vec<GroupOffset>, ControlError> {
+    let members = match cluster.groups.describe(group_id) {
+        Some(group) => group.members.len(),
+        None => cluster
+            .groups
+            .consumer_describe(group_id)
+            .map_or(0, |g| g.members.len()),
+    };
+    if members > 0 {
+        return Err(ControlError::new(
+            "NON_EMPTY_GROUP",
+            format!(
+                "group \"{group_id}\" has {members} member(s): stop its consumers before resetting its offsets"
+            ),
+        ));
+    }
+    let topics: Vec<String> = match topic {
+        Some(t) => vec![t.to_string()],
+        None => {
+            let mut named: Vec<String> = offsets(cluster, group_id)
+                .into_iter()
+                .map(|o| o.topic)
+                .collect();
+            named.sort();
+            named.dedup();
+            named
+        }
+    };
+    if topics.is_empty() {
+        return Err(ControlError::new(
+            "ERR_KAFKA_NOTHING_TO_RESET",
+            format!("group \"{group_id}\" has no committed offsets: name the topic to reset"),
+        ));
+    }
+    let mut commits = Vec::new();
+    for name in &topics {
+        let topic = cluster
+            .topics
+            .get(name)
+            .ok_or_else(|| unknown_topic(name))?;
+        for partition in topic.partitions.read().iter() {
+            let log = partition.log.lock();
+            let (start, end) = (log.log_start_offset(), log.high_watermark());
+            let offset = match to {
+                ResetTo::Earliest => start,
+                ResetTo::Latest => end,
+                ResetTo::Offset(o) => o.clamp(start, end),
+            };
+            commits.push((
+                (name.clone(), partition.index),
+                crate::state::groups::group::CommittedOffset {
+                    offset,
+                    leader_epoch: -1,
+                    metadata: None,
+                },
+            ));
+        }
+    }
+    cluster
+        .groups
+        .commit_offsets(group_id, "", None, -1, commits, 9)
+        .map_err(|e| {
+            ControlError::new(
+                &error_name(e),
+                format!("group \"{group_id}\" refused the new offsets"),
+            )
+        })?;
+    Ok(offsets(cluster, group_id)
+        .into_iter()
+        .filter(|o| topics.contains(&o.topic))
+        .collect())
+}
+
 /// A consumer protocol assignment: a version, then the assignment at that version.
 fn decode_assignment(bytes: &Bytes) -> Vec<(String, Vec<i32>)> {
     if bytes.len() < 2 {
@@ -710,6 +903,93 @@ mod tests {
             value: Some(Bytes::copy_from_slice(value.as_bytes())),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_stopped_group_shows_its_lag_and_resets_to_either_end_or_an_offset() {
+        let c = cluster();
+        create_topic(&c, "t", Some(2), None, BTreeMap::new()).unwrap();
+        let at = |partition| NewRecord {
+            partition: Some(partition),
+            ..record("k", "v")
+        };
+        produce(&c, "t", vec![at(0), at(0), at(0), at(1)]).unwrap();
+        let commit = |offset| {
+            let committed = crate::state::groups::group::CommittedOffset {
+                offset,
+                leader_epoch: -1,
+                metadata: None,
+            };
+            c.groups
+                .commit_offsets("g", "", None, -1, vec![(("t".into(), 0), committed)], 9)
+                .unwrap();
+        };
+        commit(1);
+        let group = groups(&c).into_iter().find(|g| g.group_id == "g").unwrap();
+        let lag: Vec<_> = group_lag(&c, &group.group_id, &group.members)
+            .into_iter()
+            .map(|l| (l.partition, l.committed, l.high_watermark, l.lag))
+            .collect();
+        assert_eq!(lag, vec![(0, Some(1), 3, Some(2))]);
+
+        let reset = reset_offsets(&c, "g", None, ResetTo::Latest).unwrap();
+        let offsets: Vec<_> = reset.iter().map(|o| (o.partition, o.offset)).collect();
+        assert_eq!(offsets, vec![(0, 3), (1, 1)]);
+        reset_offsets(&c, "g", Some("t"), ResetTo::Earliest).unwrap();
+        assert!(offsets_of(&c, "g").iter().all(|&(_, o)| o == 0));
+        // An offset past the end is clamped into the log.
+        reset_offsets(&c, "g", Some("t"), ResetTo::Offset(99)).unwrap();
+        assert_eq!(offsets_of(&c, "g"), vec![(0, 3), (1, 1)]);
+        assert_eq!(
+            reset_offsets(&c, "unknown", None, ResetTo::Latest)
+                .unwrap_err()
+                .code,
+            "ERR_KAFKA_NOTHING_TO_RESET"
+        );
+    }
+
+    #[test]
+    fn consumer_protocol_groups_list_members_by_topic_name_and_refuse_a_reset() {
+        use crate::state::groups::assignor::Assignment;
+        use crate::state::groups::consumer_group::{HeartbeatRequest, TopicsImage};
+        let c = cluster();
+        let topic = create_topic(&c, "t", Some(2), None, BTreeMap::new()).unwrap();
+        let image = TopicsImage::from([("t".to_string(), (topic.id, 2))]);
+        let join = HeartbeatRequest {
+            member_id: "m1".into(),
+            member_epoch: 0,
+            rebalance_timeout_ms: 30_000,
+            subscribed_topic_names: Some(vec!["t".into()]),
+            owned_partitions: Some(Assignment::new()),
+            client_id: "java".into(),
+            client_host: "/127.0.0.1".into(),
+            ..Default::default()
+        };
+        c.groups.consumer_heartbeat("cg", join, 1, &image).unwrap();
+        let listed = consumer_protocol_groups(&c);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].group_id, "cg");
+        assert_eq!(listed[0].members[0].client_id, "java");
+        assert_eq!(
+            listed[0].members[0].assignment,
+            vec![("t".to_string(), vec![0, 1])]
+        );
+        let lag = group_lag(&c, "cg", &listed[0].members);
+        assert_eq!(lag.len(), 2);
+        assert!(lag.iter().all(|l| l.member_id.as_deref() == Some("m1")));
+        assert_eq!(
+            reset_offsets(&c, "cg", Some("t"), ResetTo::Earliest)
+                .unwrap_err()
+                .code,
+            "NON_EMPTY_GROUP"
+        );
+    }
+
+    fn offsets_of(c: &Cluster, group: &str) -> Vec<(i32, i64)> {
+        offsets(c, group)
+            .into_iter()
+            .map(|o| (o.partition, o.offset))
+            .collect()
     }
 
     #[test]

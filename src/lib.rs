@@ -6,6 +6,7 @@
 #[cfg(feature = "binding")]
 pub mod binding;
 pub mod connection;
+pub mod console;
 pub mod control;
 #[cfg(test)]
 mod differential;
