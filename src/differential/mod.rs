@@ -1,10 +1,10 @@
 //! The differential response checker: the same requests sent to the emulator and to Apache
 //! Kafka, both responses decoded with kafka-protocol and compared field by field.
 //!
-//! Run it against a reference broker (CI does, after `test:external`):
+//! Run it against a fresh reference broker (CI does, before `test:external`):
 //!
 //! ```text
-//! KAFKA_BROKERS=127.0.0.1:PORT cargo test --release differential -- --nocapture
+//! KAFKA_BROKERS=127.0.0.1:PORT npm run differential
 //! ```
 //!
 //! Every API the emulator serves is sent at every version both brokers advertise, as the
