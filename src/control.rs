@@ -526,6 +526,22 @@ pub struct ShareGroupInfo {
     pub partitions: Vec<SharePartitionInfo>,
 }
 
+/// An assignment by topic id as `GroupMember` shows it, by topic name (deleted topics left out).
+fn assignment_by_name<'a, P>(
+    cluster: &Cluster,
+    assignment: impl Iterator<Item = (&'a uuid::Uuid, P)>,
+) -> Vec<(String, Vec<i32>)>
+where
+    P: IntoIterator<Item = &'a i32>,
+{
+    assignment
+        .filter_map(|(id, partitions)| {
+            let topic = cluster.topics.get_by_id(id)?;
+            Some((topic.name.clone(), partitions.into_iter().copied().collect()))
+        })
+        .collect()
+}
+
 /// Every share group (KIP-932), by id, with its members and share-partitions.
 pub fn share_groups(cluster: &Cluster) -> Vec<ShareGroupInfo> {
     let topic_name = |id: &uuid::Uuid| cluster.topics.get_by_id(id).map(|t| t.name.clone());
@@ -541,13 +557,7 @@ pub fn share_groups(cluster: &Cluster) -> Vec<ShareGroupInfo> {
                     .members
                     .into_iter()
                     .map(|m| GroupMember {
-                        assignment: m
-                            .assignment
-                            .iter()
-                            .filter_map(|(id, ps)| {
-                                Some((topic_name(id)?, ps.iter().copied().collect()))
-                            })
-                            .collect(),
+                        assignment: assignment_by_name(cluster, m.assignment.iter()),
                         member_id: m.member_id,
                         group_instance_id: None,
                         client_id: m.client_id,
@@ -602,14 +612,7 @@ pub fn consumer_protocol_groups(cluster: &Cluster) -> Vec<ConsumerProtocolGroup>
                 .members
                 .into_iter()
                 .map(|m| GroupMember {
-                    assignment: m
-                        .assignment
-                        .iter()
-                        .filter_map(|(id, partitions)| {
-                            let topic = cluster.topics.get_by_id(id)?;
-                            Some((topic.name.clone(), partitions.iter().copied().collect()))
-                        })
-                        .collect(),
+                    assignment: assignment_by_name(cluster, m.assignment.iter()),
                     member_id: m.member_id,
                     group_instance_id: m.instance_id,
                     client_id: m.client_id,
