@@ -77,6 +77,8 @@ test('the Java admin gets the answers of the newest versions: latest tiered offs
       DescribeGroups: 6,
       FindCoordinator: 6,
       Metadata: 13,
+      // The read_committed reader: Fetch v18 (topic ids since v13).
+      Fetch: 18,
       // Transactions v2 (transaction.version 2 is finalized): partitions and groups join a
       // transaction through Produce v12 and TxnOffsetCommit v5; EndTxn v5 bumps the epoch.
       EndTxn: 5,
