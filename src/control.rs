@@ -537,7 +537,10 @@ where
     assignment
         .filter_map(|(id, partitions)| {
             let topic = cluster.topics.get_by_id(id)?;
-            Some((topic.name.clone(), partitions.into_iter().copied().collect()))
+            Some((
+                topic.name.clone(),
+                partitions.into_iter().copied().collect(),
+            ))
         })
         .collect()
 }

@@ -112,6 +112,7 @@ pub fn describe_quorum(ctx: &RequestContext, req: DescribeQuorumRequest) -> Desc
 fn refuse_voter_change(
     ctx: &RequestContext,
     cluster_id: Option<&StrBytes>,
+    voter: (i32, uuid::Uuid),
     change: &str,
 ) -> (ResponseError, Option<String>) {
     if let Err(error) = authz::cluster(ctx, operation::ALTER) {
@@ -119,6 +120,17 @@ fn refuse_voter_change(
     }
     if cluster_id.is_some_and(|id| id.as_str() != ctx.cluster.cluster_id) {
         return (ResponseError::InconsistentClusterId, None);
+    }
+    // As Kafka's raft client: a voter is a node id and a directory id, checked before the
+    // quorum's kind.
+    if voter.0 < 0 || voter.1.is_nil() {
+        let request = if change == "adding" { "Add" } else { "Remove" };
+        return (
+            ResponseError::InvalidRequest,
+            Some(format!(
+                "{request} voter request didn't include a valid voter"
+            )),
+        );
     }
     (
         ResponseError::UnsupportedVersion,
@@ -129,7 +141,12 @@ fn refuse_voter_change(
 }
 
 pub fn add_raft_voter(ctx: &RequestContext, req: AddRaftVoterRequest) -> AddRaftVoterResponse {
-    let (error, message) = refuse_voter_change(ctx, req.cluster_id.as_ref(), "adding");
+    let (error, message) = refuse_voter_change(
+        ctx,
+        req.cluster_id.as_ref(),
+        (req.voter_id, req.voter_directory_id),
+        "adding",
+    );
     AddRaftVoterResponse::default()
         .with_error_code(error.code())
         .with_error_message(message.map(StrBytes::from_string))
@@ -139,7 +156,12 @@ pub fn remove_raft_voter(
     ctx: &RequestContext,
     req: RemoveRaftVoterRequest,
 ) -> RemoveRaftVoterResponse {
-    let (error, message) = refuse_voter_change(ctx, req.cluster_id.as_ref(), "removing");
+    let (error, message) = refuse_voter_change(
+        ctx,
+        req.cluster_id.as_ref(),
+        (req.voter_id, req.voter_directory_id),
+        "removing",
+    );
     RemoveRaftVoterResponse::default()
         .with_error_code(error.code())
         .with_error_message(message.map(StrBytes::from_string))
@@ -217,13 +239,34 @@ mod tests {
             RequestKind::AddRaftVoter(
                 AddRaftVoterRequest::default()
                     .with_cluster_id(None)
-                    .with_voter_id(3),
+                    .with_voter_id(3)
+                    .with_voter_directory_id(uuid::Uuid::from_u128(1)),
             ),
         ) {
             ResponseKind::AddRaftVoter(r) => r,
             other => panic!("{other:?}"),
         };
         assert_eq!(r.error_code, ResponseError::UnsupportedVersion.code());
+        // A voter without a directory id is not a voter, whatever the quorum.
+        match call(
+            &cluster,
+            ApiKey::AddRaftVoter,
+            0,
+            RequestKind::AddRaftVoter(
+                AddRaftVoterRequest::default()
+                    .with_cluster_id(None)
+                    .with_voter_id(3),
+            ),
+        ) {
+            ResponseKind::AddRaftVoter(r) => {
+                assert_eq!(r.error_code, ResponseError::InvalidRequest.code());
+                assert_eq!(
+                    r.error_message.as_deref(),
+                    Some("Add voter request didn't include a valid voter")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
         let other_cluster = RemoveRaftVoterRequest::default()
             .with_cluster_id(Some(StrBytes::from_static_str("elsewhere")));
         match call(

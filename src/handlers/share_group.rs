@@ -63,10 +63,9 @@ pub fn heartbeat(
         .map_err(GroupError::from)
         .and_then(|()| {
             // One group id space: a classic or consumer group's id is not a share group's.
-            let groups = &ctx.cluster.groups;
-            let taken =
-                groups.is_consumer_group(&req.group_id) || groups.describe(&req.group_id).is_some();
-            if taken && !ctx.cluster.shares.is_share_group(&req.group_id) {
+            if other_kind_of_group(ctx, &req.group_id)
+                && !ctx.cluster.shares.is_share_group(&req.group_id)
+            {
                 return Err(GroupError::new(
                     ResponseError::GroupIdNotFound,
                     format!("Group {} is not a share group.", &*req.group_id),
@@ -104,6 +103,12 @@ pub fn heartbeat(
 
 assignment_codecs!(heartbeat_response, describe_response);
 
+/// Whether `group_id` names a classic or consumer group.
+fn other_kind_of_group(ctx: &RequestContext, group_id: &str) -> bool {
+    let groups = &ctx.cluster.groups;
+    groups.is_consumer_group(group_id) || groups.describe(group_id).is_some()
+}
+
 pub fn describe(
     ctx: &RequestContext,
     req: ShareGroupDescribeRequest,
@@ -122,6 +127,15 @@ pub fn describe(
                 authz::group_operations(ctx, req.include_authorized_operations, &group_id);
             let described = described.with_authorized_operations(operations);
             let group = match ctx.cluster.shares.describe(&group_id, Instant::now()) {
+                // One group id space: Kafka names a classic or consumer group's id as such.
+                Err(e) if other_kind_of_group(ctx, &group_id) => {
+                    return described
+                        .with_error_code(e.error.code())
+                        .with_error_message(Some(text(format!(
+                            "Group {} is not a share group.",
+                            &*group_id
+                        ))))
+                }
                 Err(e) => {
                     return described
                         .with_error_code(e.error.code())
