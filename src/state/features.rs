@@ -65,6 +65,19 @@ pub const SUPPORTED_FEATURES: &[SupportedFeature] = &[
     },
 ];
 
+impl SupportedFeature {
+    /// Whether the feature may be finalized at `level`: within its range, or 0 (not
+    /// finalized), which any feature but metadata.version may be.
+    pub fn can_finalize(&self, level: i16) -> bool {
+        let lowest = if self.name == METADATA_VERSION {
+            self.min_version
+        } else {
+            0
+        };
+        (lowest..=self.max_version).contains(&level)
+    }
+}
+
 pub fn supported(name: &str) -> Option<&'static SupportedFeature> {
     SUPPORTED_FEATURES.iter().find(|f| f.name == name)
 }
@@ -102,7 +115,7 @@ impl Features {
     pub fn with_levels(overrides: &[(String, i16)]) -> Result<Self, String> {
         for (name, level) in overrides {
             let feature = supported(name).ok_or_else(|| format!("unknown feature {name}"))?;
-            if *level < feature.min_version.min(0) || *level > feature.max_version {
+            if !feature.can_finalize(*level) {
                 return Err(format!(
                     "feature {name} supports levels {}-{}, got {level}",
                     feature.min_version, feature.max_version
@@ -169,13 +182,7 @@ impl Features {
                 "Invalid update version {level} for feature {name}. Local controller {controller} does not support this feature."
             ));
         };
-        // Level 0 removes a feature, which any feature but metadata.version may be.
-        let lowest = if name == METADATA_VERSION {
-            feature.min_version
-        } else {
-            0
-        };
-        if level < lowest || level > feature.max_version {
+        if !feature.can_finalize(level) {
             return Err(format!(
                 "Invalid update version {level} for feature {name}. Local controller {controller} only supports versions {}-{}",
                 feature.min_version, feature.max_version
@@ -257,6 +264,7 @@ mod tests {
         assert!(!features.share_groups_enabled());
         assert_eq!(features.finalized().1, 2);
         assert!(Features::with_levels(&[("share.version".into(), 2)]).is_err());
+        assert!(Features::with_levels(&[("metadata.version".into(), 3)]).is_err());
         assert!(!Features::with_levels(&[("share.version".into(), 0)])
             .unwrap()
             .share_groups_enabled());
